@@ -1,1 +1,60 @@
-//! x
+//! # oauth2-reqwest: OAuth 2.0 client sessions on reqwest
+//!
+//! Runs `oauth2-core`'s client flows over [`reqwest`]. The core decides everything (what to send, what an answer
+//! means); this crate only sends its `http::Request`s and hands back the `http::Response`s ([`execute`]), plus a
+//! [`Session`] that keeps the token, attaches it to your API calls, and refreshes it.
+//!
+//! ```no_run
+//! use oauth2_core::Client;
+//! use oauth2_reqwest::Session;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::builder("my-app")
+//!     .secret("s3cret")
+//!     .authorization_endpoint("https://as.example/authorize")
+//!     .token_endpoint("https://as.example/token")
+//!     .redirect_uri("https://app.example/callback")
+//!     .build()?;
+//! let session = Session::builder(client)
+//!     .on_refresh(|token| { /* save serde_json::to_string(token) */ })
+//!     .build();
+//!
+//! // Log in: send the user to `url`, keep `pending` in their session.
+//! let (url, pending) = session.authorization_url("read profile")?;
+//! // The browser comes back to https://app.example/callback?code=...&state=...
+//! # let callback_url = "";
+//! let token = session.finish_authorization(&pending, callback_url).await?; // state checked, code redeemed
+//!
+//! // Call APIs: the token is attached and refreshed when needed.
+//! let me: serde_json::Value = session.get("https://api.example/me").send().await?.json().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Other grants: [`Session::client_credentials`], [`Session::password`], [`Session::implicit_url`] (legacy), and
+//! [`Session::refresh`]; token management: [`Session::revoke`], [`Session::introspect`]; endpoints from an issuer:
+//! [`discover`].
+//!
+//! ## Automatic refresh
+//! Before each request the session refreshes a token that expires within the margin
+//! ([`SessionBuilder::refresh_margin`], 30 s by default), and after a `401` with `error="invalid_token"` it refreshes
+//! once and retries. Concurrent requests share a single refresh. Every refreshed token goes to
+//! [`SessionBuilder::on_refresh`]. A failed refresh is [`Error::RefreshFailed`]: the app decides whether to send the
+//! user to log in again. Client-credentials tokens are renewed by asking for a new one.
+//!
+//! ## Transport
+//! [`http_client`] follows no redirects and has timeouts; bodies from the authorization server are capped at
+//! [`MAX_BODY`]. TLS comes from reqwest's `rustls` feature (default) or `native-tls`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod execute;
+mod session;
+
+pub use error::Error;
+pub use execute::{Discovered, MAX_BODY, discover, execute, fetch_metadata, http_client};
+pub use session::{RequestBuilder, Session, SessionBuilder};
+
+pub use oauth2_core;
+pub use reqwest;

@@ -204,11 +204,13 @@ impl Client {
     }
 
     /// Parses the answer to a refresh request (RFC 6749 §6): when the server issues no new refresh token the old
-    /// one is kept, and when it omits `scope` the previous scope stands.
+    /// one is kept; when it omits `scope`, the granted scope is the one `requested` (§5.1), or the previous token's
+    /// scope if the request named none.
     pub fn parse_refresh_response(
         &self,
         response: http::Response<Vec<u8>>,
         previous: &Token,
+        requested: &Scope,
         now: SystemTime,
     ) -> Result<Token, TokenError> {
         let mut token = self.parse_token_response(response, now)?;
@@ -216,7 +218,7 @@ impl Client {
             token.refresh_token = previous.refresh_token.clone();
         }
         if token.scope.is_none() {
-            token.scope = previous.scope.clone();
+            token.scope = if requested.is_empty() { previous.scope.clone() } else { Some(requested.clone()) };
         }
         Ok(token)
     }

@@ -359,14 +359,30 @@ fn rfc6749_6_old_refresh_token_is_kept_when_none_is_returned() {
     previous.refresh_token = Some(RefreshToken::new("tGzv3JOkF0XG5Qx2TlKWIA"));
     previous.scope = Some(Scope::parse("read write"));
     let token = c
-        .parse_refresh_response(json(200, r#"{"access_token":"new","token_type":"Bearer"}"#), &previous, now())
+        .parse_refresh_response(
+            json(200, r#"{"access_token":"new","token_type":"Bearer"}"#),
+            &previous,
+            &Scope::empty(),
+            now(),
+        )
         .unwrap();
     assert_eq!(token.refresh_token, previous.refresh_token);
     assert_eq!(token.scope, previous.scope);
+    // §5.1: an omitted scope is the requested one.
+    let narrowed = c
+        .parse_refresh_response(
+            json(200, r#"{"access_token":"new","token_type":"Bearer"}"#),
+            &previous,
+            &Scope::parse("read"),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(narrowed.scope, Some(Scope::parse("read")));
     let rotated = c
         .parse_refresh_response(
             json(200, r#"{"access_token":"new","token_type":"Bearer","refresh_token":"r2","scope":"read"}"#),
             &previous,
+            &Scope::empty(),
             now(),
         )
         .unwrap();

@@ -1,0 +1,108 @@
+use std::sync::Arc;
+
+use oauth2_core::TokenError;
+use oauth2_core::client::{CallbackError, ConfigError, InvalidTokenValue, RequestError};
+use oauth2_core::metadata::DiscoveryError;
+use oauth2_core::security::InsecureEndpoint;
+
+/// Everything that can go wrong in a session, typed by where it went wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The HTTP exchange itself failed (connection, TLS, timeout).
+    #[error("HTTP request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The server's response body was larger than we read.
+    #[error("the response body exceeds {0} bytes")]
+    BodyTooLarge(usize),
+    /// The client configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The request could not be built from the client's configuration.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The authorization callback was rejected (state mismatch, provider error, ...).
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+    /// The authorization server refused or answered something unreadable.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Metadata discovery failed.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
+    /// The issuer is not a usable URL.
+    #[error("`{0}` is not a valid issuer URL")]
+    InvalidIssuer(String),
+    /// An endpoint is plain http on a non-loopback host.
+    #[error(transparent)]
+    Insecure(#[from] InsecureEndpoint),
+    /// The access token cannot be put in a header.
+    #[error(transparent)]
+    InvalidToken(#[from] InvalidTokenValue),
+    /// The session holds no token yet.
+    #[error("the session has no token: run a grant first")]
+    NoToken,
+    /// The token expired and the session has no way to renew it.
+    #[error("the access token expired and there is no refresh token")]
+    TokenExpired,
+    /// Renewing the token failed. The session does not start a new authorization by itself: the app decides.
+    #[error("refreshing the access token failed: {0}")]
+    RefreshFailed(Arc<Error>),
+}
+
+impl Error {
+    /// A short code: the OAuth error code where the server sent one, else one of ours (`state_mismatch`,
+    /// `request_failed`, `refresh_failed`, ...).
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Http(_) => "request_failed",
+            Self::BodyTooLarge(_) => "response_too_large",
+            Self::Config(_) => "invalid_configuration",
+            Self::Request(_) => "invalid_request",
+            Self::Callback(e) => e.code(),
+            Self::Token(e) => e.code(),
+            Self::Discovery(e) => e.code(),
+            Self::InvalidIssuer(_) => "invalid_issuer",
+            Self::Insecure(_) => "insecure_endpoint",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::NoToken => "no_token",
+            Self::TokenExpired => "token_expired",
+            Self::RefreshFailed(inner) => inner.code(),
+        }
+    }
+
+    /// A description for people: the server's `error_description` where it sent one.
+    pub fn description(&self) -> String {
+        match self {
+            Self::Token(e) => e.description(),
+            Self::Callback(CallbackError::Provider(e)) => {
+                e.error_description.clone().unwrap_or_else(|| "the authorization server refused".into())
+            }
+            Self::Discovery(DiscoveryError::Response(e)) => e.description(),
+            Self::RefreshFailed(inner) => format!("refreshing the access token failed: {}", inner.description()),
+            other => {
+                // `Display` of the source chain, without repeating the code.
+                let mut s = other.to_string();
+                let mut source = std::error::Error::source(other);
+                while let Some(e) = source {
+                    let next = e.to_string();
+                    if !s.contains(&next) {
+                        s = format!("{s}: {next}");
+                    }
+                    source = e.source();
+                }
+                s
+            }
+        }
+    }
+
+    /// The OAuth error the server sent, if this error carries one.
+    pub fn error_response(&self) -> Option<&oauth2_core::ErrorResponse> {
+        match self {
+            Self::Token(e) => e.error_response(),
+            Self::Callback(CallbackError::Provider(e)) => Some(e),
+            Self::RefreshFailed(inner) => inner.error_response(),
+            _ => None,
+        }
+    }
+}

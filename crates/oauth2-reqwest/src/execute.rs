@@ -1,0 +1,95 @@
+//! Sending the core's `http::Request`s with reqwest, and reading the answers back as `http::Response`s.
+
+use std::time::Duration;
+
+use oauth2_core::metadata::{AuthorizationServerMetadata, discovery_urls, parse_metadata};
+use oauth2_core::security::check_endpoint;
+
+use crate::Error;
+
+/// Largest response body read from an authorization server (1 MiB): token, metadata and introspection documents are
+/// a few KiB, so anything bigger is refused rather than buffered.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// A reqwest client set up for talking to authorization servers: no redirects followed (a token request must not be
+/// re-sent to wherever a 3xx points), a 10 s connect timeout and a 30 s overall timeout.
+///
+/// Pass your own `reqwest::Client` to [`SessionBuilder::http_client`](crate::SessionBuilder::http_client) for
+/// proxies or custom TLS; configure it with `redirect(reqwest::redirect::Policy::none())` in the same way.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Sends a request built by `oauth2-core` and returns the response with its body read (at most [`MAX_BODY`] bytes).
+///
+/// This is the whole adapter: every protocol decision stays in the core.
+pub async fn execute(
+    http: &reqwest::Client,
+    request: http::Request<Vec<u8>>,
+) -> Result<http::Response<Vec<u8>>, Error> {
+    let request = reqwest::Request::try_from(request)?;
+    let mut response = http.execute(request).await?;
+    let mut builder = http::Response::builder().status(response.status()).version(response.version());
+    if let Some(headers) = builder.headers_mut() {
+        *headers = std::mem::take(response.headers_mut());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(Error::BodyTooLarge(MAX_BODY));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    builder.body(body).map_err(|_| Error::BodyTooLarge(MAX_BODY))
+}
+
+/// Metadata fetched by [`fetch_metadata`], with the response it came from (to show the server's JSON as sent).
+#[derive(Debug)]
+pub struct Discovered {
+    /// The parsed, issuer-checked metadata.
+    pub metadata: AuthorizationServerMetadata,
+    /// The HTTP response the metadata was read from.
+    pub response: http::Response<Vec<u8>>,
+}
+
+/// Fetches an authorization server's metadata: RFC 8414 first, then OpenID Connect discovery. The document's
+/// `issuer` must equal `issuer` exactly (RFC 8414 §3.3); a mismatch is never retried at the other address.
+pub async fn fetch_metadata(
+    http: &reqwest::Client,
+    issuer: &str,
+    allow_insecure_http: bool,
+) -> Result<Discovered, Error> {
+    let urls = discovery_urls(issuer)?;
+    let mut last = None;
+    for url in urls {
+        check_endpoint(&url, allow_insecure_http)?;
+        let mut request = http::Request::new(Vec::new());
+        *request.uri_mut() = url.as_str().parse().map_err(|_| Error::InvalidIssuer(issuer.to_owned()))?;
+        request.headers_mut().insert(http::header::ACCEPT, http::HeaderValue::from_static("application/json"));
+        let response = execute(http, request).await?;
+        match parse_metadata(issuer, &response) {
+            Ok(metadata) => return Ok(Discovered { metadata, response }),
+            Err(e @ oauth2_core::metadata::DiscoveryError::IssuerMismatch { .. }) => return Err(e.into()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map(Error::from).unwrap_or_else(|| Error::InvalidIssuer(issuer.to_owned())))
+}
+
+/// Fetches and checks an issuer's metadata ([`fetch_metadata`] over https, or http on loopback).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), oauth2_reqwest::Error> {
+/// let http = oauth2_reqwest::http_client();
+/// let metadata = oauth2_reqwest::discover(&http, "https://accounts.example.com").await?;
+/// let client = oauth2_core::Client::builder("my-app").metadata(&metadata).build()?;
+/// # Ok(()) }
+/// ```
+pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<AuthorizationServerMetadata, Error> {
+    Ok(fetch_metadata(http, issuer, false).await?.metadata)
+}

@@ -1,0 +1,336 @@
+//! oauth2-reqwest against a stub authorization server on 127.0.0.1:0.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use oauth2_core::client::TokenTypeHint;
+use oauth2_core::{Client, ClientAuthMethod, ErrorCode, RefreshToken, Token};
+use oauth2_reqwest::{Error, Session};
+use oauth2_testkit::{CLIENT_ID, CLIENT_SECRET, PASSWORD, PUBLIC_CLIENT_ID, StubServer, USERNAME};
+
+fn client(stub: &StubServer) -> Client {
+    Client::builder(CLIENT_ID)
+        .secret(CLIENT_SECRET)
+        .authorization_endpoint(stub.url("/authorize"))
+        .token_endpoint(stub.url("/token"))
+        .revocation_endpoint(stub.url("/revoke"))
+        .introspection_endpoint(stub.url("/introspect"))
+        .redirect_uri("http://127.0.0.1:1/callback")
+        .issuer(&stub.base)
+        .build()
+        .unwrap()
+}
+
+/// Follows the stub's authorization redirect the way a browser would, returning the callback URL.
+async fn browser_visit(url: &url::Url) -> String {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let resp = http.get(url.as_str()).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// A token that the stub accepts, with a refresh token the stub knows, expiring at `expires_in` from now.
+fn stored_token(stub: &StubServer, access: &str, refresh: &str, expires_in: i64) -> Token {
+    stub.state.add_access_token(access);
+    stub.state.add_refresh_token(refresh, "read");
+    let mut token = Token::new(access);
+    token.refresh_token = Some(RefreshToken::new(refresh));
+    let now = SystemTime::now();
+    token.expires_at = Some(if expires_in >= 0 {
+        now + Duration::from_secs(expires_in as u64)
+    } else {
+        now - Duration::from_secs((-expires_in) as u64)
+    });
+    token
+}
+
+#[tokio::test]
+async fn rfc6749_4_1_authorization_code_grant_end_to_end() {
+    let stub = StubServer::start().await;
+    let session = Session::new(client(&stub));
+    let (url, pending) = session.authorization_url("read profile").unwrap();
+    let callback = browser_visit(&url).await;
+    let token = session.finish_authorization(&pending, &callback).await.unwrap();
+    assert!(token.refresh_token.is_some());
+    assert_eq!(token.scope.as_ref().map(|s| s.to_string()), Some("read profile".into()));
+    let me: serde_json::Value = session.get(stub.url("/api/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["sub"], USERNAME);
+    assert_eq!(me["token"], token.access_token.secret());
+}
+
+#[tokio::test]
+async fn rfc6749_10_12_forged_callback_is_rejected_before_any_request() {
+    let stub = StubServer::start().await;
+    let session = Session::new(client(&stub));
+    let (url, pending) = session.authorization_url("read").unwrap();
+    let callback = browser_visit(&url).await;
+    let forged = callback.replace(pending.state.secret(), "attacker-state");
+    let err = session.finish_authorization(&pending, &forged).await.unwrap_err();
+    assert_eq!(err.code(), "state_mismatch");
+    assert_eq!(stub.state.grant_calls("authorization_code"), 0);
+    assert!(session.token().is_none());
+}
+
+#[tokio::test]
+async fn rfc6749_4_1_2_1_denied_authorization_is_a_typed_error() {
+    let stub = StubServer::start().await;
+    let session = Session::new(client(&stub));
+    let (url, pending) = session.authorization_url("forbidden").unwrap();
+    let err = session.finish_authorization(&pending, &browser_visit(&url).await).await.unwrap_err();
+    assert_eq!(err.code(), "access_denied");
+    assert_eq!(err.description(), "the user said no");
+}
+
+#[tokio::test]
+async fn rfc7636_public_client_with_pkce_and_client_secret_post() {
+    let stub = StubServer::start().await;
+    let public = Client::builder(PUBLIC_CLIENT_ID)
+        .authorization_endpoint(stub.url("/authorize"))
+        .token_endpoint(stub.url("/token"))
+        .redirect_uri("http://127.0.0.1:1/callback")
+        .build()
+        .unwrap();
+    let session = Session::new(public);
+    let (url, pending) = session.authorization_url("read").unwrap();
+    session.finish_authorization(&pending, &browser_visit(&url).await).await.unwrap();
+    let (auth, body) = stub.state.last_token_request.lock().unwrap().clone().unwrap();
+    assert!(auth.is_none());
+    assert!(body.iter().any(|(k, v)| k == "client_id" && v == PUBLIC_CLIENT_ID));
+    assert!(body.iter().any(|(k, _)| k == "code_verifier"));
+
+    let post = Client::builder(CLIENT_ID)
+        .secret(CLIENT_SECRET)
+        .auth_method(ClientAuthMethod::ClientSecretPost)
+        .token_endpoint(stub.url("/token"))
+        .build()
+        .unwrap();
+    Session::new(post).client_credentials("read").await.unwrap();
+}
+
+#[tokio::test]
+async fn rfc6749_4_3_password_grant_and_wrong_password() {
+    let stub = StubServer::start().await;
+    let session = Session::new(client(&stub));
+    let token = session.password(USERNAME, PASSWORD, "read").await.unwrap();
+    assert!(stub.state.is_valid_access_token(token.access_token.secret()));
+    let err = session.password(USERNAME, "wrong", "read").await.unwrap_err();
+    assert_eq!(err.error_response().map(|e| e.error.clone()), Some(ErrorCode::InvalidGrant));
+    assert_eq!(err.description(), "wrong username or password");
+}
+
+#[tokio::test]
+async fn rfc6749_4_4_client_credentials_grant_and_renewal_when_expired() {
+    let stub = StubServer::start().await;
+    stub.state.expires_in.store(5, Ordering::SeqCst);
+    let session = Session::new(client(&stub));
+    let first = session.client_credentials("read").await.unwrap();
+    assert!(first.refresh_token.is_none());
+    // Expires within the 30 s margin: the session asks for a new client-credentials token.
+    let resp = session.get(stub.url("/api/me")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(stub.state.grant_calls("client_credentials"), 2);
+    assert_ne!(session.token().unwrap().access_token, first.access_token);
+}
+
+#[tokio::test]
+async fn rfc6749_5_2_client_authentication_failure_is_typed() {
+    let stub = StubServer::start().await;
+    let bad = Client::builder(CLIENT_ID).secret("wrong").token_endpoint(stub.url("/token")).build().unwrap();
+    let err = Session::new(bad).client_credentials("read").await.unwrap_err();
+    assert_eq!(err.code(), "invalid_client");
+    match err {
+        Error::Token(oauth2_core::TokenError::Provider { status, .. }) => assert_eq!(status, 401),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rfc6749_6_refresh_before_expiry_hands_the_new_token_to_the_callback() {
+    let stub = StubServer::start().await;
+    let saved: Arc<Mutex<Vec<Token>>> = Arc::default();
+    let sink = saved.clone();
+    let session = Session::builder(client(&stub))
+        .token(stored_token(&stub, "at-old", "rt-old", 10))
+        .refresh_margin(Duration::from_secs(30))
+        .on_refresh(move |t| sink.lock().unwrap().push(t.clone()))
+        .build();
+    let me: serde_json::Value = session.get(stub.url("/api/me")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
+    let saved = saved.lock().unwrap().clone();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(me["token"], saved[0].access_token.secret());
+    assert_ne!(saved[0].refresh_token, Some(RefreshToken::new("rt-old")), "the stub rotates refresh tokens");
+    assert_eq!(session.token().unwrap(), saved[0]);
+
+    // A token well inside its lifetime is not refreshed.
+    let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-fresh", "rt-fresh", 3600)).build();
+    session.get(stub.url("/api/me")).send().await.unwrap();
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn rfc6750_3_1_refresh_once_after_invalid_token_then_retry() {
+    let stub = StubServer::start().await;
+    let saved = Arc::new(AtomicUsize::new(0));
+    let count = saved.clone();
+    let token = stored_token(&stub, "at-revoked", "rt-1", 3600);
+    stub.state.revoke_access_token("at-revoked");
+    let session = Session::builder(client(&stub))
+        .token(token)
+        .on_refresh(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+        .build();
+    // A request with a body is retried with the same body and the new token.
+    let resp = session.post(stub.url("/api/me")).json(&serde_json::json!({"x": 1})).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = session.get(stub.url("/api/me")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(saved.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_401_without_invalid_token_is_returned_not_retried() {
+    let stub = StubServer::start().await;
+    // A bare challenge (no error code) is not a verdict on the token, so refreshing would not help.
+    let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-x", "rt-x", 3600)).build();
+    let resp = session.get(stub.url("/api/no-credentials")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_flight_100_concurrent_requests_with_an_expired_token_refresh_once() {
+    let stub = StubServer::start().await;
+    let saved = Arc::new(AtomicUsize::new(0));
+    let count = saved.clone();
+    let session = Session::builder(client(&stub))
+        .token(stored_token(&stub, "at-expired", "rt-1", -60))
+        .on_refresh(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+        .build();
+    let url = stub.url("/api/me");
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let session = session.clone();
+            let url = url.clone();
+            tokio::spawn(async move { session.get(url).send().await.map(|r| r.status()) })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), 200);
+    }
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(saved.load(Ordering::SeqCst), 1);
+    assert_eq!(stub.state.api_ok.load(Ordering::SeqCst), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_refresh_is_a_clear_error_shared_by_waiting_requests() {
+    let stub = StubServer::start().await;
+    let mut token = stored_token(&stub, "at-expired", "rt-unknown", -60);
+    token.refresh_token = Some(RefreshToken::new("rt-never-issued"));
+    let session = Session::builder(client(&stub)).token(token).build();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let session = session.clone();
+            let url = stub.url("/api/me");
+            tokio::spawn(async move { session.get(url).send().await })
+        })
+        .collect();
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err();
+        assert!(matches!(err, Error::RefreshFailed(_)), "{err:?}");
+        assert_eq!(err.code(), "invalid_grant");
+    }
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
+    // The session still holds the old token: no silent re-login, no lost state.
+    assert_eq!(session.token().unwrap().access_token.secret(), "at-expired");
+}
+
+#[tokio::test]
+async fn expired_token_without_refresh_token_is_an_error() {
+    let stub = StubServer::start().await;
+    let mut token = Token::new("at-1");
+    token.expires_at = Some(SystemTime::now() - Duration::from_secs(1));
+    let session = Session::builder(client(&stub)).token(token).build();
+    assert!(matches!(session.get(stub.url("/api/me")).send().await, Err(Error::TokenExpired)));
+    assert!(matches!(Session::new(client(&stub)).get(stub.url("/api/me")).send().await, Err(Error::NoToken)));
+}
+
+#[tokio::test]
+async fn rfc6749_6_manual_refresh_with_narrower_scope() {
+    let stub = StubServer::start().await;
+    let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-1", "rt-1", 3600)).build();
+    let token = session.refresh("read").await.unwrap();
+    assert_eq!(token.scope.unwrap().to_string(), "read");
+    let (_, body) = stub.state.last_token_request.lock().unwrap().clone().unwrap();
+    assert!(body.iter().any(|(k, v)| k == "scope" && v == "read"));
+}
+
+#[tokio::test]
+async fn rfc7009_and_rfc7662_revoke_then_introspect() {
+    let stub = StubServer::start().await;
+    let session = Session::new(client(&stub));
+    let token = session.client_credentials("read").await.unwrap();
+    let access = token.access_token.secret();
+    let info = session.introspect(access, Some(TokenTypeHint::AccessToken)).await.unwrap();
+    assert!(info.active);
+    assert_eq!(info.client_id.as_deref(), Some(CLIENT_ID));
+    session.revoke(access, Some(TokenTypeHint::AccessToken)).await.unwrap();
+    assert!(!session.introspect(access, None).await.unwrap().active);
+}
+
+#[tokio::test]
+async fn lenient_mode_reads_quirky_providers_that_strict_mode_rejects() {
+    let stub = StubServer::start().await;
+    for path in ["/token-form", "/token-quirky"] {
+        let builder = Client::builder(CLIENT_ID).secret(CLIENT_SECRET).token_endpoint(stub.url(path));
+        let strict = Session::new(builder.clone().build().unwrap());
+        assert_eq!(strict.client_credentials("read").await.unwrap_err().code(), "unexpected_response", "{path}");
+        let lenient = Session::new(builder.lenient(true).build().unwrap());
+        let token = lenient.client_credentials("read").await.unwrap();
+        assert!(stub.state.is_valid_access_token(token.access_token.secret()), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn token_endpoint_redirects_are_not_followed() {
+    let stub = StubServer::start().await;
+    let c =
+        Client::builder(CLIENT_ID).secret(CLIENT_SECRET).token_endpoint(stub.url("/token-redirect")).build().unwrap();
+    let err = Session::new(c).client_credentials("read").await.unwrap_err();
+    assert_eq!(err.code(), "unexpected_response");
+    assert_eq!(stub.state.grant_calls("client_credentials"), 0);
+}
+
+#[tokio::test]
+async fn rfc8414_discovery_configures_the_client() {
+    let stub = StubServer::start().await;
+    let http = oauth2_reqwest::http_client();
+    let metadata = oauth2_reqwest::discover(&http, &stub.base).await.unwrap();
+    assert_eq!(metadata.token_endpoint, Some(stub.url("/token")));
+    assert_eq!(metadata.extra.get("x_stub"), Some(&serde_json::json!("kept")));
+    let c = Client::builder(CLIENT_ID)
+        .secret(CLIENT_SECRET)
+        .metadata(&metadata)
+        .redirect_uri("http://127.0.0.1:1/callback")
+        .build()
+        .unwrap();
+    let session = Session::new(c);
+    let (url, pending) = session.authorization_url("read").unwrap();
+    session.finish_authorization(&pending, &browser_visit(&url).await).await.unwrap();
+    // The stub sends iss and advertises it, so a callback without iss is now refused (RFC 9207 §2.4).
+    let (url, pending) = session.authorization_url("read").unwrap();
+    let stripped = browser_visit(&url).await.split("&iss=").next().unwrap().to_owned();
+    assert_eq!(session.finish_authorization(&pending, &stripped).await.unwrap_err().code(), "missing_issuer");
+
+    let wrong = format!("{}/", stub.base);
+    let err = oauth2_reqwest::discover(&http, &wrong).await.unwrap_err();
+    assert_eq!(err.code(), "issuer_mismatch");
+    let err = oauth2_reqwest::discover(&http, "http://example.com").await.unwrap_err();
+    assert_eq!(err.code(), "insecure_endpoint");
+}
