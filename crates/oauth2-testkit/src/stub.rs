@@ -34,6 +34,9 @@ struct Code {
     scope: String,
 }
 
+/// A token request as received: its Authorization header and form body.
+pub type RecordedRequest = (Option<String>, Vec<(String, String)>);
+
 /// What the stub has seen and issued; tests read and script it.
 #[derive(Default)]
 pub struct StubState {
@@ -54,7 +57,7 @@ pub struct StubState {
     /// Whether to issue refresh tokens with the password and code grants.
     pub issue_refresh: std::sync::atomic::AtomicBool,
     /// The last Authorization header and form body seen at the token endpoint.
-    pub last_token_request: Mutex<Option<(Option<String>, Vec<(String, String)>)>>,
+    pub last_token_request: Mutex<Option<RecordedRequest>>,
 }
 
 impl StubState {
