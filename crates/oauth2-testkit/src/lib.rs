@@ -9,4 +9,6 @@
 
 mod stub;
 
-pub use stub::{CLIENT_ID, CLIENT_SECRET, PASSWORD, PUBLIC_CLIENT_ID, StubServer, StubState, USERNAME};
+pub use stub::{
+    CLIENT_ID, CLIENT_SECRET, PASSWORD, PUBLIC_CLIENT_ID, RecordedRequest, StubServer, StubState, USERNAME,
+};
