@@ -1,1 +1,118 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (the alias is in `.cargo/config.toml`).
+//!
+//! - `test`: everything CI checks: the static checks of `lint`, then every test of every crate (unit, integration,
+//!   doc tests), and `oauth2-core` again without default features.
+//! - `lint`: `cargo fmt --check`, clippy with `-D warnings` per package, rustdoc with `-D warnings`, and the rule that
+//!   no I/O runtime or HTTP stack appears anywhere in `oauth2-core`'s dependency tree.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// The workspace's packages, each linted on its own so one package's features cannot hide another's warnings.
+const PACKAGES: [&str; 5] = ["oauth2-core", "oauth2-reqwest", "oauth2-testkit", "oauth2-examples", "xtask"];
+
+/// Crates that must never be in `oauth2-core`'s dependency tree: the core is sans-IO (design.md §2).
+const FORBIDDEN_IN_CORE: [&str; 8] =
+    ["tokio", "hyper", "reqwest", "axum", "actix-web", "actix-rt", "async-std", "smol"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => lint().and_then(|()| test()),
+        Some("lint") => lint(),
+        _ => {
+            eprintln!("usage: cargo xtask <test|lint>");
+            eprintln!("  test   static checks, then every test of every crate");
+            eprintln!("  lint   fmt, clippy -D warnings, rustdoc, and the core's dependency rule");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => {
+            eprintln!("xtask: all steps passed");
+            ExitCode::SUCCESS
+        }
+        Err(step) => {
+            eprintln!("xtask: FAILED: {step}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(args).current_dir(root());
+    cmd
+}
+
+fn run(description: &str, mut cmd: Command) -> Result<(), String> {
+    eprintln!("\n==> {description}");
+    match cmd.status() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("{description} ({s})")),
+        Err(e) => Err(format!("{description}: cannot run: {e}")),
+    }
+}
+
+fn lint() -> Result<(), String> {
+    run("cargo fmt --check", cargo(&["fmt", "--all", "--", "--check"]))?;
+    for package in PACKAGES {
+        run(
+            &format!("clippy {package}"),
+            cargo(&["clippy", "--package", package, "--all-targets", "--", "-D", "warnings"]),
+        )?;
+    }
+    run(
+        "clippy oauth2-core --no-default-features",
+        cargo(&[
+            "clippy",
+            "--package",
+            "oauth2-core",
+            "--no-default-features",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    run("rustdoc -D warnings", doc)?;
+    core_dependency_rule()
+}
+
+/// Fails if a forbidden crate is anywhere in oauth2-core's normal or build dependency tree, with any feature set.
+fn core_dependency_rule() -> Result<(), String> {
+    eprintln!("\n==> oauth2-core dependency rule (no runtime, no HTTP stack)");
+    let output =
+        cargo(&["tree", "--package", "oauth2-core", "--all-features", "--edges", "normal,build", "--prefix", "none"])
+            .output()
+            .map_err(|e| format!("cargo tree: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let found: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| FORBIDDEN_IN_CORE.contains(name))
+        .collect();
+    if found.is_empty() {
+        eprintln!("ok: {} crates in the tree, none of {:?}", tree.lines().count(), FORBIDDEN_IN_CORE);
+        Ok(())
+    } else {
+        Err(format!("oauth2-core depends on {found:?}; the core must stay sans-IO"))
+    }
+}
+
+fn test() -> Result<(), String> {
+    run("tests: every crate, every target, doc tests", cargo(&["test", "--workspace"]))?;
+    run(
+        "tests: oauth2-core --no-default-features",
+        cargo(&["test", "--package", "oauth2-core", "--no-default-features", "--lib", "--tests"]),
+    )
+}

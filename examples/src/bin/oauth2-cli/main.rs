@@ -1,1 +1,289 @@
-fn main() {}
+//! `oauth2-cli`: a "curl for OAuth 2.0" built on oauth2-core and oauth2-reqwest. Run with `--help`.
+
+mod args;
+mod callback;
+
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use clap::Parser;
+use oauth2_core::client::TokenTypeHint;
+use oauth2_core::metadata::AuthorizationServerMetadata;
+use oauth2_core::random::OsRng;
+use oauth2_core::{Client, ClientAuthMethod, Password, RefreshToken, Scope};
+use oauth2_reqwest::{Error, execute, fetch_metadata, http_client};
+
+use args::{AuthMethod, Cli, Command, Hint};
+use callback::{Outcome, wait_for_callback};
+
+/// A failure: `Usage` exits 2, `Failed` exits 1. Both end with `error: <code>: <description>` on stderr.
+enum CliError {
+    Usage(String),
+    Failed { code: String, description: String },
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> Self {
+        CliError::Failed { code: e.code().to_owned(), description: e.description() }
+    }
+}
+
+fn failed(code: &str, description: impl Into<String>) -> CliError {
+    CliError::Failed { code: code.to_owned(), description: description.into() }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap's message, but ending on our one-line `error: usage: ...` so scripts can read the last line.
+            let text = e.render().to_string();
+            let mut first = None;
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                match line.strip_prefix("error: ") {
+                    Some(msg) if first.is_none() => first = Some(msg.to_owned()),
+                    _ => eprintln!("{line}"),
+                }
+            }
+            eprintln!("error: usage: {}", first.unwrap_or_else(|| "invalid arguments".into()));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(message)) => {
+            eprintln!("error: usage: {message} (see oauth2-cli --help)");
+            ExitCode::from(2)
+        }
+        Err(CliError::Failed { code, description }) => {
+            let description = description.replace(['\n', '\r'], " ");
+            eprintln!("error: {code}: {description}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints a JSON body as the server sent it; a form-encoded body (lenient providers) is shown as JSON.
+fn print_body(body: &[u8]) {
+    let text = String::from_utf8_lossy(body);
+    if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
+        println!("{}", text.trim());
+    } else {
+        let form = oauth2_core::form::FormParams::parse(body).unwrap_or_default();
+        println!("{}", serde_json::Value::Object(form.to_json()));
+    }
+}
+
+struct Setup {
+    http: reqwest::Client,
+    metadata: Option<(AuthorizationServerMetadata, Vec<u8>)>,
+}
+
+async fn setup(cli: &Cli) -> Result<Setup, CliError> {
+    let http = http_client();
+    let metadata = match &cli.server.issuer {
+        Some(issuer) => {
+            let discovered = fetch_metadata(&http, issuer, cli.server.allow_insecure_http).await?;
+            Some((discovered.metadata, discovered.response.into_body()))
+        }
+        None => None,
+    };
+    Ok(Setup { http, metadata })
+}
+
+fn build_client(cli: &Cli, setup: &Setup, redirect_uri: Option<&str>) -> Result<Client, CliError> {
+    let Some(client_id) = &cli.client.client_id else {
+        return Err(CliError::Usage("--client-id is required".into()));
+    };
+    let mut b =
+        Client::builder(client_id).allow_insecure_http(cli.server.allow_insecure_http).lenient(cli.server.lenient);
+    if let Some((metadata, _)) = &setup.metadata {
+        b = b.metadata(metadata);
+    }
+    let s = &cli.server;
+    if let Some(u) = &s.auth_url {
+        b = b.authorization_endpoint(u);
+    }
+    if let Some(u) = &s.token_url {
+        b = b.token_endpoint(u);
+    }
+    if let Some(u) = &s.revocation_url {
+        b = b.revocation_endpoint(u);
+    }
+    if let Some(u) = &s.introspection_url {
+        b = b.introspection_endpoint(u);
+    }
+    if let Some(secret) = &cli.client.client_secret {
+        b = b.secret(secret).auth_method(match cli.client.auth {
+            Some(AuthMethod::Post) => ClientAuthMethod::ClientSecretPost,
+            _ => ClientAuthMethod::ClientSecretBasic,
+        });
+    } else if cli.client.auth.is_some() {
+        return Err(CliError::Usage("--auth needs --client-secret".into()));
+    }
+    if let Some(r) = redirect_uri {
+        b = b.redirect_uri(r);
+    }
+    b.build().map_err(|e| match e {
+        oauth2_core::client::ConfigError::Insecure { .. } => {
+            failed("insecure_endpoint", format!("{e} (pass --allow-insecure-http to allow it)"))
+        }
+        other => CliError::Usage(other.to_string()),
+    })
+}
+
+fn scope(cli: &Cli) -> Scope {
+    cli.client.scope.as_deref().map(Scope::parse).unwrap_or_default()
+}
+
+/// Maps "the endpoint isn't configured" to a usage error naming the flag to pass.
+fn request_error(e: oauth2_core::client::RequestError) -> CliError {
+    use oauth2_core::client::RequestError;
+    match e {
+        RequestError::MissingEndpoint(which) => {
+            let flag = match which {
+                "authorization_endpoint" => "--auth-url",
+                "token_endpoint" => "--token-url",
+                "revocation_endpoint" => "--revocation-url",
+                _ => "--introspection-url",
+            };
+            CliError::Usage(format!("no {which}: pass {flag} or an --issuer whose metadata has it"))
+        }
+        other => failed("invalid_request", other.to_string()),
+    }
+}
+
+async fn token_call(client: &Client, http: &reqwest::Client, request: http::Request<Vec<u8>>) -> Result<(), CliError> {
+    let response = execute(http, request).await?;
+    let body = response.body().clone();
+    client.parse_token_response(response, SystemTime::now()).map_err(Error::from)?;
+    print_body(&body);
+    Ok(())
+}
+
+fn hint(h: Option<Hint>) -> Option<TokenTypeHint> {
+    h.map(|h| match h {
+        Hint::AccessToken => TokenTypeHint::AccessToken,
+        Hint::RefreshToken => TokenTypeHint::RefreshToken,
+    })
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    if matches!(cli.command, Command::Discover) {
+        if cli.server.issuer.is_none() {
+            return Err(CliError::Usage("discover needs --issuer".into()));
+        }
+        let setup = setup(&cli).await?;
+        if let Some((_, body)) = &setup.metadata {
+            print_body(body);
+        }
+        return Ok(());
+    }
+    let setup = setup(&cli).await?;
+    match &cli.command {
+        Command::Discover => Ok(()),
+        Command::Authorize { redirect_port, no_browser, timeout } => {
+            authorize(&cli, setup, *redirect_port, *no_browser, Duration::from_secs(*timeout)).await
+        }
+        Command::ClientCredentials => {
+            let client = build_client(&cli, &setup, None)?;
+            let request = client.client_credentials_request(scope(&cli)).map_err(request_error)?;
+            token_call(&client, &setup.http, request).await
+        }
+        Command::Password { username, password } => {
+            let client = build_client(&cli, &setup, None)?;
+            let request =
+                client.password_request(username, &Password::new(password), scope(&cli)).map_err(request_error)?;
+            token_call(&client, &setup.http, request).await
+        }
+        Command::Refresh { refresh_token } => {
+            let client = build_client(&cli, &setup, None)?;
+            let request =
+                client.refresh_request(&RefreshToken::new(refresh_token), scope(&cli)).map_err(request_error)?;
+            token_call(&client, &setup.http, request).await
+        }
+        Command::Revoke { token } => {
+            let client = build_client(&cli, &setup, None)?;
+            let request =
+                client.revocation_request(&token.token, hint(token.token_type_hint)).map_err(request_error)?;
+            let response = execute(&setup.http, request).await?;
+            client.parse_revocation_response(response).map_err(Error::from)?;
+            Ok(())
+        }
+        Command::Introspect { token } => {
+            let client = build_client(&cli, &setup, None)?;
+            let request =
+                client.introspection_request(&token.token, hint(token.token_type_hint)).map_err(request_error)?;
+            let response = execute(&setup.http, request).await?;
+            let body = response.body().clone();
+            client.parse_introspection_response(response).map_err(Error::from)?;
+            print_body(&body);
+            Ok(())
+        }
+    }
+}
+
+async fn authorize(
+    cli: &Cli,
+    setup: Setup,
+    port: Option<u16>,
+    no_browser: bool,
+    timeout: Duration,
+) -> Result<(), CliError> {
+    // Bind first, so the URL we print points at a listener that is already there.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0)))
+        .await
+        .map_err(|e| failed("listen_failed", format!("cannot listen on 127.0.0.1:{}: {e}", port.unwrap_or(0))))?;
+    let port = listener.local_addr().map_err(|e| failed("listen_failed", e.to_string()))?.port();
+    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    let client = build_client(cli, &setup, Some(&redirect_uri))?;
+    let (url, pending) = client.authorization_request(&mut OsRng).scope(scope(cli)).build().map_err(request_error)?;
+
+    eprintln!("Open this URL in a browser to authorize (listening on {redirect_uri}):");
+    eprintln!("{url}");
+    if !no_browser && let Err(e) = open::that_detached(url.as_str()) {
+        eprintln!("(could not open a browser: {e}; open the URL yourself)");
+    }
+
+    let http = setup.http.clone();
+    let handler = move |query: String| -> callback::BoxFuture<Outcome<Result<Vec<u8>, CliError>>> {
+        let client = client.clone();
+        let pending = pending.clone();
+        let http = http.clone();
+        let redirect_uri = redirect_uri.clone();
+        Box::pin(async move {
+            let result = exchange(&client, &http, &pending, &format!("{redirect_uri}?{query}")).await;
+            let (ok, message) = match &result {
+                Ok(_) => (true, "The token was received.".to_owned()),
+                Err(CliError::Failed { code, description }) => (false, format!("{code}: {description}")),
+                Err(CliError::Usage(m)) => (false, m.clone()),
+            };
+            Outcome { result, ok, message }
+        })
+    };
+    let outcome = tokio::time::timeout(timeout, wait_for_callback(listener, handler))
+        .await
+        .map_err(|_| failed("timeout", format!("no callback within {} s", timeout.as_secs())))?
+        .ok_or_else(|| failed("callback_failed", "the callback listener stopped"))?;
+    print_body(&outcome?);
+    Ok(())
+}
+
+async fn exchange(
+    client: &Client,
+    http: &reqwest::Client,
+    pending: &oauth2_core::PendingAuthorization,
+    callback_url: &str,
+) -> Result<Vec<u8>, CliError> {
+    let request = client.finish_authorization(pending, callback_url).map_err(Error::from)?;
+    let response = execute(http, request).await?;
+    let body = response.body().clone();
+    client.parse_token_response(response, SystemTime::now()).map_err(Error::from)?;
+    Ok(body)
+}

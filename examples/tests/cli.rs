@@ -1,0 +1,294 @@
+//! oauth2-cli as a user runs it: the real binary against a stub authorization server on 127.0.0.1:0.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use oauth2_testkit::{CLIENT_ID, CLIENT_SECRET, PASSWORD, PUBLIC_CLIENT_ID, StubServer, USERNAME};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn last_err_line(&self) -> &str {
+        self.stderr.lines().last().unwrap_or("")
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+async fn cli(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_oauth2-cli")).args(args).output().await.unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn secret_arg() -> String {
+    format!("--client-secret={CLIENT_SECRET}")
+}
+
+#[tokio::test]
+async fn help_names_every_subcommand() {
+    let run = cli(&["--help"]).await;
+    assert_eq!(run.code, 0);
+    for sub in ["discover", "authorize", "client-credentials", "password", "refresh", "revoke", "introspect"] {
+        assert!(run.stdout.contains(sub), "{sub} missing from --help");
+    }
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_with_an_error_line_last() {
+    let run = cli(&["client-credentials", "--bogus"]).await;
+    assert_eq!(run.code, 2);
+    assert!(run.last_err_line().starts_with("error: usage: "), "{}", run.stderr);
+    let run = cli(&["client-credentials", "--client-id", "x"]).await;
+    assert_eq!(run.code, 2, "no token endpoint is a usage error");
+    assert!(run.last_err_line().contains("--token-url"), "{}", run.stderr);
+    let run = cli(&["discover"]).await;
+    assert_eq!(run.code, 2);
+}
+
+#[tokio::test]
+async fn rfc8414_discover_prints_the_metadata_as_sent() {
+    let stub = StubServer::start().await;
+    let run = cli(&["discover", "--issuer", &stub.base]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json = run.json();
+    assert_eq!(json["issuer"], stub.base.as_str());
+    assert_eq!(json["x_stub"], "kept");
+}
+
+#[tokio::test]
+async fn rfc6749_4_4_client_credentials_via_issuer_and_via_explicit_url() {
+    let stub = StubServer::start().await;
+    let run = cli(&["client-credentials", "--issuer", &stub.base, "--client-id", CLIENT_ID, &secret_arg()]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let token = run.json();
+    assert!(stub.state.is_valid_access_token(token["access_token"].as_str().unwrap()));
+    assert_eq!(token["token_type"], "Bearer");
+
+    let token_url = stub.url("/token");
+    let run = cli(&[
+        "client-credentials",
+        "--token-url",
+        &token_url,
+        "--client-id",
+        CLIENT_ID,
+        &secret_arg(),
+        "--auth",
+        "post",
+        "--scope",
+        "read write",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["scope"], "read write");
+    let (auth, _) = stub.state.last_token_request.lock().unwrap().clone().unwrap();
+    assert!(auth.is_none(), "--auth post sends no Authorization header");
+}
+
+#[tokio::test]
+async fn rfc6749_5_2_provider_errors_end_with_code_and_description() {
+    let stub = StubServer::start().await;
+    let token_url = stub.url("/token");
+    // A value that starts with '-' is a value, not a flag.
+    let run =
+        cli(&["client-credentials", "--token-url", &token_url, "--client-id", CLIENT_ID, "--client-secret", "-x"])
+            .await;
+    assert_eq!(run.code, 1);
+    assert_eq!(run.last_err_line(), "error: invalid_client: client authentication failed");
+
+    let run = cli(&[
+        "password",
+        "--token-url",
+        &token_url,
+        "--client-id",
+        CLIENT_ID,
+        &secret_arg(),
+        "--username",
+        USERNAME,
+        "--password",
+        "nope",
+    ])
+    .await;
+    assert_eq!(run.code, 1);
+    assert_eq!(run.last_err_line(), "error: invalid_grant: wrong username or password");
+    assert!(run.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn rfc6749_4_3_password_then_6_refresh() {
+    let stub = StubServer::start().await;
+    let token_url = stub.url("/token");
+    let run = cli(&[
+        "password",
+        "--token-url",
+        &token_url,
+        "--client-id",
+        CLIENT_ID,
+        &secret_arg(),
+        "--username",
+        USERNAME,
+        "--password",
+        PASSWORD,
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let refresh = run.json()["refresh_token"].as_str().unwrap().to_owned();
+    let run = cli(&[
+        "refresh",
+        "--token-url",
+        &token_url,
+        "--client-id",
+        CLIENT_ID,
+        &secret_arg(),
+        "--refresh-token",
+        &refresh,
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(stub.state.is_valid_access_token(run.json()["access_token"].as_str().unwrap()));
+
+    stub.state.add_refresh_token("-dash-token", "read");
+    let run = cli(&[
+        "refresh",
+        &format!("--token-url={token_url}"),
+        "--client-id",
+        CLIENT_ID,
+        &secret_arg(),
+        "--refresh-token",
+        "-dash-token",
+    ])
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn rfc7009_revoke_prints_nothing_then_rfc7662_introspect_says_inactive() {
+    let stub = StubServer::start().await;
+    stub.state.add_access_token("at-live");
+    let common = ["--issuer", stub.base.as_str(), "--client-id", CLIENT_ID];
+    let secret = secret_arg();
+    let run = cli(&[&["introspect", "--token", "at-live", &secret][..], &common].concat()).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["active"], true);
+    let run =
+        cli(&[&["revoke", "--token", "at-live", "--token-type-hint", "access_token", &secret][..], &common].concat())
+            .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    let run = cli(&[&["introspect", "--token", "at-live", &secret][..], &common].concat()).await;
+    assert_eq!(run.json(), serde_json::json!({"active": false}));
+}
+
+#[tokio::test]
+async fn rfc6749_3_2_plain_http_is_refused_off_loopback() {
+    let run = cli(&["client-credentials", "--token-url", "http://as.example/token", "--client-id", "x"]).await;
+    assert_eq!(run.code, 1);
+    assert!(run.last_err_line().starts_with("error: insecure_endpoint: "), "{}", run.stderr);
+}
+
+/// Starts `authorize`, returns the child, the URL it printed, and its stderr reader.
+async fn start_authorize(
+    stub: &StubServer,
+    extra: &[&str],
+) -> (tokio::process::Child, String, BufReader<tokio::process::ChildStderr>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauth2-cli"))
+        .args(["authorize", "--no-browser", "--issuer", &stub.base, "--client-id", PUBLIC_CLIENT_ID, "--scope", "read"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        let n = tokio::time::timeout(Duration::from_secs(20), stderr.read_line(&mut line)).await.unwrap().unwrap();
+        assert!(n > 0, "the CLI exited before printing the URL");
+        if line.starts_with(&stub.base) {
+            break line.trim().to_owned();
+        }
+    };
+    (child, url, stderr)
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+#[tokio::test]
+async fn rfc8252_authorize_through_the_loopback_redirect() {
+    let stub = StubServer::start().await;
+    let (mut child, url, _stderr) = start_authorize(&stub, &[]).await;
+    let parsed = url::Url::parse(&url).unwrap();
+    let q: std::collections::HashMap<_, _> = parsed.query_pairs().into_owned().collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert!(q["state"].len() >= 22, "state carries at least 128 bits");
+    let redirect = url::Url::parse(&q["redirect_uri"]).unwrap();
+    assert_eq!(redirect.host_str(), Some("127.0.0.1"));
+    assert_eq!(redirect.path(), "/callback");
+
+    let browser = no_redirects();
+    // The listener is up before the URL is printed; paths other than /callback are 404.
+    let other = format!("http://127.0.0.1:{}/favicon.ico", redirect.port().unwrap());
+    assert_eq!(browser.get(&other).send().await.unwrap().status(), 404);
+    // The "browser" visits the authorization URL; the stub approves and redirects back to the CLI.
+    let resp = browser.get(&url).send().await.unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.contains("iss="));
+    let page = browser.get(&location).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Authorized"));
+
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
+    let token: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(stub.state.is_valid_access_token(token["access_token"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn rfc6749_10_12_authorize_rejects_a_forged_state() {
+    let stub = StubServer::start().await;
+    let (mut child, url, mut stderr) = start_authorize(&stub, &[]).await;
+    let browser = no_redirects();
+    let location = browser.get(&url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let mut forged = url::Url::parse(&location).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| if k == "state" { (k, "forged".to_owned()) } else { (k, v) })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let page = browser.get(forged.as_str()).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("Authorization failed"));
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).await.unwrap();
+    assert!(rest.lines().last().unwrap_or("").starts_with("error: state_mismatch: "), "{rest}");
+    assert_eq!(stub.state.grant_calls("authorization_code"), 0, "no code is redeemed after a state mismatch");
+}
+
+#[tokio::test]
+async fn authorize_listens_on_the_requested_port() {
+    let stub = StubServer::start().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (mut child, url, _stderr) = start_authorize(&stub, &["--redirect-port", &port.to_string()]).await;
+    assert!(url.contains(&format!("127.0.0.1%3A{port}%2Fcallback")), "{url}");
+    child.kill().await.unwrap();
+}
