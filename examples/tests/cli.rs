@@ -190,6 +190,19 @@ async fn rfc7009_revoke_prints_nothing_then_rfc7662_introspect_says_inactive() {
 }
 
 #[tokio::test]
+async fn lenient_flag_reads_a_form_encoded_token_response_as_json() {
+    let stub = StubServer::start().await;
+    let url = stub.url("/token-form");
+    let args = ["client-credentials", "--token-url", url.as_str(), "--client-id", CLIENT_ID];
+    let strict = cli(&args).await;
+    assert_eq!(strict.code, 1);
+    assert!(strict.last_err_line().starts_with("error: unexpected_response: "), "{}", strict.stderr);
+    let lenient = cli(&[&args[..], &["--lenient"]].concat()).await;
+    assert_eq!(lenient.code, 0, "{}", lenient.stderr);
+    assert_eq!(lenient.json()["token_type"], "bearer");
+}
+
+#[tokio::test]
 async fn rfc6749_3_2_plain_http_is_refused_off_loopback() {
     let run = cli(&["client-credentials", "--token-url", "http://as.example/token", "--client-id", "x"]).await;
     assert_eq!(run.code, 1);

@@ -1,7 +1,7 @@
 //! The session: tokens from every grant, authorized requests, automatic single-flight refresh.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::header::AUTHORIZATION;
 use oauth2_core::client::{BearerChallenge, Introspection, TokenTypeHint};
@@ -26,9 +26,15 @@ enum Renewal {
 struct TokenState {
     token: Option<Token>,
     renewal: Renewal,
-    /// The last renewal failure and the access token it was for, so that requests waiting on the same stale token
-    /// share the failure instead of each trying again.
-    failed: Option<(Token, Arc<Error>)>,
+    /// The last renewal failure: the token it was for and when it happened. Requests that were already waiting for
+    /// that attempt share its failure instead of each trying again; requests that come later try again.
+    failed: Option<Failure>,
+}
+
+struct Failure {
+    stale: Token,
+    at: Instant,
+    error: Arc<Error>,
 }
 
 struct Inner {
@@ -49,7 +55,12 @@ struct Inner {
 ///
 /// Concurrent requests that find the same stale token wait for one refresh. Each refreshed token is passed to the
 /// [`on_refresh`](SessionBuilder::on_refresh) callback so the app can save it. A failed refresh is an
-/// [`Error::RefreshFailed`]; the session never starts a new authorization on its own.
+/// [`Error::RefreshFailed`] (shared by the requests that waited for it; later requests try again); the session never
+/// starts a new authorization on its own. An early refresh that fails while the token is still valid is logged and
+/// the request goes out with the current token.
+///
+/// A session holds one token: one per user in a web app (they can share one `reqwest::Client`), or one for a
+/// backend service.
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
@@ -328,14 +339,28 @@ impl Session {
             return Ok(token);
         }
         if self.can_renew(&token) {
-            return self.renew(&token).await;
+            return self.renew_early(token, now).await;
         }
         // Nothing to renew with: a token that is merely close to expiry is still worth sending.
         if token.is_expired(now) { Err(Error::TokenExpired) } else { Ok(token) }
     }
 
+    /// Renews ahead of expiry; if that fails while the token is still valid, the request goes out with it anyway
+    /// (a passing outage of the authorization server should not fail calls that would succeed).
+    async fn renew_early(&self, token: Token, now: SystemTime) -> Result<Token, Error> {
+        match self.renew(&token).await {
+            Ok(fresh) => Ok(fresh),
+            Err(error) if !token.is_expired(now) => {
+                tracing::warn!(code = error.code(), "early refresh failed; using the token until it expires");
+                Ok(token)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Replaces `stale` with a fresh token, once for all concurrent callers that hold the same stale token.
     async fn renew(&self, stale: &Token) -> Result<Token, Error> {
+        let waiting_since = Instant::now();
         let _guard = self.inner.refresh_lock.lock().await;
         let renewal = {
             let st = self.lock();
@@ -345,10 +370,11 @@ impl Session {
                 None => return Err(Error::NoToken),
                 Some(_) => {}
             }
-            if let Some((failed_for, error)) = &st.failed
-                && failed_for.access_token == stale.access_token
+            if let Some(f) = &st.failed
+                && f.stale.access_token == stale.access_token
+                && f.at >= waiting_since
             {
-                return Err(Error::RefreshFailed(error.clone()));
+                return Err(Error::RefreshFailed(f.error.clone()));
             }
             st.renewal.clone()
         };
@@ -375,7 +401,7 @@ impl Session {
             Err(error) => {
                 tracing::warn!(code = error.code(), "refreshing the access token failed");
                 let error = Arc::new(error);
-                self.lock().failed = Some((stale.clone(), error.clone()));
+                self.lock().failed = Some(Failure { stale: stale.clone(), at: Instant::now(), error: error.clone() });
                 Err(Error::RefreshFailed(error))
             }
         }

@@ -249,6 +249,32 @@ async fn failed_refresh_is_a_clear_error_shared_by_waiting_requests() {
     assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
     // The session still holds the old token: no silent re-login, no lost state.
     assert_eq!(session.token().unwrap().access_token.secret(), "at-expired");
+    // A later request tries again (the failure may have been passing), and fails again here.
+    assert!(matches!(session.get(stub.url("/api/me")).send().await, Err(Error::RefreshFailed(_))));
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn early_refresh_failure_uses_the_still_valid_token() {
+    let stub = StubServer::start().await;
+    let mut token = stored_token(&stub, "at-valid", "rt-x", 10);
+    token.refresh_token = Some(RefreshToken::new("rt-never-issued"));
+    let session = Session::builder(client(&stub)).token(token).build();
+    let resp = session.get(stub.url("/api/me")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn rfc6749_4_2_implicit_grant_token_from_the_fragment() {
+    let stub = StubServer::start().await;
+    let session = Session::new(client(&stub));
+    let (url, pending) = session.implicit_url("read").unwrap();
+    let callback = browser_visit(&url).await;
+    assert!(callback.contains('#'), "the token comes in the fragment: {callback}");
+    let token = session.finish_implicit(&pending, &callback).unwrap();
+    assert!(token.refresh_token.is_none());
+    assert_eq!(session.get(stub.url("/api/me")).send().await.unwrap().status(), 200);
 }
 
 #[tokio::test]

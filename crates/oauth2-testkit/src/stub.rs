@@ -114,7 +114,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A stub authorization server and API running on `127.0.0.1:0` until dropped.
 ///
-/// Routes: `GET /authorize` (approves at once, redirecting with `code`, `state` and `iss`), `POST /token` (all four
+/// Routes: `GET /authorize` (approves at once, redirecting with `code`, `state` and `iss`, or with the token in the
+/// fragment for `response_type=token`), `POST /token` (all four
 /// grants, refresh with rotation), `POST /revoke`, `POST /introspect`, `GET|POST /api/me` (Bearer-protected), `GET /api/no-credentials`
 /// (always 401 with a bare Bearer challenge),
 /// `GET /.well-known/oauth-authorization-server`, and quirky token endpoints for lenient-mode tests:
@@ -219,6 +220,21 @@ async fn authorize(State(st): State<Arc<StubState>>, RawQuery(query): RawQuery) 
         Ok(u) => u,
         Err(_) => return (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response(),
     };
+    if param(&params, "response_type") == Some("token") {
+        // Implicit grant (RFC 6749 §4.2.2): the token goes in the fragment.
+        let issued = st.issue(param(&params, "scope").unwrap_or("read"), false);
+        let mut fragment = url::form_urlencoded::Serializer::new(String::new());
+        for key in ["access_token", "token_type", "scope"] {
+            fragment.append_pair(key, issued[key].as_str().unwrap_or_default());
+        }
+        fragment.append_pair("expires_in", &issued["expires_in"].to_string());
+        if let Some(state) = param(&params, "state") {
+            fragment.append_pair("state", state);
+        }
+        fragment.append_pair("iss", &st.issuer);
+        target.set_fragment(Some(&fragment.finish()));
+        return (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response();
+    }
     {
         let mut q = target.query_pairs_mut();
         if param(&params, "scope") == Some("forbidden") {

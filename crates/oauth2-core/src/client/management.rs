@@ -101,18 +101,29 @@ impl Introspection {
 }
 
 impl Client {
+    /// A client-authenticated POST of `token` and its hint: the shape RFC 7009 §2.1 and RFC 7662 §2.1 share.
+    fn token_management_request(
+        &self,
+        endpoint: &Option<url::Url>,
+        name: &'static str,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> Result<http::Request<Vec<u8>>, RequestError> {
+        let url = endpoint.as_ref().ok_or(RequestError::MissingEndpoint(name))?;
+        let mut params = vec![("token", token)];
+        if let Some(h) = hint {
+            params.push(("token_type_hint", h.as_str()));
+        }
+        Ok(self.authenticated_post(url, &params))
+    }
+
     /// Asks the server to revoke `token` (RFC 7009 §2.1), with client authentication.
     pub fn revocation_request(
         &self,
         token: &str,
         hint: Option<TokenTypeHint>,
     ) -> Result<http::Request<Vec<u8>>, RequestError> {
-        let url = self.revocation_endpoint.as_ref().ok_or(RequestError::MissingEndpoint("revocation_endpoint"))?;
-        let mut params = vec![("token", token)];
-        if let Some(h) = hint {
-            params.push(("token_type_hint", h.as_str()));
-        }
-        Ok(self.authenticated_post(url, &params))
+        self.token_management_request(&self.revocation_endpoint, "revocation_endpoint", token, hint)
     }
 
     /// Reads a revocation response: 200 means revoked or unknown, both success (RFC 7009 §2.2).
@@ -131,13 +142,7 @@ impl Client {
         token: &str,
         hint: Option<TokenTypeHint>,
     ) -> Result<http::Request<Vec<u8>>, RequestError> {
-        let url =
-            self.introspection_endpoint.as_ref().ok_or(RequestError::MissingEndpoint("introspection_endpoint"))?;
-        let mut params = vec![("token", token)];
-        if let Some(h) = hint {
-            params.push(("token_type_hint", h.as_str()));
-        }
-        Ok(self.authenticated_post(url, &params))
+        self.token_management_request(&self.introspection_endpoint, "introspection_endpoint", token, hint)
     }
 
     /// Reads an introspection response (RFC 7662 §2.2): a JSON object with a boolean `active`.
