@@ -64,6 +64,7 @@ pub mod random;
 pub mod scope;
 pub mod secret;
 pub mod security;
+pub mod server;
 
 pub use client::{Client, ClientAuthMethod, ClientBuilder, PendingAuthorization, Token, TokenError};
 pub use error::{ErrorCode, ErrorResponse};

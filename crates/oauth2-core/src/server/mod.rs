@@ -1,0 +1,185 @@
+//! The provider side of OAuth 2.0: an authorization server (RFC 6749 §3–6, RFC 7009, RFC 7662, RFC 8414, RFC 9207)
+//! and a resource server (RFC 6750), with RFC 9700's defaults. No I/O: each endpoint takes an `http` request (or
+//! its parts) and `now`, asks the store for the facts it needs, and returns the `http` response to send.
+//!
+//! | endpoint | call |
+//! |---|---|
+//! | authorization (§3.1, §4.1.1, §4.2.1) | [`AuthorizationServer::authorization_request`] → the app logs the user in and asks consent → [`AuthorizationServer::approve`] or [`AuthorizationServer::deny`] |
+//! | token (§3.2, §4.1.3, §4.3, §4.4, §6) | [`AuthorizationServer::token`] |
+//! | revocation (RFC 7009) | [`AuthorizationServer::revoke`] |
+//! | introspection (RFC 7662) | [`AuthorizationServer::introspect`] |
+//! | metadata (RFC 8414) | [`AuthorizationServer::metadata`] |
+//! | protected resource (RFC 6750) | [`AuthorizationServer::authenticate_bearer`] |
+//!
+//! ```
+//! # #[cfg(feature = "os-rng")] {
+//! use std::time::SystemTime;
+//! use oauth2_core::server::{AuthorizationServer, GrantType, MemoryStore, RegisteredClient, ServerConfig, OsTokenGenerator};
+//!
+//! let store = MemoryStore::new();
+//! store.add_client(RegisteredClient::confidential("svc", "s3cret").grant_types([GrantType::ClientCredentials]).scopes("read"));
+//! let server = AuthorizationServer::new(ServerConfig::new("https://as.example"), store, OsTokenGenerator);
+//!
+//! let request = http::Request::post("/token")
+//!     .header("content-type", "application/x-www-form-urlencoded")
+//!     .body(b"grant_type=client_credentials&client_id=svc&client_secret=s3cret".to_vec())?;
+//! # let response = futures_block_on(server.token(request, SystemTime::now()));
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.headers()["cache-control"], "no-store");
+//! # fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     let mut f = std::pin::pin!(f);
+//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+//! # }
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod authorize;
+mod client_auth;
+mod management;
+mod reply;
+mod resource;
+pub mod store;
+pub mod suite;
+mod token;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use authorize::{AuthorizationRequest, AuthorizeError, html_escape, redirect_uri_allowed};
+pub use reply::{OAuthError, json_response};
+pub use resource::AccessGrant;
+pub use store::{
+    ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, GrantType, MemoryStore, RegisteredClient, Rotation,
+    SecretHash, StoreError, TokenRecord,
+};
+
+use crate::random::{CryptoRng, TOKEN_BYTES, random_token};
+use crate::scope::Scope;
+
+/// Where the endpoints live and how long things last.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The issuer identifier (RFC 8414 §2): `iss` in authorization responses, and the base of the endpoint URLs.
+    pub issuer: String,
+    /// Path of the authorization endpoint (default `/authorize`).
+    pub authorization_path: String,
+    /// Path of the token endpoint (default `/token`).
+    pub token_path: String,
+    /// Path of the revocation endpoint (default `/revoke`).
+    pub revocation_path: String,
+    /// Path of the introspection endpoint (default `/introspect`).
+    pub introspection_path: String,
+    /// Path of an OpenID-style userinfo endpoint to advertise, if the app serves one.
+    pub userinfo_path: Option<String>,
+    /// How long a code may be redeemed (default 60 s; RFC 6749 §4.1.2 says at most 10 minutes).
+    pub code_lifetime: Duration,
+    /// Access token lifetime (default 1 hour).
+    pub access_token_lifetime: Duration,
+    /// Refresh token lifetime, renewed at each rotation (default 30 days).
+    pub refresh_token_lifetime: Duration,
+    /// Largest request body accepted (default 16 KiB).
+    pub max_body_bytes: usize,
+    /// The realm in `WWW-Authenticate: Bearer` challenges.
+    pub realm: String,
+    /// Scopes to advertise in metadata; `None` advertises none.
+    pub scopes_supported: Option<Scope>,
+}
+
+impl ServerConfig {
+    /// Defaults for an issuer such as `https://as.example` (no trailing slash).
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            authorization_path: "/authorize".into(),
+            token_path: "/token".into(),
+            revocation_path: "/revoke".into(),
+            introspection_path: "/introspect".into(),
+            userinfo_path: None,
+            code_lifetime: Duration::from_secs(60),
+            access_token_lifetime: Duration::from_secs(3600),
+            refresh_token_lifetime: Duration::from_secs(30 * 24 * 3600),
+            max_body_bytes: 16 * 1024,
+            realm: "oauth".into(),
+            scopes_supported: None,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer.trim_end_matches('/'))
+    }
+}
+
+/// Makes the codes, tokens and grant ids the server issues. Implemented for `Mutex<R>` of any [`CryptoRng`], so
+/// tests can pass a seeded generator.
+pub trait TokenGenerator: Send + Sync {
+    /// A fresh unguessable value (at least 128 bits of entropy; ours have 256).
+    fn generate(&self) -> String;
+}
+
+impl<R: CryptoRng + Send> TokenGenerator for Mutex<R> {
+    fn generate(&self) -> String {
+        random_token(&mut *self.lock().unwrap_or_else(std::sync::PoisonError::into_inner), TOKEN_BYTES)
+    }
+}
+
+/// Tokens from the operating system's CSPRNG.
+#[cfg(feature = "os-rng")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsTokenGenerator;
+
+#[cfg(feature = "os-rng")]
+impl TokenGenerator for OsTokenGenerator {
+    fn generate(&self) -> String {
+        random_token(&mut crate::random::OsRng, TOKEN_BYTES)
+    }
+}
+
+/// Checks a resource owner's username and password for the password grant; returns the subject on success.
+pub type PasswordVerifier = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
+
+/// An authorization server over a store `S` (clients and grants).
+pub struct AuthorizationServer<S> {
+    config: ServerConfig,
+    store: S,
+    tokens: Box<dyn TokenGenerator>,
+    passwords: Option<PasswordVerifier>,
+}
+
+impl<S> std::fmt::Debug for AuthorizationServer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationServer").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+    /// A server with `config`, `store` and a token generator.
+    pub fn new(config: ServerConfig, store: S, tokens: impl TokenGenerator + 'static) -> Self {
+        Self { config, store, tokens: Box::new(tokens), passwords: None }
+    }
+
+    /// Enables the password grant with a function that checks credentials and returns the subject.
+    pub fn with_password_verifier(
+        mut self,
+        verify: impl Fn(&str, &str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.passwords = Some(Arc::new(verify));
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    fn new_secret(&self) -> String {
+        self.tokens.generate()
+    }
+}

@@ -1,0 +1,90 @@
+//! Building the server's HTTP answers: JSON bodies with the RFC's headers, and OAuth errors that know their status.
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, WWW_AUTHENTICATE};
+use http::{HeaderValue, StatusCode};
+
+use crate::error::{ErrorCode, ErrorResponse};
+
+/// An OAuth error as the server sends it: code, description, HTTP status and any `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct OAuthError {
+    /// The error body.
+    pub error: ErrorResponse,
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A `WWW-Authenticate` value to send with it.
+    pub challenge: Option<String>,
+}
+
+impl OAuthError {
+    /// A 400 error with `code` and `description` (RFC 6749 §5.2).
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        let status = match code {
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self { error: ErrorResponse::new(code).with_description(description), status, challenge: None }
+    }
+
+    /// `invalid_request`.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// `invalid_grant`.
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    /// `invalid_client` (401), with a Basic challenge when the client tried Basic (RFC 6749 §5.2).
+    pub fn invalid_client(basic_attempted: bool) -> Self {
+        let mut e = Self::new(ErrorCode::InvalidClient, "client authentication failed");
+        if basic_attempted {
+            e.challenge = Some("Basic realm=\"oauth\", charset=\"UTF-8\"".into());
+        }
+        e
+    }
+
+    /// The JSON response for this error, with `Cache-Control: no-store`.
+    pub fn into_response(self) -> http::Response<Vec<u8>> {
+        let mut response = json_response(self.status, &self.error);
+        if let Some(c) = self.challenge.and_then(|c| HeaderValue::try_from(c).ok()) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, c);
+        }
+        response
+    }
+}
+
+impl From<crate::server::store::StoreError> for OAuthError {
+    fn from(_: crate::server::store::StoreError) -> Self {
+        // The store's message may name internals; the client gets the RFC code only.
+        Self::new(ErrorCode::TemporarilyUnavailable, "the authorization server's storage is unavailable")
+    }
+}
+
+/// A JSON response with `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+pub fn json_response<T: serde::Serialize>(status: StatusCode, body: &T) -> http::Response<Vec<u8>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = http::Response::new(bytes);
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A `302 Found` to `location`.
+pub(crate) fn redirect(location: &str) -> http::Response<Vec<u8>> {
+    let mut response = http::Response::new(Vec::new());
+    *response.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::try_from(location) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

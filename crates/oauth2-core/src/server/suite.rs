@@ -1,0 +1,71 @@
+//! The store test suite: the guarantees every [`ClientStore`] + [`GrantStore`] must give, as one async function.
+//! Durable stores call it from their tests; it needs no runtime of its own.
+
+use std::time::{Duration, SystemTime};
+
+use super::store::{CodeRecord, CodeUse, Grant, GrantId, GrantStore, Rotation, SecretHash, TokenRecord};
+use crate::scope::Scope;
+
+fn grant(id: &str) -> Grant {
+    Grant { id: GrantId(id.into()), client_id: "c".into(), subject: Some("alice".into()), scope: Scope::parse("read") }
+}
+
+fn token(id: &str, now: SystemTime) -> TokenRecord {
+    TokenRecord { grant: grant(id), issued_at: now, expires_at: now + Duration::from_secs(60) }
+}
+
+/// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantee.
+pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
+    // Codes are single-use; a second use is reported as a replay with its grant.
+    let code = SecretHash::of("suite-code");
+    let record = CodeRecord { grant: grant("g-code"), redirect_uri: None, challenge: None, expires_at: now };
+    store.store_code(code.clone(), record.clone()).await.expect("store_code");
+    assert_eq!(store.consume_code(&code).await.expect("consume"), CodeUse::Fresh(record), "first use is fresh");
+    assert_eq!(
+        store.consume_code(&code).await.expect("consume"),
+        CodeUse::Replayed(GrantId("g-code".into())),
+        "second use is a replay"
+    );
+    assert_eq!(store.consume_code(&SecretHash::of("nope")).await.expect("consume"), CodeUse::Unknown);
+
+    // Tokens are found by hash; revoking one access token leaves the others.
+    let (a1, a2, r1) = (SecretHash::of("suite-a1"), SecretHash::of("suite-a2"), SecretHash::of("suite-r1"));
+    store.store_tokens((a1.clone(), token("g1", now)), Some((r1.clone(), token("g1", now)))).await.expect("store");
+    store.store_tokens((a2.clone(), token("g2", now)), None).await.expect("store");
+    assert!(store.access_token(&a1).await.expect("get").is_some());
+    assert_eq!(store.refresh_token(&r1).await.expect("get").map(|(_, used)| used), Some(false));
+    store.revoke_access_token(&a2).await.expect("revoke");
+    assert!(store.access_token(&a2).await.expect("get").is_none(), "revoked access token is gone");
+    assert!(store.access_token(&a1).await.expect("get").is_some(), "other tokens stay");
+
+    // Rotation is compare-and-swap: once, then reuse is reported with its grant.
+    let (a3, r2) = (SecretHash::of("suite-a3"), SecretHash::of("suite-r2"));
+    let rotated = store.rotate_refresh(&r1, (a3.clone(), token("g1", now)), (r2.clone(), token("g1", now))).await;
+    assert_eq!(rotated.expect("rotate"), Rotation::Rotated);
+    assert_eq!(store.refresh_token(&r1).await.expect("get").map(|(_, used)| used), Some(true), "old one is spent");
+    let again = store
+        .rotate_refresh(&r1, (SecretHash::of("x"), token("g1", now)), (SecretHash::of("y"), token("g1", now)))
+        .await;
+    assert_eq!(again.expect("rotate"), Rotation::Reused(GrantId("g1".into())));
+    assert!(store.access_token(&SecretHash::of("x")).await.expect("get").is_none(), "a failed swap stores nothing");
+    assert_eq!(
+        store
+            .rotate_refresh(
+                &SecretHash::of("nope"),
+                (SecretHash::of("x"), token("g1", now)),
+                (SecretHash::of("y"), token("g1", now))
+            )
+            .await
+            .expect("rotate"),
+        Rotation::Unknown
+    );
+
+    // Revoking a grant revokes its whole family and nothing else.
+    store.store_tokens((SecretHash::of("suite-other"), token("g9", now)), None).await.expect("store");
+    store.revoke_grant(&GrantId("g1".into())).await.expect("revoke grant");
+    for h in [&a1, &a3] {
+        assert!(store.access_token(h).await.expect("get").is_none(), "family access tokens revoked");
+    }
+    assert!(store.refresh_token(&r2).await.expect("get").is_none(), "family refresh tokens revoked");
+    assert!(store.access_token(&SecretHash::of("suite-other")).await.expect("get").is_some(), "other grants stay");
+}
