@@ -15,8 +15,10 @@ impl FormParams {
     /// but still count for the duplicate rule.
     pub fn parse(input: &[u8]) -> Result<Self, DuplicateParameter> {
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (k, v) in url::form_urlencoded::parse(input) {
-            if out.iter().any(|(n, _)| *n == k) {
+            // A set keeps this linear: a body of many parameters must not cost quadratic time.
+            if !seen.insert(k.clone()) {
                 return Err(DuplicateParameter(k.into_owned()));
             }
             out.push((k.into_owned(), v.into_owned()));

@@ -16,13 +16,12 @@ pub const MAX_BODY: usize = 1024 * 1024;
 ///
 /// Pass your own `reqwest::Client` to [`SessionBuilder::http_client`](crate::SessionBuilder::http_client) for
 /// proxies or custom TLS; configure it with `redirect(reqwest::redirect::Policy::none())` in the same way.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+pub fn http_client() -> Result<reqwest::Client, Error> {
+    Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+        .build()?)
 }
 
 /// Sends a request built by `oauth2-core` and returns the response with its body read (at most [`MAX_BODY`] bytes).
@@ -65,27 +64,34 @@ pub async fn fetch_metadata(
     allow_insecure_http: bool,
 ) -> Result<Discovered, Error> {
     let urls = discovery_urls(issuer)?;
-    let mut last = None;
+    let mut last: Option<Error> = None;
     for url in urls {
         check_endpoint(&url, allow_insecure_http)?;
         let mut request = http::Request::new(Vec::new());
         *request.uri_mut() = url.as_str().parse().map_err(|_| Error::InvalidIssuer(issuer.to_owned()))?;
         request.headers_mut().insert(http::header::ACCEPT, http::HeaderValue::from_static("application/json"));
-        let response = execute(http, request).await?;
+        // A failure at one address (even a timeout) is a reason to try the other, not to give up.
+        let response = match execute(http, request).await {
+            Ok(r) => r,
+            Err(e) => {
+                last = Some(e);
+                continue;
+            }
+        };
         match parse_metadata(issuer, &response) {
             Ok(metadata) => return Ok(Discovered { metadata, response }),
             Err(e @ oauth2_core::metadata::DiscoveryError::IssuerMismatch { .. }) => return Err(e.into()),
-            Err(e) => last = Some(e),
+            Err(e) => last = Some(e.into()),
         }
     }
-    Err(last.map(Error::from).unwrap_or_else(|| Error::InvalidIssuer(issuer.to_owned())))
+    Err(last.unwrap_or_else(|| Error::InvalidIssuer(issuer.to_owned())))
 }
 
 /// Fetches and checks an issuer's metadata ([`fetch_metadata`] over https, or http on loopback).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), oauth2_reqwest::Error> {
-/// let http = oauth2_reqwest::http_client();
+/// let http = oauth2_reqwest::http_client()?;
 /// let metadata = oauth2_reqwest::discover(&http, "https://accounts.example.com").await?;
 /// let client = oauth2_core::Client::builder("my-app").metadata(&metadata).build()?;
 /// # Ok(()) }

@@ -17,7 +17,7 @@
 //!     .build()?;
 //! let session = Session::builder(client)
 //!     .on_refresh(|token| { /* save serde_json::to_string(token) */ })
-//!     .build();
+//!     .build()?;
 //!
 //! // Log in: send the user to `url`, keep `pending` in their session.
 //! let (url, pending) = session.authorization_url("read profile")?;

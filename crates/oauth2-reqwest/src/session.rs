@@ -25,14 +25,21 @@ enum Renewal {
 
 struct TokenState {
     token: Option<Token>,
+    /// Bumped whenever the token changes. A refresh lands only on the generation it started from, so a logout or a
+    /// `set_token` during a refresh wins, and waiters can tell that a refresh already happened (even when a server
+    /// returns the same access token with a new refresh token).
+    generation: u64,
+    /// When the session obtained the current token itself, to bound the early-refresh margin by its lifetime.
+    /// `None` for a token handed in (restored from storage), whose lifetime is unknown.
+    obtained_at: Option<SystemTime>,
     renewal: Renewal,
-    /// The last renewal failure: the token it was for and when it happened. Requests that were already waiting for
-    /// that attempt share its failure instead of each trying again; requests that come later try again.
+    /// The last renewal failure. Requests that were already waiting for that attempt share it instead of each
+    /// trying again; requests that come later try again.
     failed: Option<Failure>,
 }
 
 struct Failure {
-    stale: Token,
+    generation: u64,
     at: Instant,
     error: Arc<Error>,
 }
@@ -44,6 +51,7 @@ struct Inner {
     refresh_lock: tokio::sync::Mutex<()>,
     on_refresh: Option<TokenCallback>,
     margin: Duration,
+    allow_insecure_http: bool,
 }
 
 /// An OAuth 2.0 client session: gets tokens with any grant, sends requests with the token attached, and refreshes
@@ -80,6 +88,7 @@ pub struct SessionBuilder {
     token: Option<Token>,
     on_refresh: Option<TokenCallback>,
     margin: Duration,
+    allow_insecure_http: bool,
 }
 
 impl SessionBuilder {
@@ -101,36 +110,62 @@ impl SessionBuilder {
         self
     }
 
-    /// How long before expiry to refresh (default 30 s).
+    /// How long before expiry to refresh (default 30 s, and never more than half the token's lifetime, so a
+    /// short-lived token is not refreshed on every request).
     pub fn refresh_margin(mut self, margin: Duration) -> Self {
         self.margin = margin;
         self
     }
 
-    /// Builds the session.
-    pub fn build(self) -> Session {
-        Session {
+    /// Allows sending the token to plain-http URLs on hosts other than loopback (RFC 6750 §5.3 says not to).
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Builds the session. Fails only if the default HTTP client cannot be built (no TLS backend).
+    pub fn build(self) -> Result<Session, Error> {
+        let http = match self.http {
+            Some(http) => http,
+            None => http_client()?,
+        };
+        let state = TokenState {
+            token: self.token,
+            generation: 0,
+            obtained_at: None,
+            renewal: Renewal::RefreshToken,
+            failed: None,
+        };
+        Ok(Session {
             inner: Arc::new(Inner {
                 client: self.client,
-                http: self.http.unwrap_or_else(http_client),
-                state: Mutex::new(TokenState { token: self.token, renewal: Renewal::RefreshToken, failed: None }),
+                http,
+                state: Mutex::new(state),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 on_refresh: self.on_refresh,
                 margin: self.margin,
+                allow_insecure_http: self.allow_insecure_http,
             }),
-        }
+        })
     }
 }
 
 impl Session {
     /// A session for `client` with the default HTTP client and settings.
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client) -> Result<Self, Error> {
         Self::builder(client).build()
     }
 
     /// Configures a session for `client`.
     pub fn builder(client: Client) -> SessionBuilder {
-        SessionBuilder { client, http: None, token: None, on_refresh: None, margin: Duration::from_secs(30) }
+        SessionBuilder {
+            client,
+            http: None,
+            token: None,
+            on_refresh: None,
+            margin: Duration::from_secs(30),
+            allow_insecure_http: false,
+        }
     }
 
     /// The client configuration, for anything the conveniences here do not cover (the core's full API).
@@ -156,18 +191,22 @@ impl Session {
     /// Replaces the token (for example with one loaded from storage).
     pub fn set_token(&self, token: Token) {
         self.store(token, Renewal::RefreshToken);
+        self.lock().obtained_at = None;
     }
 
     /// Forgets the token (for logout). Revoke it first with [`revoke`](Self::revoke) if the server supports it.
     pub fn clear_token(&self) {
         let mut st = self.lock();
         st.token = None;
+        st.generation += 1;
         st.failed = None;
     }
 
     fn store(&self, token: Token, renewal: Renewal) {
         let mut st = self.lock();
         st.token = Some(token);
+        st.generation += 1;
+        st.obtained_at = Some(SystemTime::now());
         st.renewal = renewal;
         st.failed = None;
     }
@@ -242,25 +281,36 @@ impl Session {
     pub async fn refresh(&self, scope: impl Into<Scope>) -> Result<Token, Error> {
         let scope = scope.into();
         let _guard = self.inner.refresh_lock.lock().await;
-        let current = self.token().ok_or(Error::NoToken)?;
+        let (current, generation) = {
+            let st = self.lock();
+            (st.token.clone().ok_or(Error::NoToken)?, st.generation)
+        };
         let refresh_token = current.refresh_token.as_ref().ok_or(Error::TokenExpired)?;
         let request = self.inner.client.refresh_request(refresh_token, &scope)?;
         let token =
             self.inner.client.parse_refresh_response(self.send(request).await?, &current, &scope, SystemTime::now())?;
-        self.adopt_refreshed(token.clone());
-        Ok(token)
+        self.adopt_refreshed(token, generation)
     }
 
-    fn adopt_refreshed(&self, token: Token) {
+    /// Installs a refreshed token if nothing replaced the token since `generation`; otherwise the refresh result is
+    /// dropped and the newer state wins.
+    fn adopt_refreshed(&self, token: Token, generation: u64) -> Result<Token, Error> {
         {
             let mut st = self.lock();
+            if st.generation != generation {
+                tracing::debug!("token changed during refresh; keeping the newer one");
+                return st.token.clone().ok_or(Error::NoToken);
+            }
             st.token = Some(token.clone());
+            st.generation += 1;
+            st.obtained_at = Some(SystemTime::now());
             st.failed = None;
         }
         tracing::debug!(client_id = self.inner.client.client_id(), "access token refreshed");
         if let Some(cb) = &self.inner.on_refresh {
             cb(&token);
         }
+        Ok(token)
     }
 
     /// Revokes a token (RFC 7009). Revoking a refresh token usually revokes its access tokens too.
@@ -308,8 +358,10 @@ impl Session {
     }
 
     /// Sends any reqwest request with the token attached, refreshing first or once after `invalid_token` as needed.
+    /// Plain-http URLs off loopback are refused unless the session allows them (RFC 6750 §5.3).
     pub async fn execute(&self, mut request: reqwest::Request) -> Result<reqwest::Response, Error> {
-        let token = self.usable_token().await?;
+        oauth2_core::security::check_endpoint(request.url(), self.inner.allow_insecure_http)?;
+        let (token, generation) = self.usable_token().await?;
         // A retry needs a copy of the request; streaming bodies cannot be copied, and then there is no retry.
         let retry = request.try_clone();
         request.headers_mut().insert(AUTHORIZATION, token.authorization_header()?);
@@ -322,7 +374,7 @@ impl Session {
             return Ok(response);
         };
         tracing::debug!("access token rejected as invalid_token; refreshing once and retrying");
-        let fresh = self.renew(&token).await?;
+        let fresh = self.renew(generation).await?;
         retry.headers_mut().insert(AUTHORIZATION, fresh.authorization_header()?);
         Ok(self.inner.http.execute(retry).await?)
     }
@@ -331,60 +383,64 @@ impl Session {
         token.refresh_token.is_some() || matches!(self.lock().renewal, Renewal::ClientCredentials(_))
     }
 
-    /// The token to send now: the current one, or a renewed one when it expires within the margin.
-    async fn usable_token(&self) -> Result<Token, Error> {
-        let token = self.token().ok_or(Error::NoToken)?;
+    /// The token to send now, with its generation: the current one, or a renewed one when it expires within the
+    /// margin.
+    async fn usable_token(&self) -> Result<(Token, u64), Error> {
+        let (token, generation, obtained_at) = {
+            let st = self.lock();
+            (st.token.clone().ok_or(Error::NoToken)?, st.generation, st.obtained_at)
+        };
         let now = SystemTime::now();
-        if !token.expires_within(now, self.inner.margin) {
-            return Ok(token);
+        let lifetime = match (token.expires_at, obtained_at) {
+            (Some(at), Some(obtained)) => at.duration_since(obtained).unwrap_or(Duration::ZERO),
+            _ => Duration::MAX,
+        };
+        let margin = self.inner.margin.min(lifetime / 2);
+        if !token.expires_within(now, margin) {
+            return Ok((token, generation));
         }
         if self.can_renew(&token) {
-            return self.renew_early(token, now).await;
+            return match self.renew(generation).await {
+                Ok(fresh) => Ok((fresh, generation + 1)),
+                // An early refresh that failed while the token is still valid: use it (a passing outage of the
+                // authorization server should not fail calls that would succeed). The clock is read again: the
+                // refresh may have taken a while.
+                Err(error) if !token.is_expired(SystemTime::now()) => {
+                    tracing::warn!(code = error.code(), "early refresh failed; using the token until it expires");
+                    Ok((token, generation))
+                }
+                Err(error) => Err(error),
+            };
         }
         // Nothing to renew with: a token that is merely close to expiry is still worth sending.
-        if token.is_expired(now) { Err(Error::TokenExpired) } else { Ok(token) }
+        if token.is_expired(now) { Err(Error::TokenExpired) } else { Ok((token, generation)) }
     }
 
-    /// Renews ahead of expiry; if that fails while the token is still valid, the request goes out with it anyway
-    /// (a passing outage of the authorization server should not fail calls that would succeed).
-    async fn renew_early(&self, token: Token, now: SystemTime) -> Result<Token, Error> {
-        match self.renew(&token).await {
-            Ok(fresh) => Ok(fresh),
-            Err(error) if !token.is_expired(now) => {
-                tracing::warn!(code = error.code(), "early refresh failed; using the token until it expires");
-                Ok(token)
-            }
-            Err(error) => Err(error),
-        }
-    }
-
-    /// Replaces `stale` with a fresh token, once for all concurrent callers that hold the same stale token.
-    async fn renew(&self, stale: &Token) -> Result<Token, Error> {
+    /// Replaces the token of `generation` with a fresh one, once for all concurrent callers that hold it.
+    async fn renew(&self, generation: u64) -> Result<Token, Error> {
         let waiting_since = Instant::now();
         let _guard = self.inner.refresh_lock.lock().await;
-        let renewal = {
+        let (current, renewal) = {
             let st = self.lock();
-            match &st.token {
-                // Someone renewed while we waited for the lock: use theirs.
-                Some(current) if current.access_token != stale.access_token => return Ok(current.clone()),
-                None => return Err(Error::NoToken),
-                Some(_) => {}
+            if st.generation != generation {
+                // Refreshed (or replaced) while we waited for the lock: use what is there now.
+                return st.token.clone().ok_or(Error::NoToken);
             }
             if let Some(f) = &st.failed
-                && f.stale.access_token == stale.access_token
+                && f.generation == generation
                 && f.at >= waiting_since
             {
                 return Err(Error::RefreshFailed(f.error.clone()));
             }
-            st.renewal.clone()
+            (st.token.clone().ok_or(Error::NoToken)?, st.renewal.clone())
         };
-        let result = match (&stale.refresh_token, &renewal) {
+        let result = match (&current.refresh_token, &renewal) {
             (Some(refresh_token), _) => match self.inner.client.refresh_request(refresh_token, Scope::empty()) {
                 Ok(request) => match self.send(request).await {
                     Ok(response) => self
                         .inner
                         .client
-                        .parse_refresh_response(response, stale, &Scope::empty(), SystemTime::now())
+                        .parse_refresh_response(response, &current, &Scope::empty(), SystemTime::now())
                         .map_err(Error::from),
                     Err(e) => Err(e),
                 },
@@ -394,14 +450,11 @@ impl Session {
             (None, Renewal::RefreshToken) => Err(Error::TokenExpired),
         };
         match result {
-            Ok(token) => {
-                self.adopt_refreshed(token.clone());
-                Ok(token)
-            }
+            Ok(token) => self.adopt_refreshed(token, generation),
             Err(error) => {
                 tracing::warn!(code = error.code(), "refreshing the access token failed");
                 let error = Arc::new(error);
-                self.lock().failed = Some(Failure { stale: stale.clone(), at: Instant::now(), error: error.clone() });
+                self.lock().failed = Some(Failure { generation, at: Instant::now(), error: error.clone() });
                 Err(Error::RefreshFailed(error))
             }
         }

@@ -48,7 +48,7 @@ fn stored_token(stub: &StubServer, access: &str, refresh: &str, expires_in: i64)
 #[tokio::test]
 async fn rfc6749_4_1_authorization_code_grant_end_to_end() {
     let stub = StubServer::start().await;
-    let session = Session::new(client(&stub));
+    let session = Session::new(client(&stub)).unwrap();
     let (url, pending) = session.authorization_url("read profile").unwrap();
     let callback = browser_visit(&url).await;
     let token = session.finish_authorization(&pending, &callback).await.unwrap();
@@ -62,7 +62,7 @@ async fn rfc6749_4_1_authorization_code_grant_end_to_end() {
 #[tokio::test]
 async fn rfc6749_10_12_forged_callback_is_rejected_before_any_request() {
     let stub = StubServer::start().await;
-    let session = Session::new(client(&stub));
+    let session = Session::new(client(&stub)).unwrap();
     let (url, pending) = session.authorization_url("read").unwrap();
     let callback = browser_visit(&url).await;
     let forged = callback.replace(pending.state.secret(), "attacker-state");
@@ -75,7 +75,7 @@ async fn rfc6749_10_12_forged_callback_is_rejected_before_any_request() {
 #[tokio::test]
 async fn rfc6749_4_1_2_1_denied_authorization_is_a_typed_error() {
     let stub = StubServer::start().await;
-    let session = Session::new(client(&stub));
+    let session = Session::new(client(&stub)).unwrap();
     let (url, pending) = session.authorization_url("forbidden").unwrap();
     let err = session.finish_authorization(&pending, &browser_visit(&url).await).await.unwrap_err();
     assert_eq!(err.code(), "access_denied");
@@ -91,7 +91,7 @@ async fn rfc7636_public_client_with_pkce_and_client_secret_post() {
         .redirect_uri("http://127.0.0.1:1/callback")
         .build()
         .unwrap();
-    let session = Session::new(public);
+    let session = Session::new(public).unwrap();
     let (url, pending) = session.authorization_url("read").unwrap();
     session.finish_authorization(&pending, &browser_visit(&url).await).await.unwrap();
     let (auth, body) = stub.state.last_token_request.lock().unwrap().clone().unwrap();
@@ -105,13 +105,13 @@ async fn rfc7636_public_client_with_pkce_and_client_secret_post() {
         .token_endpoint(stub.url("/token"))
         .build()
         .unwrap();
-    Session::new(post).client_credentials("read").await.unwrap();
+    Session::new(post).unwrap().client_credentials("read").await.unwrap();
 }
 
 #[tokio::test]
 async fn rfc6749_4_3_password_grant_and_wrong_password() {
     let stub = StubServer::start().await;
-    let session = Session::new(client(&stub));
+    let session = Session::new(client(&stub)).unwrap();
     let token = session.password(USERNAME, PASSWORD, "read").await.unwrap();
     assert!(stub.state.is_valid_access_token(token.access_token.secret()));
     let err = session.password(USERNAME, "wrong", "read").await.unwrap_err();
@@ -122,11 +122,12 @@ async fn rfc6749_4_3_password_grant_and_wrong_password() {
 #[tokio::test]
 async fn rfc6749_4_4_client_credentials_grant_and_renewal_when_expired() {
     let stub = StubServer::start().await;
-    stub.state.expires_in.store(5, Ordering::SeqCst);
-    let session = Session::new(client(&stub));
+    stub.state.expires_in.store(1, Ordering::SeqCst);
+    let session = Session::new(client(&stub)).unwrap();
     let first = session.client_credentials("read").await.unwrap();
     assert!(first.refresh_token.is_none());
-    // Expires within the 30 s margin: the session asks for a new client-credentials token.
+    // A 1 s token is renewed in the second half of its life: the session asks for a new client-credentials token.
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let resp = session.get(stub.url("/api/me")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(stub.state.grant_calls("client_credentials"), 2);
@@ -137,7 +138,7 @@ async fn rfc6749_4_4_client_credentials_grant_and_renewal_when_expired() {
 async fn rfc6749_5_2_client_authentication_failure_is_typed() {
     let stub = StubServer::start().await;
     let bad = Client::builder(CLIENT_ID).secret("wrong").token_endpoint(stub.url("/token")).build().unwrap();
-    let err = Session::new(bad).client_credentials("read").await.unwrap_err();
+    let err = Session::new(bad).unwrap().client_credentials("read").await.unwrap_err();
     assert_eq!(err.code(), "invalid_client");
     match err {
         Error::Token(oauth2_core::TokenError::Provider { status, .. }) => assert_eq!(status, 401),
@@ -154,7 +155,8 @@ async fn rfc6749_6_refresh_before_expiry_hands_the_new_token_to_the_callback() {
         .token(stored_token(&stub, "at-old", "rt-old", 10))
         .refresh_margin(Duration::from_secs(30))
         .on_refresh(move |t| sink.lock().unwrap().push(t.clone()))
-        .build();
+        .build()
+        .unwrap();
     let me: serde_json::Value = session.get(stub.url("/api/me")).send().await.unwrap().json().await.unwrap();
     assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
     let saved = saved.lock().unwrap().clone();
@@ -164,7 +166,8 @@ async fn rfc6749_6_refresh_before_expiry_hands_the_new_token_to_the_callback() {
     assert_eq!(session.token().unwrap(), saved[0]);
 
     // A token well inside its lifetime is not refreshed.
-    let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-fresh", "rt-fresh", 3600)).build();
+    let session =
+        Session::builder(client(&stub)).token(stored_token(&stub, "at-fresh", "rt-fresh", 3600)).build().unwrap();
     session.get(stub.url("/api/me")).send().await.unwrap();
     assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
 }
@@ -181,7 +184,8 @@ async fn rfc6750_3_1_refresh_once_after_invalid_token_then_retry() {
         .on_refresh(move |_| {
             count.fetch_add(1, Ordering::SeqCst);
         })
-        .build();
+        .build()
+        .unwrap();
     // A request with a body is retried with the same body and the new token.
     let resp = session.post(stub.url("/api/me")).json(&serde_json::json!({"x": 1})).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -195,7 +199,7 @@ async fn rfc6750_3_1_refresh_once_after_invalid_token_then_retry() {
 async fn a_401_without_invalid_token_is_returned_not_retried() {
     let stub = StubServer::start().await;
     // A bare challenge (no error code) is not a verdict on the token, so refreshing would not help.
-    let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-x", "rt-x", 3600)).build();
+    let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-x", "rt-x", 3600)).build().unwrap();
     let resp = session.get(stub.url("/api/no-credentials")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 0);
@@ -211,7 +215,8 @@ async fn single_flight_100_concurrent_requests_with_an_expired_token_refresh_onc
         .on_refresh(move |_| {
             count.fetch_add(1, Ordering::SeqCst);
         })
-        .build();
+        .build()
+        .unwrap();
     let url = stub.url("/api/me");
     let tasks: Vec<_> = (0..100)
         .map(|_| {
@@ -233,7 +238,7 @@ async fn failed_refresh_is_a_clear_error_shared_by_waiting_requests() {
     let stub = StubServer::start().await;
     let mut token = stored_token(&stub, "at-expired", "rt-unknown", -60);
     token.refresh_token = Some(RefreshToken::new("rt-never-issued"));
-    let session = Session::builder(client(&stub)).token(token).build();
+    let session = Session::builder(client(&stub)).token(token).build().unwrap();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let session = session.clone();
@@ -259,7 +264,7 @@ async fn early_refresh_failure_uses_the_still_valid_token() {
     let stub = StubServer::start().await;
     let mut token = stored_token(&stub, "at-valid", "rt-x", 10);
     token.refresh_token = Some(RefreshToken::new("rt-never-issued"));
-    let session = Session::builder(client(&stub)).token(token).build();
+    let session = Session::builder(client(&stub)).token(token).build().unwrap();
     let resp = session.get(stub.url("/api/me")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
@@ -268,7 +273,7 @@ async fn early_refresh_failure_uses_the_still_valid_token() {
 #[tokio::test]
 async fn rfc6749_4_2_implicit_grant_token_from_the_fragment() {
     let stub = StubServer::start().await;
-    let session = Session::new(client(&stub));
+    let session = Session::new(client(&stub)).unwrap();
     let (url, pending) = session.implicit_url("read").unwrap();
     let callback = browser_visit(&url).await;
     assert!(callback.contains('#'), "the token comes in the fragment: {callback}");
@@ -282,15 +287,15 @@ async fn expired_token_without_refresh_token_is_an_error() {
     let stub = StubServer::start().await;
     let mut token = Token::new("at-1");
     token.expires_at = Some(SystemTime::now() - Duration::from_secs(1));
-    let session = Session::builder(client(&stub)).token(token).build();
+    let session = Session::builder(client(&stub)).token(token).build().unwrap();
     assert!(matches!(session.get(stub.url("/api/me")).send().await, Err(Error::TokenExpired)));
-    assert!(matches!(Session::new(client(&stub)).get(stub.url("/api/me")).send().await, Err(Error::NoToken)));
+    assert!(matches!(Session::new(client(&stub)).unwrap().get(stub.url("/api/me")).send().await, Err(Error::NoToken)));
 }
 
 #[tokio::test]
 async fn rfc6749_6_manual_refresh_with_narrower_scope() {
     let stub = StubServer::start().await;
-    let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-1", "rt-1", 3600)).build();
+    let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-1", "rt-1", 3600)).build().unwrap();
     let token = session.refresh("read").await.unwrap();
     assert_eq!(token.scope.unwrap().to_string(), "read");
     let (_, body) = stub.state.last_token_request.lock().unwrap().clone().unwrap();
@@ -300,7 +305,7 @@ async fn rfc6749_6_manual_refresh_with_narrower_scope() {
 #[tokio::test]
 async fn rfc7009_and_rfc7662_revoke_then_introspect() {
     let stub = StubServer::start().await;
-    let session = Session::new(client(&stub));
+    let session = Session::new(client(&stub)).unwrap();
     let token = session.client_credentials("read").await.unwrap();
     let access = token.access_token.secret();
     let info = session.introspect(access, Some(TokenTypeHint::AccessToken)).await.unwrap();
@@ -315,9 +320,9 @@ async fn lenient_mode_reads_quirky_providers_that_strict_mode_rejects() {
     let stub = StubServer::start().await;
     for path in ["/token-form", "/token-quirky"] {
         let builder = Client::builder(CLIENT_ID).secret(CLIENT_SECRET).token_endpoint(stub.url(path));
-        let strict = Session::new(builder.clone().build().unwrap());
+        let strict = Session::new(builder.clone().build().unwrap()).unwrap();
         assert_eq!(strict.client_credentials("read").await.unwrap_err().code(), "unexpected_response", "{path}");
-        let lenient = Session::new(builder.lenient(true).build().unwrap());
+        let lenient = Session::new(builder.lenient(true).build().unwrap()).unwrap();
         let token = lenient.client_credentials("read").await.unwrap();
         assert!(stub.state.is_valid_access_token(token.access_token.secret()), "{path}");
     }
@@ -328,7 +333,7 @@ async fn token_endpoint_redirects_are_not_followed() {
     let stub = StubServer::start().await;
     let c =
         Client::builder(CLIENT_ID).secret(CLIENT_SECRET).token_endpoint(stub.url("/token-redirect")).build().unwrap();
-    let err = Session::new(c).client_credentials("read").await.unwrap_err();
+    let err = Session::new(c).unwrap().client_credentials("read").await.unwrap_err();
     assert_eq!(err.code(), "unexpected_response");
     assert_eq!(stub.state.grant_calls("client_credentials"), 0);
 }
@@ -336,7 +341,7 @@ async fn token_endpoint_redirects_are_not_followed() {
 #[tokio::test]
 async fn rfc8414_discovery_configures_the_client() {
     let stub = StubServer::start().await;
-    let http = oauth2_reqwest::http_client();
+    let http = oauth2_reqwest::http_client().unwrap();
     let metadata = oauth2_reqwest::discover(&http, &stub.base).await.unwrap();
     assert_eq!(metadata.token_endpoint, Some(stub.url("/token")));
     assert_eq!(metadata.extra.get("x_stub"), Some(&serde_json::json!("kept")));
@@ -346,7 +351,7 @@ async fn rfc8414_discovery_configures_the_client() {
         .redirect_uri("http://127.0.0.1:1/callback")
         .build()
         .unwrap();
-    let session = Session::new(c);
+    let session = Session::new(c).unwrap();
     let (url, pending) = session.authorization_url("read").unwrap();
     session.finish_authorization(&pending, &browser_visit(&url).await).await.unwrap();
     // The stub sends iss and advertises it, so a callback without iss is now refused (RFC 9207 §2.4).
@@ -358,5 +363,52 @@ async fn rfc8414_discovery_configures_the_client() {
     let err = oauth2_reqwest::discover(&http, &wrong).await.unwrap_err();
     assert_eq!(err.code(), "issuer_mismatch");
     let err = oauth2_reqwest::discover(&http, "http://example.com").await.unwrap_err();
+    assert_eq!(err.code(), "insecure_endpoint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_during_a_refresh_wins_over_the_refreshed_token() {
+    let stub = StubServer::start().await;
+    let saved = Arc::new(AtomicUsize::new(0));
+    let count = saved.clone();
+    let session = Session::builder(client(&stub))
+        .token(stored_token(&stub, "at-expired", "rt-1", -60))
+        .on_refresh(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let in_flight = {
+        let session = session.clone();
+        let url = stub.url("/api/me");
+        tokio::spawn(async move { session.get(url).send().await })
+    };
+    // The stub holds refresh requests for 50 ms; log out while this one is in flight.
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    session.clear_token();
+    assert!(matches!(in_flight.await.unwrap(), Err(Error::NoToken)));
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
+    assert!(session.token().is_none(), "the refreshed token must not log the user back in");
+    assert_eq!(saved.load(Ordering::SeqCst), 0, "nothing to save for a logged-out session");
+}
+
+#[tokio::test]
+async fn short_lived_tokens_are_not_refreshed_on_every_request() {
+    let stub = StubServer::start().await;
+    // Lifetime 20 s, below the default 30 s margin: the margin shrinks to half the lifetime.
+    stub.state.expires_in.store(20, Ordering::SeqCst);
+    let session = Session::new(client(&stub)).unwrap();
+    session.password(USERNAME, PASSWORD, "read").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(session.get(stub.url("/api/me")).send().await.unwrap().status(), 200);
+    }
+    assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn rfc6750_5_3_bearer_tokens_are_not_sent_over_plain_http() {
+    let stub = StubServer::start().await;
+    let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-1", "rt-1", 3600)).build().unwrap();
+    let err = session.get("http://api.example.com/me").send().await.unwrap_err();
     assert_eq!(err.code(), "insecure_endpoint");
 }

@@ -323,8 +323,13 @@ impl Client {
         let mut fields = params.to_json();
         fields.remove("state");
         fields.remove("iss");
-        // Fragment values are strings by nature, so `expires_in` is read leniently here.
-        let mut token = response::token_from_fields(fields, now, true).map_err(CallbackError::Malformed)?;
+        // Fragment values are strings by nature: a numeric `expires_in` is a number here, whatever the mode.
+        if let Some(serde_json::Value::String(e)) = fields.get("expires_in")
+            && let Ok(secs) = e.parse::<u64>()
+        {
+            fields.insert("expires_in".into(), secs.into());
+        }
+        let mut token = response::token_from_fields(fields, now, self.lenient).map_err(CallbackError::Malformed)?;
         if token.scope.is_none() && !pending.scope.is_empty() {
             token.scope = Some(pending.scope.clone());
         }

@@ -70,11 +70,43 @@ impl TokenError {
     }
 }
 
+/// Fields whose values are secrets: never copied into an error.
+const SECRET_FIELDS: [&str; 7] =
+    ["access_token", "refresh_token", "id_token", "client_secret", "password", "code", "code_verifier"];
+
+/// The start of a body for an error message, with the values of secret fields replaced: a malformed token
+/// response still carries a live token, and error messages end up in logs.
+fn excerpt_of(body: &[u8]) -> String {
+    let redact = |map: &mut Map<String, Value>| {
+        for key in SECRET_FIELDS {
+            if let Some(v) = map.get_mut(key) {
+                *v = Value::String("[redacted]".into());
+            }
+        }
+    };
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut map)) => {
+            redact(&mut map);
+            Value::Object(map).to_string()
+        }
+        _ => match FormParams::parse(body) {
+            Ok(form) if form.iter().any(|(k, _)| SECRET_FIELDS.contains(&k)) => {
+                let mut map = form.to_json();
+                redact(&mut map);
+                Value::Object(map).to_string()
+            }
+            _ => String::from_utf8_lossy(body).into_owned(),
+        },
+    };
+    text.trim().chars().take(EXCERPT).collect()
+}
+
 pub(crate) fn unexpected(response: &http::Response<Vec<u8>>, reason: impl Into<String>) -> TokenError {
-    let text = String::from_utf8_lossy(response.body());
-    let trimmed = text.trim();
-    let excerpt: String = trimmed.chars().take(EXCERPT).collect();
-    TokenError::UnexpectedResponse { status: response.status(), reason: reason.into(), excerpt }
+    TokenError::UnexpectedResponse {
+        status: response.status(),
+        reason: reason.into(),
+        excerpt: excerpt_of(response.body()),
+    }
 }
 
 fn media_type(response: &http::Response<Vec<u8>>) -> String {
@@ -157,7 +189,10 @@ pub(crate) fn token_from_fields(
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_u64() {
             Some(s) => Some(s),
-            None if lenient => n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64),
+            None if lenient => match n.as_f64() {
+                Some(f) if f >= 0.0 => Some(f as u64),
+                _ => return Err("`expires_in` is negative".into()),
+            },
             None => return Err("`expires_in` is not a non-negative integer".into()),
         },
         Some(Value::String(s)) if lenient => {

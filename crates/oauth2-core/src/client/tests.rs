@@ -314,6 +314,9 @@ fn rfc6749_4_2_2_implicit_token_comes_in_the_fragment() {
     assert_eq!(token.expires_at, Some(now() + Duration::from_secs(3600)));
     assert_eq!(token.scope, Some(Scope::parse("read")));
     assert!(token.extra.is_empty());
+    // §4.2.2: token_type is required in the fragment too, unless the client is lenient.
+    let untyped = "http://example.com/cb#access_token=x&state=xyz";
+    assert!(matches!(c.finish_implicit(&pending, untyped, now()), Err(CallbackError::Malformed(_))));
     let forged = "http://example.com/cb#access_token=x&state=abc&token_type=Bearer";
     assert_eq!(c.finish_implicit(&pending, forged, now()), Err(CallbackError::StateMismatch));
     let denied = "http://example.com/cb#error=access_denied&state=xyz";
@@ -431,6 +434,8 @@ fn token_round_trips_through_serde_with_absolute_expiry() {
     assert_eq!(saved["expires_at"], 1_700_003_600u64);
     let back: Token = serde_json::from_value(saved).unwrap();
     assert_eq!(back, token);
+    let shown = format!("{token:?}");
+    assert!(!shown.contains("2YotnFZFEjr1zCsicMWpAA") && !shown.contains("example_value"), "{shown}");
 }
 
 #[test]
@@ -477,6 +482,12 @@ fn rfc6749_5_1_responses_that_break_the_rfc_are_unexpected_with_an_excerpt() {
         assert_eq!(err.code(), "unexpected_response", "{body}");
     }
     let created = json(201, r#"{"access_token":"a","token_type":"Bearer"}"#);
+    // A malformed success still carries live tokens: they never reach the error text.
+    let leaky = json(200, r#"{"access_token":"live-secret-at","refresh_token":"live-secret-rt","expires_in":"3600"}"#);
+    let err = client().parse_token_response(leaky, now()).unwrap_err();
+    let shown = format!("{err} {err:?} {}", err.description());
+    assert!(!shown.contains("live-secret"), "{shown}");
+    assert!(shown.contains("[redacted]"));
     assert_eq!(client().parse_token_response(created, now()).unwrap_err().code(), "unexpected_response");
 }
 
@@ -504,6 +515,8 @@ fn lenient_mode_accepts_common_provider_deviations() {
     let t = lenient.parse_token_response(json(201, r#"{"access_token":"a","token_type":"Bearer"}"#), now()).unwrap();
     assert_eq!(t.access_token.secret(), "a");
 
+    // A negative lifetime is nonsense, not "never expires".
+    assert!(lenient.parse_token_response(json(200, r#"{"access_token":"a","expires_in":-1.5}"#), now()).is_err());
     // Still an error when nothing makes sense.
     assert!(lenient.parse_token_response(json(200, r#"{"token":"a"}"#), now()).is_err());
 }

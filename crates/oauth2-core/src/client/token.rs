@@ -55,7 +55,7 @@ impl<'de> Deserialize<'de> for TokenType {
 /// assert!(!token.is_expired(now));
 /// assert!(token.expires_within(now, Duration::from_secs(120)));
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Token {
     /// The access token.
@@ -74,6 +74,20 @@ pub struct Token {
     /// Every other field of the response (`id_token`, provider extensions), as received.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `extra` can hold an `id_token` (personal data) or provider secrets: show only the field names.
+        f.debug_struct("Token")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .field("refresh_token", &self.refresh_token)
+            .field("scope", &self.scope)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Token {

@@ -1,4 +1,4 @@
-//! The store test suite: the guarantees every [`ClientStore`] + [`GrantStore`] must give, as one async function.
+//! The store test suite: the guarantees every [`GrantStore`] must give, as one async function.
 //! Durable stores call it from their tests; it needs no runtime of its own.
 
 use std::time::{Duration, SystemTime};

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::any;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -27,7 +27,7 @@ struct Shared<T> {
     done: Mutex<Option<oneshot::Sender<T>>>,
 }
 
-/// Serves `listener` until the first request to `/callback` has been handled by `handler` (given the raw query
+/// Serves `listener` until the first request to `/callback` (any method: a `form_post` response arrives as a POST) has been handled by `handler` (given the raw query
 /// string); returns its result. Other paths get 404; later callbacks get 404 too.
 pub(crate) async fn wait_for_callback<T: Send + 'static>(
     listener: TcpListener,
@@ -35,7 +35,7 @@ pub(crate) async fn wait_for_callback<T: Send + 'static>(
 ) -> Option<T> {
     let (tx, rx) = oneshot::channel();
     let shared = Arc::new(Shared { handler: Arc::new(handler), done: Mutex::new(Some(tx)) });
-    let app = Router::new().route("/callback", get(callback::<T>)).with_state(shared);
+    let app = Router::new().route("/callback", any(callback::<T>)).with_state(shared);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app)

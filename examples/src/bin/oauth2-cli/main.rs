@@ -86,7 +86,7 @@ struct Setup {
 }
 
 async fn setup(cli: &Cli) -> Result<Setup, CliError> {
-    let http = http_client();
+    let http = http_client()?;
     let metadata = match &cli.server.issuer {
         Some(issuer) => {
             let discovered = fetch_metadata(&http, issuer, cli.server.allow_insecure_http).await?;
@@ -130,9 +130,16 @@ fn build_client(cli: &Cli, setup: &Setup, redirect_uri: Option<&str>) -> Result<
     if let Some(r) = redirect_uri {
         b = b.redirect_uri(r);
     }
+    let flags = [&s.auth_url, &s.token_url, &s.revocation_url, &s.introspection_url];
     b.build().map_err(|e| match e {
         oauth2_core::client::ConfigError::Insecure { .. } => {
             failed("insecure_endpoint", format!("{e} (pass --allow-insecure-http to allow it)"))
+        }
+        // A bad URL the user typed is a usage error; one from the server's metadata is the server's fault.
+        oauth2_core::client::ConfigError::InvalidUrl { ref value, .. }
+            if !flags.iter().any(|f| f.as_deref() == Some(value.as_str())) =>
+        {
+            failed("invalid_metadata", e.to_string())
         }
         other => CliError::Usage(other.to_string()),
     })
