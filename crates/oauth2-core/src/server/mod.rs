@@ -183,3 +183,6 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         self.tokens.generate()
     }
 }
+
+#[cfg(test)]
+mod tests;

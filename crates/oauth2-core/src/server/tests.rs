@@ -1,0 +1,640 @@
+//! Authorization server and resource server rules, one test per rule, named by RFC section.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use http::StatusCode;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::Value;
+
+use super::*;
+use crate::form::FormParams;
+use crate::pkce::{PkceMethod, PkceVerifier};
+
+/// Runs a future that never waits (the memory store is synchronous underneath).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+const ISSUER: &str = "https://as.example";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+fn server() -> AuthorizationServer<MemoryStore> {
+    let store = MemoryStore::new();
+    store.add_client(
+        RegisteredClient::confidential("web", "s3cret pa+ss")
+            .redirect_uris(["https://app.example/cb", "https://app.example/cb2"])
+            .grant_types([
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
+                GrantType::Password,
+            ])
+            .scopes("read write profile")
+            .name("Web App"),
+    );
+    store.add_client(
+        RegisteredClient::public("native")
+            .redirect_uris(["http://127.0.0.1/callback"])
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Implicit])
+            .scopes("read"),
+    );
+    store.add_client(
+        RegisteredClient::confidential("other", "x").redirect_uris(["https://other.example/cb"]).scopes("read"),
+    );
+    AuthorizationServer::new(ServerConfig::new(ISSUER), store, Mutex::new(ChaCha20Rng::seed_from_u64(9)))
+        .with_password_verifier(|u, p| (u == "alice" && p == "wonderland").then(|| "alice".to_owned()))
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret))))
+}
+
+fn post(body: &str, auth: Option<&str>) -> http::Request<Vec<u8>> {
+    let mut b = http::Request::post("/token").header("content-type", "application/x-www-form-urlencoded");
+    if let Some(a) = auth {
+        b = b.header("authorization", a);
+    }
+    b.body(body.as_bytes().to_vec()).unwrap()
+}
+
+fn web_auth() -> Option<String> {
+    Some(basic("web", "s3cret pa+ss"))
+}
+
+fn json(r: &http::Response<Vec<u8>>) -> Value {
+    serde_json::from_slice(r.body()).unwrap_or(Value::Null)
+}
+
+fn location_params(r: &http::Response<Vec<u8>>) -> (url::Url, FormParams) {
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let raw = loc.fragment().map(str::to_owned).unwrap_or_else(|| loc.query().unwrap_or("").to_owned());
+    (loc.clone(), FormParams::parse(raw.as_bytes()).unwrap())
+}
+
+fn redirect_error(e: AuthorizeError) -> (String, FormParams) {
+    match e {
+        AuthorizeError::Redirect { location, .. } => {
+            let url = url::Url::parse(&location).unwrap();
+            let raw = url.fragment().map(str::to_owned).unwrap_or_else(|| url.query().unwrap_or("").to_owned());
+            (location.clone(), FormParams::parse(raw.as_bytes()).unwrap())
+        }
+        AuthorizeError::Page(p) => panic!("expected a redirect, got page: {p}"),
+    }
+}
+
+/// Runs the authorization step for `web` and returns the code.
+fn web_code(s: &AuthorizationServer<MemoryStore>, extra: &str) -> String {
+    let q = format!("response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz{extra}");
+    let req = block_on(s.authorization_request(&q)).unwrap();
+    let resp = block_on(s.approve(&req, "alice", None, now())).unwrap();
+    location_params(&resp).1.get("code").unwrap().to_owned()
+}
+
+fn redeem(s: &AuthorizationServer<MemoryStore>, code: &str, extra: &str) -> http::Response<Vec<u8>> {
+    let body = format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb{extra}");
+    block_on(s.token(post(&body, web_auth().as_deref()), now()))
+}
+
+// ---- authorization endpoint ----
+
+#[test]
+fn rfc6749_4_1_1_valid_request_is_handed_to_the_app() {
+    let s = server();
+    let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=read&state=xyz";
+    let req = block_on(s.authorization_request(q)).unwrap();
+    assert_eq!(req.client_id, "web");
+    assert_eq!(req.client_name.as_deref(), Some("Web App"));
+    assert_eq!(req.scope, crate::Scope::parse("read"));
+    assert_eq!(req.state.as_deref(), Some("xyz"));
+}
+
+#[test]
+fn rfc6749_3_3_omitted_scope_means_the_clients_registered_scopes() {
+    let s = server();
+    let req = block_on(
+        s.authorization_request("response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"),
+    )
+    .unwrap();
+    assert_eq!(req.scope, crate::Scope::parse("read write profile"));
+}
+
+#[test]
+fn rfc6749_4_1_2_1_unknown_client_and_bad_redirect_are_pages_not_redirects() {
+    let s = server();
+    for q in [
+        "response_type=code&client_id=nobody&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+        "response_type=code&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+        "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+        "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%2Fextra",
+        // Two registered URIs: the request must name one.
+        "response_type=code&client_id=web",
+        // RFC 6749 §3.1: repeated parameters.
+        "response_type=code&client_id=web&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+    ] {
+        let err = block_on(s.authorization_request(q)).unwrap_err();
+        assert!(matches!(err, AuthorizeError::Page(_)), "{q}: {err:?}");
+        let resp = err.into_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert!(resp.headers().get("location").is_none(), "no open redirect");
+    }
+}
+
+#[test]
+fn rfc8252_7_3_loopback_redirect_port_may_vary_for_native_clients_only() {
+    let s = server();
+    let challenge = format!("&code_challenge={CHALLENGE}&code_challenge_method=S256");
+    let q = format!(
+        "response_type=code&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A51234%2Fcallback{challenge}"
+    );
+    assert!(block_on(s.authorization_request(&q)).is_ok());
+    let q =
+        format!("response_type=code&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A51234%2Fother{challenge}");
+    assert!(matches!(block_on(s.authorization_request(&q)), Err(AuthorizeError::Page(_))));
+    let q = format!(
+        "response_type=code&client_id=native&redirect_uri=http%3A%2F%2Flocalhost%3A51234%2Fcallback{challenge}"
+    );
+    assert!(matches!(block_on(s.authorization_request(&q)), Err(AuthorizeError::Page(_))), "host must match too");
+    let client = RegisteredClient::confidential("c", "s").redirect_uris(["http://127.0.0.1/cb"]);
+    assert!(!redirect_uri_allowed(&client, "http://127.0.0.1:8080/cb"), "confidential web clients match exactly");
+}
+
+#[test]
+fn rfc6749_4_1_2_1_errors_after_redirect_validation_go_back_with_state_and_iss() {
+    let s = server();
+    let base = "client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz";
+    let cases = [
+        (base.to_string(), "invalid_request"),
+        (format!("{base}&response_type=device"), "unsupported_response_type"),
+        (format!("{base}&response_type=token"), "unauthorized_client"),
+        (format!("{base}&response_type=code&scope=admin"), "invalid_scope"),
+        (format!("{base}&response_type=code&code_challenge_method=S256"), "invalid_request"),
+        (format!("{base}&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=MD5"), "invalid_request"),
+    ];
+    for (q, code) in cases {
+        let (location, p) = redirect_error(block_on(s.authorization_request(&q)).unwrap_err());
+        // Code-flow errors go in the query, implicit-flow errors in the fragment (§4.2.2.1).
+        assert!(
+            location.starts_with("https://app.example/cb?") || location.starts_with("https://app.example/cb#"),
+            "{location}"
+        );
+        assert_eq!(p.get("error"), Some(code), "{q}");
+        assert_eq!(p.get("state"), Some("xyz"));
+        assert_eq!(p.get("iss"), Some(ISSUER), "RFC 9207 §2");
+    }
+}
+
+#[test]
+fn rfc7636_4_4_1_public_clients_must_use_pkce_and_plain_needs_opt_in() {
+    let s = server();
+    let base = "response_type=code&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback";
+    let (_, p) = redirect_error(block_on(s.authorization_request(base)).unwrap_err());
+    assert_eq!(p.get("error"), Some("invalid_request"));
+    // An omitted method means plain (RFC 7636 §4.3), refused without the opt-in.
+    let plain = format!("{base}&code_challenge={VERIFIER}");
+    let (_, p) = redirect_error(block_on(s.authorization_request(&plain)).unwrap_err());
+    assert_eq!(p.get("error"), Some("invalid_request"));
+    let short = format!("{base}&code_challenge=abc&code_challenge_method=S256");
+    assert!(block_on(s.authorization_request(&short)).is_err(), "challenge syntax is checked");
+    let ok = format!("{base}&code_challenge={CHALLENGE}&code_challenge_method=S256");
+    let req = block_on(s.authorization_request(&ok)).unwrap();
+    assert_eq!(req.code_challenge, Some((CHALLENGE.to_owned(), PkceMethod::S256)));
+}
+
+#[test]
+fn rfc6749_4_1_2_approval_redirects_with_code_state_and_iss() {
+    let s = server();
+    let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz&scope=read";
+    let req = block_on(s.authorization_request(q)).unwrap();
+    let resp = block_on(s.approve(&req, "alice", None, now())).unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let (url, p) = location_params(&resp);
+    assert_eq!(url.path(), "/cb");
+    assert_eq!(p.get("code").map(str::len), Some(43), "256-bit codes");
+    assert_eq!(p.get("state"), Some("xyz"));
+    assert_eq!(p.get("iss"), Some(ISSUER));
+    // The app may narrow, never widen.
+    assert!(block_on(s.approve(&req, "alice", Some(crate::Scope::parse("write")), now())).is_err());
+}
+
+#[test]
+fn rfc6749_4_1_2_1_denial_is_access_denied() {
+    let s = server();
+    let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz";
+    let req = block_on(s.authorization_request(q)).unwrap();
+    let (_, p) = location_params(&s.deny(&req));
+    assert_eq!(p.get("error"), Some("access_denied"));
+    assert_eq!(p.get("state"), Some("xyz"));
+}
+
+#[test]
+fn rfc6749_4_2_2_implicit_token_in_fragment() {
+    let s = server();
+    let q = "response_type=token&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&state=s1";
+    let req = block_on(s.authorization_request(q)).unwrap();
+    let resp = block_on(s.approve(&req, "alice", None, now())).unwrap();
+    let (url, p) = location_params(&resp);
+    assert!(url.query().is_none());
+    assert_eq!(p.get("token_type"), Some("Bearer"));
+    assert_eq!(p.get("expires_in"), Some("3600"));
+    assert_eq!(p.get("state"), Some("s1"));
+    assert!(p.get("refresh_token").is_none(), "§4.2.2: no refresh token");
+    let token = p.get("access_token").unwrap();
+    let h = bearer_headers(token);
+    assert!(block_on(s.authenticate_bearer(&h, &crate::Scope::empty(), now())).is_ok());
+}
+
+// ---- token endpoint: code grant ----
+
+#[test]
+fn rfc6749_4_1_3_code_redeems_once_with_no_store_headers() {
+    let s = server();
+    let code = web_code(&s, "");
+    let resp = redeem(&s, &code, "");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["pragma"], "no-cache");
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body = json(&resp);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "read write profile");
+    assert!(body["refresh_token"].is_string());
+}
+
+#[test]
+fn rfc6749_4_1_2_replayed_code_is_refused_and_revokes_its_tokens() {
+    let s = server();
+    let code = web_code(&s, "");
+    let first = json(&redeem(&s, &code, ""));
+    let replay = redeem(&s, &code, "");
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&replay)["error"], "invalid_grant");
+    let h = bearer_headers(first["access_token"].as_str().unwrap());
+    let err = block_on(s.authenticate_bearer(&h, &crate::Scope::empty(), now())).unwrap_err();
+    assert_eq!(err.status, StatusCode::UNAUTHORIZED, "tokens from a replayed code are revoked");
+    let refresh = format!("grant_type=refresh_token&refresh_token={}", first["refresh_token"].as_str().unwrap());
+    assert_eq!(json(&block_on(s.token(post(&refresh, web_auth().as_deref()), now())))["error"], "invalid_grant");
+}
+
+#[test]
+fn rfc6749_4_1_3_code_is_bound_to_client_redirect_uri_and_lifetime() {
+    let s = server();
+    let code = web_code(&s, "");
+    let other = format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb");
+    let resp = block_on(s.token(post(&other, Some(&basic("other", "x"))), now()));
+    assert_eq!(json(&resp)["error"], "invalid_grant", "the code was issued to web");
+    // ...and it is spent: web cannot redeem it afterwards either.
+    assert_eq!(json(&redeem(&s, &code, ""))["error"], "invalid_grant");
+    let code = web_code(&s, "");
+    let wrong_redirect =
+        format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb2");
+    assert_eq!(json(&block_on(s.token(post(&wrong_redirect, web_auth().as_deref()), now())))["error"], "invalid_grant");
+    let code = web_code(&s, "");
+    let missing_redirect = format!("grant_type=authorization_code&code={code}");
+    assert_eq!(
+        json(&block_on(s.token(post(&missing_redirect, web_auth().as_deref()), now())))["error"],
+        "invalid_grant"
+    );
+    let code = web_code(&s, "");
+    let late = format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb");
+    let expired = block_on(s.token(post(&late, web_auth().as_deref()), now() + Duration::from_secs(61)));
+    assert_eq!(json(&expired)["error"], "invalid_grant", "codes live 60 s");
+}
+
+#[test]
+fn rfc7636_4_6_verifier_must_match_the_challenge() {
+    let s = server();
+    let pkce = format!("&code_challenge={CHALLENGE}&code_challenge_method=S256");
+    let code = web_code(&s, &pkce);
+    assert_eq!(json(&redeem(&s, &code, ""))["error"], "invalid_grant", "missing verifier");
+    let code = web_code(&s, &pkce);
+    let wrong = PkceVerifier::generate(&mut ChaCha20Rng::seed_from_u64(3));
+    assert_eq!(json(&redeem(&s, &code, &format!("&code_verifier={}", wrong.secret())))["error"], "invalid_grant");
+    let code = web_code(&s, &pkce);
+    assert_eq!(json(&redeem(&s, &code, "&code_verifier=short"))["error"], "invalid_grant", "verifier syntax");
+    let code = web_code(&s, &pkce);
+    assert_eq!(redeem(&s, &code, &format!("&code_verifier={VERIFIER}")).status(), StatusCode::OK);
+}
+
+#[test]
+fn rfc9700_2_1_1_verifier_for_a_code_without_challenge_is_rejected() {
+    let s = server();
+    let code = web_code(&s, "");
+    assert_eq!(json(&redeem(&s, &code, &format!("&code_verifier={VERIFIER}")))["error"], "invalid_grant");
+}
+
+// ---- client authentication ----
+
+#[test]
+fn rfc6749_2_3_1_basic_credentials_are_form_decoded_and_post_works_too() {
+    let s = server();
+    let ok = block_on(s.token(post("grant_type=client_credentials", web_auth().as_deref()), now()));
+    assert_eq!(ok.status(), StatusCode::OK, "{:?}", json(&ok));
+    let body = "grant_type=client_credentials&client_id=web&client_secret=s3cret+pa%2Bss";
+    assert_eq!(block_on(s.token(post(body, None), now())).status(), StatusCode::OK);
+}
+
+#[test]
+fn rfc6749_5_2_failed_basic_auth_is_401_with_a_basic_challenge() {
+    let s = server();
+    for auth in [basic("web", "wrong"), basic("nobody", "x"), "Basic !!!notbase64".into(), "Basic bm9jb2xvbg==".into()]
+    {
+        let resp = block_on(s.token(post("grant_type=client_credentials", Some(&auth)), now()));
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{auth}");
+        assert_eq!(json(&resp)["error"], "invalid_client");
+        assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+    }
+    let resp = block_on(s.token(post("grant_type=client_credentials&client_id=web&client_secret=wrong", None), now()));
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn rfc6749_2_3_two_authentication_methods_are_rejected() {
+    let s = server();
+    let body = "grant_type=client_credentials&client_secret=s3cret+pa%2Bss";
+    let resp = block_on(s.token(post(body, web_auth().as_deref()), now()));
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&resp)["error"], "invalid_request");
+}
+
+#[test]
+fn rfc6749_3_2_token_endpoint_input_rules() {
+    let s = server();
+    let dup =
+        block_on(s.token(post("grant_type=client_credentials&grant_type=password", web_auth().as_deref()), now()));
+    assert_eq!(json(&dup)["error"], "invalid_request");
+    let mut json_body = post("{}", web_auth().as_deref());
+    json_body.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+    assert_eq!(json(&block_on(s.token(json_body, now())))["error"], "invalid_request");
+    let big = format!("grant_type=client_credentials&pad={}", "x".repeat(20_000));
+    assert_eq!(json(&block_on(s.token(post(&big, web_auth().as_deref()), now())))["error"], "invalid_request");
+    assert_eq!(json(&block_on(s.token(post("", web_auth().as_deref()), now())))["error"], "invalid_request");
+    let unknown = block_on(s.token(post("grant_type=urn:x", web_auth().as_deref()), now()));
+    assert_eq!(json(&unknown)["error"], "unsupported_grant_type");
+    let mut get = post("grant_type=client_credentials", web_auth().as_deref());
+    *get.method_mut() = http::Method::GET;
+    assert_eq!(json(&block_on(s.token(get, now())))["error"], "invalid_request");
+}
+
+// ---- password, client credentials ----
+
+#[test]
+fn rfc6749_4_3_password_grant() {
+    let s = server();
+    let ok =
+        block_on(s.token(post("grant_type=password&username=alice&password=wonderland", web_auth().as_deref()), now()));
+    assert_eq!(ok.status(), StatusCode::OK);
+    let bad = block_on(s.token(post("grant_type=password&username=alice&password=nope", web_auth().as_deref()), now()));
+    assert_eq!(json(&bad)["error"], "invalid_grant");
+    let other = block_on(
+        s.token(post("grant_type=password&username=alice&password=wonderland", Some(&basic("other", "x"))), now()),
+    );
+    assert_eq!(json(&other)["error"], "unauthorized_client", "only clients registered for it");
+}
+
+#[test]
+fn rfc6749_4_4_3_client_credentials_issue_no_refresh_token() {
+    let s = server();
+    let resp = block_on(s.token(post("grant_type=client_credentials&scope=read", web_auth().as_deref()), now()));
+    let body = json(&resp);
+    assert!(body.get("refresh_token").is_none());
+    assert_eq!(body["scope"], "read");
+    let public = block_on(s.token(post("grant_type=client_credentials&client_id=native", None), now()));
+    assert_eq!(json(&public)["error"], "unauthorized_client");
+    let widened = block_on(s.token(post("grant_type=client_credentials&scope=admin", web_auth().as_deref()), now()));
+    assert_eq!(json(&widened)["error"], "invalid_scope");
+}
+
+// ---- refresh ----
+
+fn password_tokens(s: &AuthorizationServer<MemoryStore>) -> Value {
+    json(&block_on(s.token(
+        post("grant_type=password&username=alice&password=wonderland&scope=read+write", web_auth().as_deref()),
+        now(),
+    )))
+}
+
+fn refresh(s: &AuthorizationServer<MemoryStore>, rt: &str, extra: &str) -> http::Response<Vec<u8>> {
+    block_on(
+        s.token(post(&format!("grant_type=refresh_token&refresh_token={rt}{extra}"), web_auth().as_deref()), now()),
+    )
+}
+
+#[test]
+fn rfc6749_6_refresh_rotates_and_may_narrow_scope() {
+    let s = server();
+    let t = password_tokens(&s);
+    let r1 = refresh(&s, t["refresh_token"].as_str().unwrap(), "&scope=read");
+    assert_eq!(r1.status(), StatusCode::OK);
+    let b1 = json(&r1);
+    assert_eq!(b1["scope"], "read");
+    assert_ne!(b1["refresh_token"], t["refresh_token"], "rotated");
+    // §6: the new refresh token keeps the original scope.
+    let r2 = json(&refresh(&s, b1["refresh_token"].as_str().unwrap(), ""));
+    assert_eq!(r2["scope"], "read write");
+}
+
+#[test]
+fn rfc6749_6_refresh_cannot_widen_scope() {
+    let s = server();
+    let t = password_tokens(&s);
+    let resp = refresh(&s, t["refresh_token"].as_str().unwrap(), "&scope=read+profile");
+    assert_eq!(json(&resp)["error"], "invalid_scope");
+}
+
+#[test]
+fn rfc9700_4_14_2_refresh_reuse_revokes_the_family() {
+    let s = server();
+    let t = password_tokens(&s);
+    let rt = t["refresh_token"].as_str().unwrap();
+    let fresh = json(&refresh(&s, rt, ""));
+    let reuse = refresh(&s, rt, "");
+    assert_eq!(json(&reuse)["error"], "invalid_grant");
+    // Everything in the family is gone: the new access token and the new refresh token.
+    let h = bearer_headers(fresh["access_token"].as_str().unwrap());
+    assert!(block_on(s.authenticate_bearer(&h, &crate::Scope::empty(), now())).is_err());
+    assert_eq!(json(&refresh(&s, fresh["refresh_token"].as_str().unwrap(), ""))["error"], "invalid_grant");
+}
+
+#[test]
+fn rfc6749_10_4_refresh_token_is_bound_to_its_client() {
+    let s = server();
+    let t = password_tokens(&s);
+    let body = format!("grant_type=refresh_token&refresh_token={}", t["refresh_token"].as_str().unwrap());
+    let mut other = RegisteredClient::confidential("other2", "y").grant_types([GrantType::RefreshToken]);
+    other.scopes = crate::Scope::parse("read write");
+    s.store().add_client(other);
+    let resp = block_on(s.token(post(&body, Some(&basic("other2", "y"))), now()));
+    assert_eq!(json(&resp)["error"], "invalid_grant");
+}
+
+// ---- resource server ----
+
+fn bearer_headers(token: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert("authorization", http::HeaderValue::try_from(format!("Bearer {token}")).unwrap());
+    h
+}
+
+#[test]
+fn rfc6750_3_1_resource_errors_carry_status_and_challenge() {
+    let s = server();
+    let t = password_tokens(&s);
+    let at = t["access_token"].as_str().unwrap();
+    let read = crate::Scope::parse("read");
+    let ok = block_on(s.authenticate_bearer(&bearer_headers(at), &read, now())).unwrap();
+    assert_eq!(ok.subject.as_deref(), Some("alice"));
+    assert_eq!(ok.client_id, "web");
+
+    let none = block_on(s.authenticate_bearer(&http::HeaderMap::new(), &read, now())).unwrap_err();
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(none.challenge.as_deref(), Some("Bearer realm=\"oauth\""), "§3.1: no error code without credentials");
+
+    let malformed = block_on(s.authenticate_bearer(&bearer_headers("a b"), &read, now())).unwrap_err();
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert!(malformed.challenge.unwrap().contains("error=\"invalid_request\""));
+
+    let unknown = block_on(s.authenticate_bearer(&bearer_headers("nope"), &read, now())).unwrap_err();
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(unknown.challenge.unwrap().contains("error=\"invalid_token\""));
+
+    let profile = crate::Scope::parse("profile");
+    let scope = block_on(s.authenticate_bearer(&bearer_headers(at), &profile, now())).unwrap_err();
+    assert_eq!(scope.status, StatusCode::FORBIDDEN);
+    assert!(scope.challenge.unwrap().contains("error=\"insufficient_scope\", error_description=\"the access token lacks the scope this resource needs\", scope=\"profile\""));
+
+    let late =
+        block_on(s.authenticate_bearer(&bearer_headers(at), &read, now() + Duration::from_secs(3600))).unwrap_err();
+    assert_eq!(late.status, StatusCode::UNAUTHORIZED, "expired");
+}
+
+// ---- revocation, introspection, metadata ----
+
+fn form_post(path: &str, body: &str, auth: Option<&str>) -> http::Request<Vec<u8>> {
+    let mut r = post(body, auth);
+    *r.uri_mut() = path.parse().unwrap();
+    r
+}
+
+#[test]
+fn rfc7009_2_revocation() {
+    let s = server();
+    let t = password_tokens(&s);
+    let (at, rt) = (t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap());
+    // Unknown token: 200.
+    assert_eq!(
+        block_on(s.revoke(form_post("/revoke", "token=unknown", web_auth().as_deref()))).status(),
+        StatusCode::OK
+    );
+    // Another client cannot revoke it (200, nothing happens).
+    block_on(s.revoke(form_post("/revoke", &format!("token={at}"), Some(&basic("other", "x")))));
+    assert!(block_on(s.authenticate_bearer(&bearer_headers(at), &crate::Scope::empty(), now())).is_ok());
+    // Revoking the refresh token revokes its access tokens (§2.1).
+    let resp = block_on(s.revoke(form_post(
+        "/revoke",
+        &format!("token={rt}&token_type_hint=refresh_token"),
+        web_auth().as_deref(),
+    )));
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(block_on(s.authenticate_bearer(&bearer_headers(at), &crate::Scope::empty(), now())).is_err());
+    // Client authentication is required.
+    assert_eq!(block_on(s.revoke(form_post("/revoke", "token=x", None))).status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(&block_on(s.revoke(form_post("/revoke", "", web_auth().as_deref()))))["error"], "invalid_request");
+}
+
+#[test]
+fn rfc7662_2_introspection() {
+    let s = server();
+    let t = password_tokens(&s);
+    let at = t["access_token"].as_str().unwrap();
+    let active =
+        json(&block_on(s.introspect(form_post("/introspect", &format!("token={at}"), web_auth().as_deref()), now())));
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], "web");
+    assert_eq!(active["username"], "alice");
+    assert_eq!(active["scope"], "read write");
+    assert_eq!(active["exp"], 1_700_003_600u64);
+    let foreign = json(&block_on(
+        s.introspect(form_post("/introspect", &format!("token={at}"), Some(&basic("other", "x"))), now()),
+    ));
+    assert_eq!(foreign, serde_json::json!({"active": false}), "foreign tokens are inactive");
+    let expired = json(&block_on(s.introspect(
+        form_post("/introspect", &format!("token={at}"), web_auth().as_deref()),
+        now() + Duration::from_secs(7200),
+    )));
+    assert_eq!(expired["active"], false);
+    let unknown = json(&block_on(s.introspect(form_post("/introspect", "token=zzz", web_auth().as_deref()), now())));
+    assert_eq!(unknown["active"], false);
+    assert_eq!(
+        block_on(s.introspect(form_post("/introspect", "token=zzz", None), now())).status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[test]
+fn rfc8414_2_metadata_lists_every_endpoint() {
+    let m = server().metadata();
+    assert_eq!(m.issuer, ISSUER);
+    assert_eq!(m.token_endpoint.as_deref(), Some("https://as.example/token"));
+    assert_eq!(m.revocation_endpoint.as_deref(), Some("https://as.example/revoke"));
+    assert_eq!(m.introspection_endpoint.as_deref(), Some("https://as.example/introspect"));
+    assert_eq!(m.code_challenge_methods_supported, Some(vec!["S256".to_owned()]));
+    assert_eq!(m.authorization_response_iss_parameter_supported, Some(true));
+}
+
+// ---- storage ----
+
+#[test]
+fn memory_store_passes_the_store_suite() {
+    block_on(suite::run(&MemoryStore::new(), now()));
+}
+
+#[test]
+fn secrets_codes_and_tokens_are_stored_as_hashes() {
+    let s = server();
+    let t = password_tokens(&s);
+    let at = t["access_token"].as_str().unwrap();
+    assert!(block_on(s.store().access_token(&SecretHash::of(at))).unwrap().is_some());
+    assert!(!format!("{:?}", s.store()).contains(at), "the raw token is nowhere in the store");
+}
+
+// ---- races ----
+
+#[test]
+fn hundred_concurrent_redemptions_of_one_code_give_exactly_one_token() {
+    let s = server();
+    let code = web_code(&s, "");
+    let statuses: Vec<StatusCode> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..100).map(|_| scope.spawn(|| redeem(&s, &code, "").status())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1);
+}
+
+#[test]
+fn hundred_concurrent_uses_of_one_refresh_token_give_exactly_one_success() {
+    let s = server();
+    let t = password_tokens(&s);
+    let rt = t["refresh_token"].as_str().unwrap();
+    let statuses: Vec<StatusCode> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..100).map(|_| scope.spawn(|| refresh(&s, rt, "").status())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1);
+}
