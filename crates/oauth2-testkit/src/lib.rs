@@ -3,10 +3,14 @@
 //! [`StubServer`] is a small, scriptable OAuth 2.0 authorization server and resource on `127.0.0.1:0`, for testing
 //! clients over real HTTP. It is written independently of `oauth2-core` (its own form parsing, PKCE check and
 //! Basic decoding), so a client bug cannot hide behind the same bug in the server.
+//!
+//! [`scenarios`] is the other half: one table of HTTP scenarios that every provider adapter must pass, against a
+//! live server built from [`scenarios::fixture`]. It is the definition of "works on a framework".
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod scenarios;
 mod stub;
 
 pub use stub::{

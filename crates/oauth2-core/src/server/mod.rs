@@ -49,7 +49,7 @@ use std::time::Duration;
 
 pub use authorize::{AuthorizationRequest, AuthorizeError, html_escape, redirect_uri_allowed};
 pub use reply::{OAuthError, json_response};
-pub use resource::AccessGrant;
+pub use resource::{AccessGrant, BearerAuthority};
 pub use store::{
     ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, GrantType, MemoryStore, RegisteredClient, Rotation,
     SecretHash, StoreError, TokenRecord,

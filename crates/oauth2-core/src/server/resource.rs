@@ -25,6 +25,29 @@ pub struct AccessGrant {
     pub expires_at: SystemTime,
 }
 
+/// The resource server's check as an object-safe trait, so framework adapters can hold any server as
+/// `Arc<dyn BearerAuthority>` without carrying its store type into their extractors.
+pub trait BearerAuthority: Send + Sync {
+    /// [`AuthorizationServer::authenticate_bearer`].
+    fn authenticate<'a>(
+        &'a self,
+        headers: &'a http::HeaderMap,
+        required: &'a Scope,
+        now: SystemTime,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<AccessGrant, OAuthError>> + Send + 'a>>;
+}
+
+impl<S: ClientStore + GrantStore> BearerAuthority for AuthorizationServer<S> {
+    fn authenticate<'a>(
+        &'a self,
+        headers: &'a http::HeaderMap,
+        required: &'a Scope,
+        now: SystemTime,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<AccessGrant, OAuthError>> + Send + 'a>> {
+        Box::pin(self.authenticate_bearer(headers, required, now))
+    }
+}
+
 impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     fn bearer_error(&self, code: Option<ErrorCode>, description: &str, scope: Option<&Scope>) -> OAuthError {
         let mut challenge = format!("Bearer realm=\"{}\"", self.config.realm);

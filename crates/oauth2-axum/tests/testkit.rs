@@ -1,0 +1,75 @@
+//! The provider scenario table (oauth2-testkit) against oauth2-axum on a live server.
+
+use axum::Router;
+use axum::extract::RawQuery;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use oauth2_axum::{Authenticated, Provider};
+use oauth2_core::server::MemoryStore;
+
+/// The app of the testkit convention: adapter routes, an /authorize whose login and consent come from headers,
+/// and two protected resources.
+fn app(provider: Provider<MemoryStore>) -> Router {
+    let authorize = {
+        let provider = provider.clone();
+        move |RawQuery(query): RawQuery, headers: HeaderMap| async move {
+            let request = match provider.authorization_request(query.as_deref()).await {
+                Ok(r) => r,
+                Err(response) => return response,
+            };
+            let Some(user) = headers.get("x-test-user").and_then(|v| v.to_str().ok()) else {
+                return (StatusCode::UNAUTHORIZED, "login required").into_response();
+            };
+            if headers.get("x-test-decision").is_some_and(|d| d == "deny") {
+                provider.deny(&request)
+            } else {
+                provider.approve(&request, user, None).await
+            }
+        }
+    };
+    let show = |Authenticated(grant): Authenticated| async move {
+        axum::Json(
+            serde_json::json!({"sub": grant.subject, "client_id": grant.client_id, "scope": grant.scope.to_string()}),
+        )
+        .into_response()
+    };
+    let read = Router::new().route("/api/read", get(show)).route_layer(provider.require_scope("read"));
+    let profile = Router::new().route("/api/profile", get(show)).route_layer(provider.require_scope("profile"));
+    Router::new().route("/authorize", get(authorize)).merge(provider.router()).merge(read).merge(profile)
+}
+
+async fn serve() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let provider = Provider::new(oauth2_testkit::scenarios::fixture(&base));
+    tokio::spawn(async move { axum::serve(listener, app(provider)).await.unwrap() });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_passes_the_provider_scenario_table() {
+    let base = serve().await;
+    let report = oauth2_testkit::scenarios::run("axum", &base).await;
+    assert_eq!(report.failed(), 0, "{:#?}", report.results.iter().filter(|(_, e)| e.is_some()).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn extractor_without_the_layer_is_a_programming_error_not_a_client_error() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new().route("/x", get(|Authenticated(_): Authenticated| async { "" }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    assert_eq!(status_of_get(&format!("{base}/x")).await, 500);
+}
+
+/// The status of a plain HTTP/1.1 GET, with tokio only.
+async fn status_of_get(url: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let u = url::Url::parse(url).unwrap();
+    let mut s = tokio::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).await.unwrap();
+    s.write_all(format!("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", u.path()).as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
