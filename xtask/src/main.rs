@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// The workspace's packages, each linted on its own so one package's features cannot hide another's warnings.
-const PACKAGES: [&str; 6] =
-    ["oauth2-core", "oauth2-reqwest", "oauth2-axum", "oauth2-testkit", "oauth2-examples", "xtask"];
+const PACKAGES: [&str; 7] =
+    ["oauth2-core", "oauth2-reqwest", "oauth2-axum", "oauth2-actix", "oauth2-testkit", "oauth2-examples", "xtask"];
 
 /// Crates that must never be in `oauth2-core`'s dependency tree: the core is sans-IO (design.md §2).
 const FORBIDDEN_IN_CORE: [&str; 8] =

@@ -1,0 +1,63 @@
+//! The provider scenario table (oauth2-testkit) against oauth2-actix on a live server.
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use oauth2_actix::{Authenticated, Provider};
+use oauth2_core::server::MemoryStore;
+
+/// The testkit convention's /authorize: login and consent come from headers.
+async fn authorize(req: HttpRequest, provider: web::Data<Provider<MemoryStore>>) -> HttpResponse {
+    let request = match provider.authorization_request(&req).await {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let Some(user) = req.headers().get("x-test-user").and_then(|v| v.to_str().ok()) else {
+        return HttpResponse::Unauthorized().body("login required");
+    };
+    if req.headers().get("x-test-decision").is_some_and(|d| d == "deny") {
+        provider.deny(&request)
+    } else {
+        provider.approve(&request, user, None).await
+    }
+}
+
+async fn show(Authenticated(grant): Authenticated) -> HttpResponse {
+    HttpResponse::Ok()
+        .json(serde_json::json!({"sub": grant.subject, "client_id": grant.client_id, "scope": grant.scope.to_string()}))
+}
+
+/// Starts the app on its own actix system thread; returns the base URL.
+fn serve() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let provider = Provider::new(oauth2_testkit::scenarios::fixture(&base));
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || {
+                App::new()
+                    .app_data(web::Data::new(provider.clone()))
+                    .configure(provider.configure())
+                    .route("/authorize", web::get().to(authorize))
+                    .service(web::resource("/api/read").wrap(provider.require_scope("read")).route(web::get().to(show)))
+                    .service(
+                        web::resource("/api/profile")
+                            .wrap(provider.require_scope("profile"))
+                            .route(web::get().to(show)),
+                    )
+            })
+            .workers(2)
+            .listen(listener)
+            .unwrap()
+            .run()
+            .await
+            .unwrap()
+        })
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_passes_the_provider_scenario_table() {
+    let base = serve();
+    let report = oauth2_testkit::scenarios::run("actix", &base).await;
+    assert_eq!(report.failed(), 0, "{:#?}", report.results.iter().filter(|(_, e)| e.is_some()).collect::<Vec<_>>());
+}
