@@ -231,3 +231,8 @@ impl<T: Send + Sync> FromRequestParts<T> for Authenticated {
         })
     }
 }
+
+/// The README's examples (client and provider), compiled and run as doc tests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

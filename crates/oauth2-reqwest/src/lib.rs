@@ -58,8 +58,3 @@ pub use session::{RequestBuilder, Session, SessionBuilder};
 
 pub use oauth2_core;
 pub use reqwest;
-
-/// The README's examples, compiled and run as doc tests so they cannot drift from the API.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

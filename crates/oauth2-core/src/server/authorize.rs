@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::AuthorizationServer;
-use super::reply::{OAuthError, redirect};
+use super::reply::redirect;
 use super::store::{
     ClientStore, CodeRecord, Grant, GrantId, GrantStore, GrantType, RegisteredClient, SecretHash, TokenRecord,
 };
@@ -198,7 +198,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         if !client.allows(grant) {
             return fail(&request, ErrorCode::UnauthorizedClient, "this client may not use this response_type");
         }
-        match resolve_scope(&client, params.get("scope")) {
+        match self.resolve_scope(&client, params.get("scope")) {
             Ok(scope) => request.scope = scope,
             Err(e) => return Err(self.error_redirect(&request, e.error)),
         }
@@ -300,20 +300,5 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     pub fn deny(&self, request: &AuthorizationRequest) -> http::Response<Vec<u8>> {
         let e = ErrorResponse::new(ErrorCode::AccessDenied).with_description("the user denied the request");
         self.error_redirect(request, e).into_response()
-    }
-}
-
-/// The scope of a request: omitted means all the client's scopes; anything outside them is `invalid_scope`.
-pub(crate) fn resolve_scope(client: &RegisteredClient, requested: Option<&str>) -> Result<Scope, OAuthError> {
-    match requested {
-        None => Ok(client.scopes.clone()),
-        Some(s) => {
-            let scope = Scope::parse(s);
-            if !scope.is_valid_syntax() || !scope.is_subset_of(&client.scopes) {
-                Err(OAuthError::new(ErrorCode::InvalidScope, "unknown scope, or one this client may not ask for"))
-            } else {
-                Ok(scope)
-            }
-        }
     }
 }

@@ -140,12 +140,18 @@ impl TokenGenerator for OsTokenGenerator {
 /// Checks a resource owner's username and password for the password grant; returns the subject on success.
 pub type PasswordVerifier = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
 
+/// Decides the scope of a request from the client and the scope it asked for (`None` when it asked for none);
+/// `None` refuses with `invalid_scope`. The default grants the client's registered scopes when none is asked for,
+/// and refuses any scope outside them.
+pub type ScopePolicy = Arc<dyn Fn(&RegisteredClient, Option<&Scope>) -> Option<Scope> + Send + Sync>;
+
 /// An authorization server over a store `S` (clients and grants).
 pub struct AuthorizationServer<S> {
     config: ServerConfig,
     store: S,
     tokens: Box<dyn TokenGenerator>,
     passwords: Option<PasswordVerifier>,
+    scope_policy: Option<ScopePolicy>,
 }
 
 impl<S> std::fmt::Debug for AuthorizationServer<S> {
@@ -157,7 +163,40 @@ impl<S> std::fmt::Debug for AuthorizationServer<S> {
 impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     /// A server with `config`, `store` and a token generator.
     pub fn new(config: ServerConfig, store: S, tokens: impl TokenGenerator + 'static) -> Self {
-        Self { config, store, tokens: Box::new(tokens), passwords: None }
+        Self { config, store, tokens: Box::new(tokens), passwords: None, scope_policy: None }
+    }
+
+    /// Replaces the default scope policy (see [`ScopePolicy`]): for example to add a default scope, or to grant
+    /// only part of what was asked.
+    pub fn with_scope_policy(
+        mut self,
+        policy: impl Fn(&RegisteredClient, Option<&Scope>) -> Option<Scope> + Send + Sync + 'static,
+    ) -> Self {
+        self.scope_policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// The scope for a request by `client` that asked for `requested` (RFC 6749 §3.3).
+    pub(crate) fn resolve_scope(
+        &self,
+        client: &RegisteredClient,
+        requested: Option<&str>,
+    ) -> Result<Scope, OAuthError> {
+        let refused =
+            || OAuthError::new(crate::ErrorCode::InvalidScope, "unknown scope, or one this client may not ask for");
+        let requested = requested.map(Scope::parse);
+        if requested.as_ref().is_some_and(|s| !s.is_valid_syntax()) {
+            return Err(refused());
+        }
+        let decided = match &self.scope_policy {
+            Some(policy) => policy(client, requested.as_ref()),
+            None => match requested {
+                None => Some(client.scopes.clone()),
+                Some(s) if s.is_subset_of(&client.scopes) => Some(s),
+                Some(_) => None,
+            },
+        };
+        decided.ok_or_else(refused)
     }
 
     /// Enables the password grant with a function that checks credentials and returns the subject.

@@ -638,3 +638,21 @@ fn hundred_concurrent_uses_of_one_refresh_token_give_exactly_one_success() {
     });
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1);
 }
+
+#[test]
+fn rfc6749_3_3_scope_policy_is_configurable() {
+    // A policy that adds a default scope and refuses "write" for everyone.
+    let s = server().with_scope_policy(|client, requested| {
+        let mut scope: Vec<String> = requested.unwrap_or(&client.scopes).iter().map(str::to_owned).collect();
+        if scope.iter().any(|t| t == "write") {
+            return None;
+        }
+        scope.push("profile".into());
+        Some(crate::Scope::from(scope))
+    });
+    let ok = json(&block_on(s.token(post("grant_type=client_credentials&scope=read", web_auth().as_deref()), now())));
+    assert_eq!(ok["scope"], "read profile");
+    let refused =
+        json(&block_on(s.token(post("grant_type=client_credentials&scope=write", web_auth().as_deref()), now())));
+    assert_eq!(refused["error"], "invalid_scope");
+}

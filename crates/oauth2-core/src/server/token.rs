@@ -6,7 +6,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use super::AuthorizationServer;
-use super::authorize::{redirect_uri_allowed, resolve_scope};
+use super::authorize::redirect_uri_allowed;
 use super::client_auth::authenticate;
 use super::reply::{OAuthError, json_response};
 use super::store::{
@@ -168,7 +168,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     ) -> Result<serde_json::Value, OAuthError> {
         let username = params.get("username").ok_or_else(|| OAuthError::invalid_request("username is required"))?;
         let password = params.get("password").ok_or_else(|| OAuthError::invalid_request("password is required"))?;
-        let scope = resolve_scope(client, params.get("scope"))?;
+        let scope = self.resolve_scope(client, params.get("scope"))?;
         let verify = self
             .passwords
             .as_ref()
@@ -193,7 +193,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
                 "client credentials need a confidential client",
             ));
         }
-        let scope = resolve_scope(client, params.get("scope"))?;
+        let scope = self.resolve_scope(client, params.get("scope"))?;
         let grant = Grant { id: GrantId(self.new_secret()), client_id: client.id.clone(), subject: None, scope };
         self.issue(grant, client.refresh_on_client_credentials, now).await
     }
