@@ -163,7 +163,7 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
                 }),
             )
             .route(
-                "/.well-known/oauth-authorization-server",
+                &c.metadata_path(),
                 web::get().to(move || {
                     let p = metadata.clone();
                     async move { into_response(p.server.metadata_response()) }
@@ -186,8 +186,8 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
     }
 
     /// The user denied: the redirect back with `access_denied`.
-    pub fn deny(&self, request: &AuthorizationRequest) -> HttpResponse {
-        into_response(self.server.deny(request))
+    pub async fn deny(&self, request: &AuthorizationRequest) -> HttpResponse {
+        into_response(self.server.deny(request).await)
     }
 
     /// Middleware that lets a request through only with a valid Bearer token carrying `scope` (empty for any

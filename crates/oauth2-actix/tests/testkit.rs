@@ -14,7 +14,7 @@ async fn authorize(req: HttpRequest, provider: web::Data<Provider<MemoryStore>>)
         return HttpResponse::Unauthorized().body("login required");
     };
     if req.headers().get("x-test-decision").is_some_and(|d| d == "deny") {
-        provider.deny(&request)
+        provider.deny(&request).await
     } else {
         provider.approve(&request, user, None).await
     }

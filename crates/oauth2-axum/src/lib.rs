@@ -125,10 +125,7 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
                     }
                 }),
             )
-            .route(
-                "/.well-known/oauth-authorization-server",
-                get(move || async move { into_response(metadata.server.metadata_response()) }),
-            )
+            .route(&c.metadata_path(), get(move || async move { into_response(metadata.server.metadata_response()) }))
     }
 
     /// Validates an authorization request from the raw query string. `Err` is the response to send as is: an
@@ -146,8 +143,8 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
     }
 
     /// The user denied: the redirect back with `access_denied`.
-    pub fn deny(&self, request: &AuthorizationRequest) -> Response {
-        into_response(self.server.deny(request))
+    pub async fn deny(&self, request: &AuthorizationRequest) -> Response {
+        into_response(self.server.deny(request).await)
     }
 
     /// A layer that lets a request through only with a valid Bearer token carrying `scope` (empty for any valid

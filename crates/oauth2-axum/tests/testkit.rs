@@ -22,7 +22,7 @@ fn app(provider: Provider<MemoryStore>) -> Router {
                 return (StatusCode::UNAUTHORIZED, "login required").into_response();
             };
             if headers.get("x-test-decision").is_some_and(|d| d == "deny") {
-                provider.deny(&request)
+                provider.deny(&request).await
             } else {
                 provider.approve(&request, user, None).await
             }

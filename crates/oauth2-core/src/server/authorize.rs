@@ -241,6 +241,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         granted: Option<Scope>,
         now: SystemTime,
     ) -> Result<http::Response<Vec<u8>>, AuthorizeError> {
+        self.revalidate(request).await?;
         let scope = match granted {
             Some(g) if g.is_subset_of(&request.scope) => g,
             Some(_) => {
@@ -285,8 +286,10 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
                     ("access_token", access.as_str()),
                     ("token_type", "Bearer"),
                     ("expires_in", expires_in.as_str()),
-                    ("scope", scope_s.as_str()),
                 ]);
+                if !scope_s.is_empty() {
+                    params.push(("scope", scope_s.as_str()));
+                }
             }
         }
         if let Some(s) = &request.state {
@@ -297,8 +300,43 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     }
 
     /// The user denied the request: redirect back with `access_denied` (§4.1.2.1).
-    pub fn deny(&self, request: &AuthorizationRequest) -> http::Response<Vec<u8>> {
+    pub async fn deny(&self, request: &AuthorizationRequest) -> http::Response<Vec<u8>> {
+        if let Err(e) = self.revalidate(request).await {
+            return e.into_response();
+        }
         let e = ErrorResponse::new(ErrorCode::AccessDenied).with_description("the user denied the request");
         self.error_redirect(request, e).into_response()
+    }
+
+    /// Checks a request coming back from the app against the registration again: it may have been stored where
+    /// the user could edit it (a cookie), and must not become an open redirect, a scope escalation or a PKCE
+    /// downgrade (RFC 6749 §10.15, RFC 9700 §4.1).
+    async fn revalidate(&self, request: &AuthorizationRequest) -> Result<(), AuthorizeError> {
+        let page = |m: &str| AuthorizeError::Page(m.to_owned());
+        let client = self
+            .store
+            .client(&request.client_id)
+            .await
+            .map_err(|_| page("The authorization server is unavailable; try again later."))?
+            .ok_or_else(|| page("The application asking for access is not registered here."))?;
+        let grant = match request.response_type {
+            ResponseType::Code => GrantType::AuthorizationCode,
+            ResponseType::Token => GrantType::Implicit,
+        };
+        let redirect_ok = redirect_uri_allowed(&client, &request.redirect_uri)
+            && (request.redirect_uri_given || client.redirect_uris.len() == 1);
+        let pkce_ok = grant != GrantType::AuthorizationCode
+            || match &request.code_challenge {
+                None => client.is_confidential(),
+                Some((c, m)) => pkce_challenge_valid(c) && (*m == PkceMethod::S256 || client.allow_plain_pkce),
+            };
+        // The scope must be one the policy would grant for itself (for the default policy: within the registration).
+        let scope_ok = request.scope.is_empty()
+            || self.resolve_scope(&client, Some(&request.scope.to_string())).is_ok_and(|s| s == request.scope);
+        if redirect_ok && client.allows(grant) && scope_ok && pkce_ok {
+            Ok(())
+        } else {
+            Err(page("The authorization request was altered; start again from the application."))
+        }
     }
 }

@@ -17,9 +17,11 @@ enum Presented {
     Nothing,
 }
 
-/// Decodes one form-encoded part of Basic credentials (RFC 6749 §2.3.1).
-fn form_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+/// Decodes one form-encoded part of Basic credentials (RFC 6749 §2.3.1): `+` is a space, `%XX` a byte. Every
+/// other character, `&` and `=` included, stands for itself. Invalid UTF-8 is `None`.
+fn form_decode(s: &str) -> Option<String> {
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|c| c.into_owned())
 }
 
 fn presented(headers: &http::HeaderMap, params: &FormParams) -> Result<Presented, OAuthError> {
@@ -37,7 +39,8 @@ fn presented(headers: &http::HeaderMap, params: &FormParams) -> Result<Presented
         let decoded = STANDARD.decode(rest.trim()).map_err(|_| OAuthError::invalid_client(true))?;
         let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client(true))?;
         let (id, secret) = decoded.split_once(':').ok_or_else(|| OAuthError::invalid_client(true))?;
-        basic = Some((form_decode(id), form_decode(secret)));
+        let decode = |s| form_decode(s).ok_or_else(|| OAuthError::invalid_client(true));
+        basic = Some((decode(id)?, decode(secret)?));
     }
     let body_secret = params.get("client_secret");
     match (basic, params.get("client_id"), body_secret) {
@@ -84,5 +87,17 @@ pub(crate) async fn authenticate<S: ClientStore>(
     match client {
         Some(c) if ok => Ok(c),
         _ => Err(OAuthError::invalid_client(basic)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_decode;
+
+    #[test]
+    fn rfc6749_2_3_1_basic_parts_are_form_decoded_without_splitting_on_ampersand() {
+        assert_eq!(form_decode("a+b%2Bc%25").as_deref(), Some("a b+c%"));
+        assert_eq!(form_decode("abc&def=g").as_deref(), Some("abc&def=g"));
+        assert_eq!(form_decode("%FF"), None);
     }
 }

@@ -76,6 +76,10 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     ) -> Result<Introspection, OAuthError> {
         let params = form_of(request, self.config.max_body_bytes)?;
         let client = authenticate(&self.store, request.headers(), &params).await?;
+        if !client.is_confidential() {
+            // A bare client_id proves nothing; introspection must not become a token oracle (RFC 7662 §2.1, §4).
+            return Err(OAuthError::invalid_client(false));
+        }
         let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let hash = SecretHash::of(token);
         let (record, kind): (Option<TokenRecord>, &str) = match self.store.access_token(&hash).await? {
@@ -106,6 +110,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         let c = &self.config;
         let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let auth_methods = strings(&["client_secret_basic", "client_secret_post", "none"]);
+        let confidential_methods = strings(&["client_secret_basic", "client_secret_post"]);
         AuthorizationServerMetadata {
             issuer: c.issuer.clone(),
             authorization_endpoint: Some(c.url(&c.authorization_path)),
@@ -124,7 +129,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             ]),
             token_endpoint_auth_methods_supported: auth_methods.clone(),
             revocation_endpoint_auth_methods_supported: auth_methods.clone(),
-            introspection_endpoint_auth_methods_supported: auth_methods,
+            introspection_endpoint_auth_methods_supported: confidential_methods,
             code_challenge_methods_supported: strings(&["S256"]),
             authorization_response_iss_parameter_supported: Some(true),
             ..Default::default()

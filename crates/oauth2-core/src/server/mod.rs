@@ -110,6 +110,13 @@ impl ServerConfig {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer.trim_end_matches('/'))
     }
+
+    /// Where the metadata is served: `/.well-known/oauth-authorization-server` followed by the issuer's path, if it
+    /// has one (RFC 8414 §3.1).
+    pub fn metadata_path(&self) -> String {
+        let path = url::Url::parse(&self.issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+        format!("/.well-known/oauth-authorization-server{path}")
+    }
 }
 
 /// Makes the codes, tokens and grant ids the server issues. Implemented for `Mutex<R>` of any [`CryptoRng`], so
@@ -184,7 +191,8 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     ) -> Result<Scope, OAuthError> {
         let refused =
             || OAuthError::new(crate::ErrorCode::InvalidScope, "unknown scope, or one this client may not ask for");
-        let requested = requested.map(Scope::parse);
+        // A scope that parses empty (`scope=%20`) counts as omitted (§3.3: a scope has at least one token).
+        let requested = requested.map(Scope::parse).filter(|s| !s.is_empty());
         if requested.as_ref().is_some_and(|s| !s.is_valid_syntax()) {
             return Err(refused());
         }

@@ -40,20 +40,27 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidGrant, description)
     }
 
-    /// `invalid_client` (401), with a Basic challenge when the client tried Basic (RFC 6749 §5.2).
-    pub fn invalid_client(basic_attempted: bool) -> Self {
+    /// `invalid_client` (401) with a `Basic` challenge: RFC 6749 §5.2 requires it when the client tried Basic, and
+    /// RFC 7235 §3.1 requires a challenge on every 401. `_basic_attempted` is kept for callers' clarity.
+    pub fn invalid_client(_basic_attempted: bool) -> Self {
         let mut e = Self::new(ErrorCode::InvalidClient, "client authentication failed");
-        if basic_attempted {
-            e.challenge = Some("Basic realm=\"oauth\", charset=\"UTF-8\"".into());
-        }
+        e.challenge = Some("Basic realm=\"oauth\", charset=\"UTF-8\"".into());
         e
     }
 
     /// The JSON response for this error, with `Cache-Control: no-store`.
     pub fn into_response(self) -> http::Response<Vec<u8>> {
         let mut response = json_response(self.status, &self.error);
-        if let Some(c) = self.challenge.and_then(|c| HeaderValue::try_from(c).ok()) {
-            response.headers_mut().insert(WWW_AUTHENTICATE, c);
+        // RFC 6750 §3.1: a request without credentials gets a bare challenge and no error code, in the body too.
+        if self.challenge.as_deref().is_some_and(|c| c.starts_with("Bearer") && !c.contains("error=")) {
+            response.body_mut().clear();
+            response.headers_mut().remove(http::header::CONTENT_TYPE);
+        }
+        if let Some(c) = self.challenge {
+            // Challenge values are escaped where they are built; if one still is not a valid header, a bare
+            // challenge is better than none (RFC 7235 §3.1 requires one on a 401).
+            let value = HeaderValue::try_from(c).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
         }
         response
     }
@@ -87,4 +94,13 @@ pub(crate) fn redirect(location: &str) -> http::Response<Vec<u8>> {
     }
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// `value` as an RFC 7230 quoted-string body: backslash and double quote escaped, control characters dropped.
+pub(crate) fn quoted(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| if c == '"' || c == '\\' { vec!['\\', c] } else { vec![c] })
+        .collect()
 }

@@ -50,13 +50,18 @@ impl<S: ClientStore + GrantStore> BearerAuthority for AuthorizationServer<S> {
 
 impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     fn bearer_error(&self, code: Option<ErrorCode>, description: &str, scope: Option<&Scope>) -> OAuthError {
-        let mut challenge = format!("Bearer realm=\"{}\"", self.config.realm);
+        use super::reply::quoted;
+        let mut challenge = format!("Bearer realm=\"{}\"", quoted(&self.config.realm));
         let mut error = OAuthError::new(code.clone().unwrap_or(ErrorCode::InvalidToken), description);
         if let Some(code) = &code {
-            challenge.push_str(&format!(", error=\"{code}\", error_description=\"{description}\""));
+            challenge.push_str(&format!(
+                ", error=\"{}\", error_description=\"{}\"",
+                quoted(code.as_str()),
+                quoted(description)
+            ));
         }
         if let Some(scope) = scope {
-            challenge.push_str(&format!(", scope=\"{scope}\""));
+            challenge.push_str(&format!(", scope=\"{}\"", quoted(&scope.to_string())));
         }
         error.challenge = Some(challenge);
         error

@@ -244,12 +244,17 @@ pub trait GrantStore: Send + Sync {
     /// [`CodeUse::Replayed`]. Exactly one of any number of concurrent calls sees [`CodeUse::Fresh`].
     fn consume_code(&self, code: &SecretHash) -> impl Future<Output = Result<CodeUse, StoreError>> + Send;
 
-    /// Stores an access token and optionally a refresh token (a new issuance).
+    /// The code's record and whether it was used, without using it (to check bindings before spending it).
+    fn code(&self, code: &SecretHash) -> impl Future<Output = Result<Option<(CodeRecord, bool)>, StoreError>> + Send;
+
+    /// Stores an access token and optionally a refresh token (a new issuance), atomically refusing (returning
+    /// `false`, storing nothing) if their grant was revoked, so a replay racing a first redemption cannot leave
+    /// live tokens behind.
     fn store_tokens(
         &self,
         access: (SecretHash, TokenRecord),
         refresh: Option<(SecretHash, TokenRecord)>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// The refresh token's record, and whether it was already used.
     fn refresh_token(
@@ -272,7 +277,8 @@ pub trait GrantStore: Send + Sync {
     /// Revokes one access token.
     fn revoke_access_token(&self, token: &SecretHash) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Revokes every code and token of a grant family.
+    /// Revokes every code and token of a grant family, and refuses any later [`store_tokens`](Self::store_tokens)
+    /// for it.
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -289,6 +295,7 @@ struct Grants {
     codes: HashMap<SecretHash, (CodeRecord, bool)>,
     access: HashMap<SecretHash, TokenRecord>,
     refresh: HashMap<SecretHash, (TokenRecord, bool)>,
+    revoked: std::collections::HashSet<GrantId>,
 }
 
 impl MemoryStore {
@@ -310,6 +317,7 @@ impl MemoryStore {
     /// Drops every code and token that expired before `now`.
     pub fn purge_expired(&self, now: SystemTime) {
         let mut g = self.grants();
+        // Revoked grant ids stay: a late store_tokens for them must still be refused.
         g.codes.retain(|_, (c, _)| c.expires_at > now);
         g.access.retain(|_, t| t.expires_at > now);
         g.refresh.retain(|_, (t, _)| t.expires_at > now);
@@ -346,17 +354,24 @@ impl GrantStore for MemoryStore {
         })
     }
 
+    async fn code(&self, code: &SecretHash) -> Result<Option<(CodeRecord, bool)>, StoreError> {
+        Ok(self.grants().codes.get(code).cloned())
+    }
+
     async fn store_tokens(
         &self,
         access: (SecretHash, TokenRecord),
         refresh: Option<(SecretHash, TokenRecord)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut g = self.grants();
+        if g.revoked.contains(&access.1.grant.id) {
+            return Ok(false);
+        }
         g.access.insert(access.0, access.1);
         if let Some((hash, record)) = refresh {
             g.refresh.insert(hash, (record, false));
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn refresh_token(&self, token: &SecretHash) -> Result<Option<(TokenRecord, bool)>, StoreError> {
@@ -370,6 +385,9 @@ impl GrantStore for MemoryStore {
         refresh: (SecretHash, TokenRecord),
     ) -> Result<Rotation, StoreError> {
         let mut g = self.grants();
+        if g.revoked.contains(&access.1.grant.id) {
+            return Ok(Rotation::Unknown);
+        }
         match g.refresh.get_mut(old) {
             None => Ok(Rotation::Unknown),
             Some((record, used)) if *used => Ok(Rotation::Reused(record.grant.id.clone())),
@@ -393,6 +411,7 @@ impl GrantStore for MemoryStore {
 
     async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
         let mut g = self.grants();
+        g.revoked.insert(grant.clone());
         g.access.retain(|_, t| t.grant.id != *grant);
         g.refresh.retain(|_, (t, _)| t.grant.id != *grant);
         // Codes stay (marked used) so a later replay is still recognised as one.

@@ -30,8 +30,12 @@ pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
 
     // Tokens are found by hash; revoking one access token leaves the others.
     let (a1, a2, r1) = (SecretHash::of("suite-a1"), SecretHash::of("suite-a2"), SecretHash::of("suite-r1"));
-    store.store_tokens((a1.clone(), token("g1", now)), Some((r1.clone(), token("g1", now)))).await.expect("store");
-    store.store_tokens((a2.clone(), token("g2", now)), None).await.expect("store");
+    assert!(
+        store.store_tokens((a1.clone(), token("g1", now)), Some((r1.clone(), token("g1", now)))).await.expect("store")
+    );
+    assert!(store.store_tokens((a2.clone(), token("g2", now)), None).await.expect("store"));
+    let peek = store.code(&code).await.expect("code").map(|(_, used)| used);
+    assert_eq!(peek, Some(true), "code() shows a used code without changing it");
     assert!(store.access_token(&a1).await.expect("get").is_some());
     assert_eq!(store.refresh_token(&r1).await.expect("get").map(|(_, used)| used), Some(false));
     store.revoke_access_token(&a2).await.expect("revoke");
@@ -61,11 +65,14 @@ pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
     );
 
     // Revoking a grant revokes its whole family and nothing else.
-    store.store_tokens((SecretHash::of("suite-other"), token("g9", now)), None).await.expect("store");
+    assert!(store.store_tokens((SecretHash::of("suite-other"), token("g9", now)), None).await.expect("store"));
     store.revoke_grant(&GrantId("g1".into())).await.expect("revoke grant");
     for h in [&a1, &a3] {
         assert!(store.access_token(h).await.expect("get").is_none(), "family access tokens revoked");
     }
     assert!(store.refresh_token(&r2).await.expect("get").is_none(), "family refresh tokens revoked");
+    let late = store.store_tokens((SecretHash::of("suite-late"), token("g1", now)), None).await.expect("store");
+    assert!(!late, "tokens of a revoked grant are refused, atomically");
+    assert!(store.access_token(&SecretHash::of("suite-late")).await.expect("get").is_none());
     assert!(store.access_token(&SecretHash::of("suite-other")).await.expect("get").is_some(), "other grants stay");
 }

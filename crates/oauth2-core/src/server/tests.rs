@@ -236,7 +236,7 @@ fn rfc6749_4_1_2_1_denial_is_access_denied() {
     let s = server();
     let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz";
     let req = block_on(s.authorization_request(q)).unwrap();
-    let (_, p) = location_params(&s.deny(&req));
+    let (_, p) = location_params(&block_on(s.deny(&req)));
     assert_eq!(p.get("error"), Some("access_denied"));
     assert_eq!(p.get("state"), Some("xyz"));
 }
@@ -298,8 +298,8 @@ fn rfc6749_4_1_3_code_is_bound_to_client_redirect_uri_and_lifetime() {
     let other = format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb");
     let resp = block_on(s.token(post(&other, Some(&basic("other", "x"))), now()));
     assert_eq!(json(&resp)["error"], "invalid_grant", "the code was issued to web");
-    // ...and it is spent: web cannot redeem it afterwards either.
-    assert_eq!(json(&redeem(&s, &code, ""))["error"], "invalid_grant");
+    // ...without spending it: the client it was issued to still can (RFC 9700 §4.2.4, no burning by others).
+    assert_eq!(redeem(&s, &code, "").status(), StatusCode::OK);
     let code = web_code(&s, "");
     let wrong_redirect =
         format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb2");
@@ -655,4 +655,73 @@ fn rfc6749_3_3_scope_policy_is_configurable() {
     let refused =
         json(&block_on(s.token(post("grant_type=client_credentials&scope=write", web_auth().as_deref()), now())));
     assert_eq!(refused["error"], "invalid_scope");
+}
+
+#[test]
+fn rfc6749_10_15_approve_rechecks_a_tampered_request() {
+    let s = server();
+    let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz&scope=read";
+    let req = block_on(s.authorization_request(q)).unwrap();
+    let mut evil = req.clone();
+    evil.redirect_uri = "https://evil.example/steal".into();
+    assert!(matches!(block_on(s.approve(&evil, "alice", None, now())), Err(AuthorizeError::Page(_))));
+    assert_eq!(block_on(s.deny(&evil)).status(), StatusCode::BAD_REQUEST, "no redirect to the tampered URI");
+    let mut wider = req.clone();
+    wider.scope = crate::Scope::parse("read admin");
+    assert!(block_on(s.approve(&wider, "alice", None, now())).is_err());
+    let q = format!(
+        "response_type=code&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let mut downgraded = block_on(s.authorization_request(&q)).unwrap();
+    downgraded.code_challenge = None;
+    assert!(block_on(s.approve(&downgraded, "alice", None, now())).is_err(), "PKCE cannot be stripped");
+}
+
+#[test]
+fn rfc9700_4_2_4_intercepted_code_cannot_be_burned_by_another_party() {
+    let s = server();
+    let pkce = format!("&code_challenge={CHALLENGE}&code_challenge_method=S256");
+    let code = web_code(&s, &pkce);
+    // An attacker with the code but without the verifier (or with another client's credentials) fails ...
+    assert_eq!(
+        json(&redeem(&s, &code, "&code_verifier=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))["error"],
+        "invalid_grant"
+    );
+    let body = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier={VERIFIER}"
+    );
+    let mut other = RegisteredClient::confidential("other3", "z").grant_types([GrantType::AuthorizationCode]);
+    other.redirect_uris = vec!["https://app.example/cb".into()];
+    s.store().add_client(other);
+    assert_eq!(json(&block_on(s.token(post(&body, Some(&basic("other3", "z"))), now())))["error"], "invalid_grant");
+    // ... and the real client still redeems it.
+    assert_eq!(redeem(&s, &code, &format!("&code_verifier={VERIFIER}")).status(), StatusCode::OK);
+}
+
+#[test]
+fn rfc7662_2_1_public_clients_cannot_introspect() {
+    let s = server();
+    let resp = block_on(s.introspect(form_post("/introspect", "token=x&client_id=native", None), now()));
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp.headers().contains_key("www-authenticate"));
+}
+
+#[test]
+fn rfc6750_3_challenge_values_are_escaped() {
+    let mut config = ServerConfig::new(ISSUER);
+    config.realm = "my \"realm\"".into();
+    let s = AuthorizationServer::new(config, MemoryStore::new(), Mutex::new(ChaCha20Rng::seed_from_u64(1)));
+    let e = block_on(s.authenticate_bearer(&bearer_headers("nope"), &crate::Scope::empty(), now())).unwrap_err();
+    let c = e.challenge.clone().unwrap();
+    assert!(c.starts_with("Bearer realm=\"my \\\"realm\\\"\""), "{c}");
+    assert!(crate::client::parse_challenges(&c).is_ok());
+    let none = block_on(s.authenticate_bearer(&http::HeaderMap::new(), &crate::Scope::empty(), now())).unwrap_err();
+    assert!(none.into_response().body().is_empty(), "§3.1: no error code when no credentials were sent");
+}
+
+#[test]
+fn rfc6749_3_3_empty_scope_is_omitted_not_granted_empty() {
+    let s = server();
+    let body = json(&block_on(s.token(post("grant_type=client_credentials&scope=%20", web_auth().as_deref()), now())));
+    assert_eq!(body["scope"], "read write profile", "an empty scope counts as omitted");
 }

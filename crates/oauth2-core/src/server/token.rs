@@ -91,8 +91,11 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": self.config.access_token_lifetime.as_secs(),
-            "scope": grant.scope.to_string(),
         });
+        // §3.3: a scope has at least one token, so an empty one is left out.
+        if !grant.scope.is_empty() {
+            body["scope"] = json!(grant.scope.to_string());
+        }
         if let Some((token, _)) = &refresh {
             body["refresh_token"] = json!(token);
         }
@@ -105,7 +108,10 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
 
     async fn issue(&self, grant: Grant, with_refresh: bool, now: SystemTime) -> Result<serde_json::Value, OAuthError> {
         let issued = self.records(grant, with_refresh, now);
-        self.store.store_tokens(issued.access, issued.refresh).await?;
+        if !self.store.store_tokens(issued.access, issued.refresh).await? {
+            // The grant was revoked (a replayed code) between the redemption and now.
+            return Err(OAuthError::invalid_grant("the grant was revoked"));
+        }
         Ok(issued.body)
     }
 
@@ -118,16 +124,17 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         now: SystemTime,
     ) -> Result<serde_json::Value, OAuthError> {
         let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-        let record = match self.store.consume_code(&SecretHash::of(code)).await? {
-            CodeUse::Fresh(record) => record,
-            CodeUse::Replayed(grant) => {
-                self.store.revoke_grant(&grant).await?;
-                return Err(OAuthError::invalid_grant("the code was already used; its tokens are revoked"));
-            }
-            CodeUse::Unknown => return Err(OAuthError::invalid_grant("unknown code")),
-        };
+        let hash = SecretHash::of(code);
+        // Bindings are checked before the code is spent, so someone holding an intercepted code (without the
+        // client's credentials or verifier) cannot burn it for the real client.
+        let (record, used) = self.store.code(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
         if record.grant.client_id != client.id {
             return Err(OAuthError::invalid_grant("the code was issued to another client"));
+        }
+        if used {
+            // A replay by the client it was issued to: revoke what the code issued (§4.1.2, RFC 9700 §4.2.4).
+            self.store.revoke_grant(&record.grant.id).await?;
+            return Err(OAuthError::invalid_grant("the code was already used; its tokens are revoked"));
         }
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("the code expired"));
@@ -156,6 +163,15 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             }
             (None, None) => {}
         }
+        // Now spend it: exactly one concurrent redemption gets Fresh.
+        let record = match self.store.consume_code(&hash).await? {
+            CodeUse::Fresh(record) => record,
+            CodeUse::Replayed(grant) => {
+                self.store.revoke_grant(&grant).await?;
+                return Err(OAuthError::invalid_grant("the code was already used; its tokens are revoked"));
+            }
+            CodeUse::Unknown => return Err(OAuthError::invalid_grant("unknown code")),
+        };
         self.issue(record.grant, client.allows(GrantType::RefreshToken), now).await
     }
 
@@ -211,12 +227,13 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         let hash = SecretHash::of(token);
         let (record, used) =
             self.store.refresh_token(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+        // The client binding first: another client presenting a spent token must not revoke the owner's grant.
+        if record.grant.client_id != client.id {
+            return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
+        }
         if used {
             self.store.revoke_grant(&record.grant.id).await?;
             return Err(OAuthError::invalid_grant("the refresh token was already used; the grant is revoked"));
-        }
-        if record.grant.client_id != client.id {
-            return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
         }
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("the refresh token expired"));
