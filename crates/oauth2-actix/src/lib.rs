@@ -113,6 +113,11 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
         Self { server: Arc::new(server) }
     }
 
+    /// Wraps a server that the app shares (for its own pages, say).
+    pub fn from_shared(server: Arc<AuthorizationServer<S>>) -> Self {
+        Self { server }
+    }
+
     /// The server (for the store, the configuration, or calls this crate does not wrap).
     pub fn server(&self) -> &Arc<AuthorizationServer<S>> {
         &self.server

@@ -1,0 +1,206 @@
+//! The demo provider's configuration (design.md §4): clients and users from TOML, or built-in demo data.
+
+use std::sync::Arc;
+
+use oauth2_core::Scope;
+use oauth2_core::server::{
+    AuthorizationServer, GrantType, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig,
+};
+use serde::Deserialize;
+
+/// A client entry of the TOML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The client id.
+    pub id: String,
+    /// The secret; absent for a public client.
+    pub secret: Option<String>,
+    /// Registered redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`, `implicit`.
+    #[serde(default = "default_grants")]
+    pub grant_types: Vec<String>,
+    /// Scopes the client may ask for.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// A display name for the consent page.
+    pub name: Option<String>,
+}
+
+fn default_grants() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
+
+/// A user entry of the TOML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The login name, and `sub` at `/userinfo`.
+    pub username: String,
+    /// The password (plain text: this is demo data).
+    pub password: String,
+    /// The display name, `name` at `/userinfo`.
+    pub name: String,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// Registered clients.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// Users who can log in.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {0}: {1}")]
+    Read(String, std::io::Error),
+    /// The TOML is malformed or has unknown keys.
+    #[error("invalid configuration: {0}")]
+    Parse(#[from] toml::de::Error),
+    /// A grant type name is unknown.
+    #[error("client {client}: unknown grant type {grant:?}")]
+    UnknownGrant {
+        /// The client.
+        client: String,
+        /// The name given.
+        grant: String,
+    },
+}
+
+impl DemoConfig {
+    /// Reads and checks a TOML file.
+    pub fn load(path: &str) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+        let config: Self = toml::from_str(&text)?;
+        config.registered()?;
+        Ok(config)
+    }
+
+    /// The built-in demo data: a web app (for `client-web` on 127.0.0.1:3000), a native CLI app, a backend service,
+    /// and two users.
+    pub fn builtin() -> Self {
+        let text = r#"
+            [[clients]]
+            id = "demo-web"
+            name = "Demo Web App"
+            secret = "demo-web-secret"
+            redirect_uris = ["http://127.0.0.1:3000/callback"]
+            grant_types = ["authorization_code", "refresh_token", "password"]
+            scopes = ["profile", "read"]
+
+            [[clients]]
+            id = "demo-cli"
+            name = "oauth2-cli"
+            redirect_uris = ["http://127.0.0.1/callback"]
+            grant_types = ["authorization_code", "refresh_token"]
+            scopes = ["profile", "read"]
+
+            [[clients]]
+            id = "demo-service"
+            name = "Demo Service"
+            secret = "demo-service-secret"
+            grant_types = ["client_credentials"]
+            scopes = ["read"]
+
+            [[users]]
+            username = "alice"
+            password = "alice-password"
+            name = "Alice Liddell"
+
+            [[users]]
+            username = "bob"
+            password = "bob-password"
+            name = "Bob Builder"
+        "#;
+        toml::from_str(text).unwrap_or(Self { clients: Vec::new(), users: Vec::new() })
+    }
+
+    /// The clients as registrations. A client whose redirect URIs are all loopback is a native app (RFC 8252), so
+    /// its port may vary, whether or not it has a secret.
+    pub fn registered(&self) -> Result<Vec<RegisteredClient>, ConfigError> {
+        self.clients
+            .iter()
+            .map(|c| {
+                let grants = c
+                    .grant_types
+                    .iter()
+                    .map(|g| {
+                        GrantType::parse(g)
+                            .ok_or_else(|| ConfigError::UnknownGrant { client: c.id.clone(), grant: g.clone() })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut client = match &c.secret {
+                    Some(s) => RegisteredClient::confidential(&c.id, s),
+                    None => RegisteredClient::public(&c.id),
+                }
+                .redirect_uris(c.redirect_uris.clone())
+                .grant_types(grants)
+                .scopes(Scope::from(c.scopes.clone()));
+                if let Some(n) = &c.name {
+                    client = client.name(n);
+                }
+                let loopback = |u: &String| {
+                    url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" && oauth2_core::security::is_loopback(&u))
+                };
+                if !c.redirect_uris.is_empty() && c.redirect_uris.iter().all(loopback) {
+                    client.native = true;
+                }
+                Ok(client)
+            })
+            .collect()
+    }
+
+    /// Every scope of every client, for the metadata's `scopes_supported`.
+    pub fn all_scopes(&self) -> Scope {
+        self.clients.iter().flat_map(|c| c.scopes.iter().cloned()).collect()
+    }
+
+    /// The authorization server for this configuration and issuer.
+    pub fn server(&self, issuer: &str) -> Result<Arc<AuthorizationServer<MemoryStore>>, ConfigError> {
+        let store = MemoryStore::new();
+        for client in self.registered()? {
+            store.add_client(client);
+        }
+        let mut config = ServerConfig::new(issuer);
+        config.userinfo_path = Some("/userinfo".into());
+        config.scopes_supported = Some(self.all_scopes());
+        let users = self.users.clone();
+        let server = AuthorizationServer::new(config, store, OsTokenGenerator).with_password_verifier(move |u, p| {
+            users
+                .iter()
+                .find(|x| x.username == u && oauth2_core::secret::constant_time_eq(x.password.as_bytes(), p.as_bytes()))
+                .map(|x| x.username.clone())
+        });
+        Ok(Arc::new(server))
+    }
+
+    /// A readable summary for the terminal.
+    pub fn describe(&self) -> String {
+        let mut out = String::from("Clients:\n");
+        for c in &self.clients {
+            out.push_str(&format!(
+                "  {:<14} secret: {:<22} grants: {}\n  {:<14} scopes: {}  redirect: {}\n",
+                c.id,
+                c.secret.as_deref().unwrap_or("(public)"),
+                c.grant_types.join(", "),
+                "",
+                c.scopes.join(" "),
+                if c.redirect_uris.is_empty() { "-".to_owned() } else { c.redirect_uris.join(" ") },
+            ));
+        }
+        out.push_str("Users:\n");
+        for u in &self.users {
+            out.push_str(&format!("  {:<14} password: {:<16} name: {}\n", u.username, u.password, u.name));
+        }
+        out
+    }
+}

@@ -1,0 +1,235 @@
+//! The demo authorization server's app side: configuration (TOML or built-in), users, and the login and consent
+//! pages behind `GET /authorize`. Framework-free: [`DemoApp::handle`] takes and returns `http` values.
+
+mod config;
+mod pages;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::{HeaderValue, StatusCode};
+use oauth2_core::form::FormParams;
+use oauth2_core::random::{OsRng, random_token};
+use oauth2_core::secret::constant_time_eq;
+use oauth2_core::server::{AccessGrant, AuthorizationRequest, AuthorizationServer, MemoryStore};
+
+pub use config::{ClientConfig, ConfigError, DemoConfig, UserConfig};
+
+/// The session cookie's name.
+const COOKIE_NAME: &str = "demo_session";
+/// Sessions kept at most; the oldest half is dropped past this (a demo must not grow without bound).
+const MAX_SESSIONS: usize = 10_000;
+
+#[derive(Default)]
+struct Session {
+    user: Option<String>,
+    csrf: String,
+    pending: HashMap<String, AuthorizationRequest>,
+    created: u64,
+}
+
+/// The demo's app side: users, sessions, pages. Cheap to clone.
+#[derive(Clone)]
+pub struct DemoApp {
+    server: Arc<AuthorizationServer<MemoryStore>>,
+    users: Arc<Vec<UserConfig>>,
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
+    counter: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl DemoApp {
+    /// The app for `server` (built from `config` with [`DemoConfig::server`]).
+    pub fn new(server: Arc<AuthorizationServer<MemoryStore>>, config: &DemoConfig) -> Self {
+        Self { server, users: Arc::new(config.users.clone()), sessions: Arc::default(), counter: Arc::default() }
+    }
+
+    /// `/userinfo`'s JSON for a validated token: `sub` is the username, `name` the display name.
+    pub fn userinfo(&self, grant: &AccessGrant) -> serde_json::Value {
+        let sub = grant.subject.clone().unwrap_or_default();
+        let name = self.users.iter().find(|u| u.username == sub).map(|u| u.name.clone());
+        serde_json::json!({ "sub": sub, "name": name })
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The session id of the request's cookie, if it names a live session.
+    fn session_id(&self, request: &http::Request<Vec<u8>>) -> Option<String> {
+        let sessions = self.sessions();
+        request
+            .headers()
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, v)| *k == COOKIE_NAME && sessions.contains_key(*v))
+            .map(|(_, v)| v.to_owned())
+    }
+
+    fn new_session(&self, user: Option<String>, pending: HashMap<String, AuthorizationRequest>) -> String {
+        let id = random_token(&mut OsRng, 32);
+        let created = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut sessions = self.sessions();
+        if sessions.len() >= MAX_SESSIONS {
+            let cutoff = created.saturating_sub(MAX_SESSIONS as u64 / 2);
+            sessions.retain(|_, s| s.created >= cutoff);
+        }
+        sessions.insert(id.clone(), Session { user, csrf: random_token(&mut OsRng, 32), pending, created });
+        id
+    }
+
+    /// Serves `GET /authorize`, `POST /login` and `POST /consent`.
+    pub async fn handle(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        let path = request.uri().path().to_owned();
+        match (request.method().as_str(), path.as_str()) {
+            ("GET", "/authorize") => self.authorize(request).await,
+            ("POST", "/login") => self.login(request),
+            ("POST", "/consent") => self.consent(request).await,
+            _ => html(StatusCode::NOT_FOUND, pages::message("Not found", "There is nothing at this address.")),
+        }
+    }
+
+    async fn authorize(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        // The client and redirect URI are checked before anything is shown (design.md §4).
+        let validated = match self.server.authorization_request(request.uri().query().unwrap_or("")).await {
+            Ok(v) => v,
+            Err(e) => return e.into_response(),
+        };
+        let rid = random_token(&mut OsRng, 16);
+        let (sid, fresh) = match self.session_id(&request) {
+            Some(sid) => (sid, false),
+            None => (self.new_session(None, HashMap::new()), true),
+        };
+        let page = {
+            let mut sessions = self.sessions();
+            let Some(session) = sessions.get_mut(&sid) else {
+                return html(StatusCode::INTERNAL_SERVER_ERROR, pages::message("Session lost", "Please try again."));
+            };
+            let page = match &session.user {
+                None => pages::login(&validated, &rid, &session.csrf, None),
+                Some(user) => pages::consent(&validated, &self.display_name(user), &rid, &session.csrf),
+            };
+            session.pending.insert(rid, validated);
+            page
+        };
+        let mut response = html(StatusCode::OK, page);
+        if fresh {
+            set_cookie(&mut response, &sid);
+        }
+        response
+    }
+
+    fn display_name(&self, username: &str) -> String {
+        self.users
+            .iter()
+            .find(|u| u.username == username)
+            .map(|u| u.name.clone())
+            .unwrap_or_else(|| username.to_owned())
+    }
+
+    /// The session and form of a POST, after the CSRF check; `None` when the check fails.
+    fn checked_post(&self, request: &http::Request<Vec<u8>>) -> Option<(String, FormParams)> {
+        let form = FormParams::parse(request.body()).ok()?;
+        let sid = self.session_id(request)?;
+        let sessions = self.sessions();
+        let session = sessions.get(&sid)?;
+        let sent = form.get("csrf").unwrap_or("");
+        constant_time_eq(sent.as_bytes(), session.csrf.as_bytes()).then_some((sid, form))
+    }
+
+    fn login(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        let Some((sid, form)) = self.checked_post(&request) else {
+            return refused();
+        };
+        let rid = form.get("request").unwrap_or("").to_owned();
+        let username = form.get("username").unwrap_or("");
+        let password = form.get("password").unwrap_or("");
+        let user = self
+            .users
+            .iter()
+            .find(|u| u.username == username && constant_time_eq(u.password.as_bytes(), password.as_bytes()));
+        let mut sessions = self.sessions();
+        let Some(session) = sessions.get_mut(&sid) else {
+            return html(StatusCode::BAD_REQUEST, pages::message("Session lost", "Start again from the application."));
+        };
+        let Some(pending) = session.pending.get(&rid).cloned() else {
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::message("Request expired", "Start again from the application."),
+            );
+        };
+        let Some(user) = user else {
+            let page = pages::login(&pending, &rid, &session.csrf, Some("The username or password is not right."));
+            return html(StatusCode::UNAUTHORIZED, page);
+        };
+        // A new session id at login, so a session fixed before login is worth nothing after it.
+        let old = sessions.remove(&sid).map(|s| s.pending).unwrap_or_default();
+        drop(sessions);
+        let new_sid = self.new_session(Some(user.username.clone()), old);
+        let csrf = self.sessions().get(&new_sid).map(|s| s.csrf.clone()).unwrap_or_default();
+        let mut response = html(StatusCode::OK, pages::consent(&pending, &user.name, &rid, &csrf));
+        set_cookie(&mut response, &new_sid);
+        response
+    }
+
+    async fn consent(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        let Some((sid, form)) = self.checked_post(&request) else {
+            return refused();
+        };
+        let (user, pending) = {
+            let mut sessions = self.sessions();
+            let Some(session) = sessions.get_mut(&sid) else {
+                return html(
+                    StatusCode::BAD_REQUEST,
+                    pages::message("Session lost", "Start again from the application."),
+                );
+            };
+            // Single use: a consent form cannot be submitted twice.
+            (session.user.clone(), session.pending.remove(form.get("request").unwrap_or("")))
+        };
+        let (Some(user), Some(pending)) = (user, pending) else {
+            return html(
+                StatusCode::BAD_REQUEST,
+                pages::message("Request expired", "Start again from the application."),
+            );
+        };
+        match form.get("decision") {
+            Some("allow") => match self.server.approve(&pending, &user, None, SystemTime::now()).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            },
+            _ => self.server.deny(&pending).await,
+        }
+    }
+}
+
+/// A form that failed the CSRF or session check.
+fn refused() -> http::Response<Vec<u8>> {
+    let text = "This form expired or did not come from this site. Start again from the application.";
+    html(StatusCode::BAD_REQUEST, pages::message("Request refused", text))
+}
+
+fn html(status: StatusCode, body: String) -> http::Response<Vec<u8>> {
+    let mut r = http::Response::new(body.into_bytes());
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The pages must not be framed by another site (clickjacking on the consent button). No form-action rule:
+    // browsers apply it to the redirect after the consent POST, which goes to the client's origin.
+    r.headers_mut().insert("x-frame-options", HeaderValue::from_static("DENY"));
+    r.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+    );
+    r
+}
+
+fn set_cookie(response: &mut http::Response<Vec<u8>>, sid: &str) {
+    if let Ok(v) = HeaderValue::try_from(format!("{COOKIE_NAME}={sid}; Path=/; HttpOnly; SameSite=Lax")) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+}
