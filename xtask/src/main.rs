@@ -4,6 +4,8 @@
 //!   doc tests), and `oauth2-core` again without default features.
 //! - `lint`: `cargo fmt --check`, clippy with `-D warnings` per package, rustdoc with `-D warnings`, and the rule that
 //!   no I/O runtime or HTTP stack appears anywhere in `oauth2-core`'s dependency tree.
+//! - `demo [--framework axum|actix]`: the demo provider on 127.0.0.1:9000 and the demo web client on
+//!   127.0.0.1:3000, until Ctrl-C.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -21,8 +23,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => lint().and_then(|()| test()),
         Some("lint") => lint(),
+        Some("demo") => demo(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|lint>");
+            eprintln!("usage: cargo xtask <test|lint|demo>");
+            eprintln!("  demo   run the demo provider and web client on loopback (--framework axum|actix)");
             eprintln!("  test   static checks, then every test of every crate");
             eprintln!("  lint   fmt, clippy -D warnings, rustdoc, and the core's dependency rule");
             return ExitCode::from(2);
@@ -116,4 +120,64 @@ fn test() -> Result<(), String> {
         "tests: oauth2-core --no-default-features",
         cargo(&["test", "--package", "oauth2-core", "--no-default-features", "--lib", "--tests"]),
     )
+}
+
+fn wait_for_port(port: u16, child: &mut std::process::Child, what: &str) -> Result<(), String> {
+    for _ in 0..150 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{what} exited ({status}); is port {port} already in use?"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("{what} did not start listening on 127.0.0.1:{port}"))
+}
+
+/// Starts the demo provider and web client, prints where to go, and waits; Ctrl-C reaches both children (same
+/// process group) and they shut down gracefully.
+fn demo(args: &[String]) -> Result<(), String> {
+    let framework = match args {
+        [] => "axum",
+        [flag, fw] if flag == "--framework" && (fw == "axum" || fw == "actix") => fw.as_str(),
+        _ => return Err("usage: cargo xtask demo [--framework axum|actix]".into()),
+    };
+    run("build the demo", cargo(&["build", "--package", "oauth2-examples", "--bins"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let bin = |name: &str| target.join("debug").join(name);
+    let provider_name = format!("provider-{framework}");
+    let mut provider = Command::new(bin(&provider_name))
+        .args(["--listen", "127.0.0.1:9000"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {provider_name}: {e}"))?;
+    wait_for_port(9000, &mut provider, &provider_name)?;
+    let mut client = Command::new(bin("client-web"))
+        .args(["--listen", "127.0.0.1:3000", "--issuer", "http://127.0.0.1:9000"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start client-web: {e}"))?;
+    if let Err(e) = wait_for_port(3000, &mut client, "client-web") {
+        let _ = provider.kill();
+        return Err(e);
+    }
+    eprintln!(
+        "\n  The OAuth demo is running ({provider_name} on http://127.0.0.1:9000, client-web on http://127.0.0.1:3000).\n\n  \
+         Open  http://127.0.0.1:3000  and click \"Log in with the demo provider\".\n  \
+         Sign in as  alice / alice-password  (or bob / bob-password), allow access, and see your profile.\n\n  \
+         Press Ctrl-C to stop.\n"
+    );
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let provider_done = provider.try_wait().ok().flatten();
+        let client_done = client.try_wait().ok().flatten();
+        if provider_done.is_some() || client_done.is_some() {
+            let _ = provider.kill();
+            let _ = client.kill();
+            let _ = provider.wait();
+            let _ = client.wait();
+            return Ok(());
+        }
+    }
 }

@@ -1,0 +1,375 @@
+//! The end-to-end matrix over real HTTP on loopback: {provider-axum, provider-actix} × {oauth2-reqwest session,
+//! oauth2-cli, client-web} × {authorization code + PKCE → userinfo → refresh → revoke, client credentials,
+//! password}. client-web is a browser app, so it runs the code flow only.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use oauth2_core::client::TokenTypeHint;
+use oauth2_core::{Client, Scope};
+use oauth2_reqwest::Session;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const PROVIDERS: [&str; 2] = ["provider-axum", "provider-actix"];
+
+/// A running example binary, killed on drop.
+struct Running {
+    child: Child,
+    base: String,
+}
+
+/// Starts `bin` and waits for its "listening on http://..." line.
+async fn start(bin: &str, args: &[&str]) -> Running {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {bin}: {e}"));
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("{bin} exited before listening")
+    })
+    .await
+    .expect("listening line");
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Running { child, base }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A config like the built-in one, with demo-web's redirect URI on `web_port`.
+fn config_file(web_port: u16) -> TempFile {
+    let text = format!(
+        r#"
+[[clients]]
+id = "demo-web"
+name = "Demo Web App"
+secret = "demo-web-secret"
+redirect_uris = ["http://127.0.0.1:{web_port}/callback"]
+grant_types = ["authorization_code", "refresh_token", "password"]
+scopes = ["profile", "read"]
+
+[[clients]]
+id = "demo-cli"
+redirect_uris = ["http://127.0.0.1/callback"]
+grant_types = ["authorization_code", "refresh_token"]
+scopes = ["profile", "read"]
+
+[[clients]]
+id = "demo-service"
+secret = "demo-service-secret"
+grant_types = ["client_credentials"]
+scopes = ["read"]
+
+[[users]]
+username = "alice"
+password = "alice-password"
+name = "Alice Liddell"
+"#
+    );
+    TempFile::with_contents("e2e.toml", &text)
+}
+
+/// A unique file under target/'s test directory, removed on drop.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn with_contents(name: &str, text: &str) -> Self {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let path = dir.join(format!("{}-{}-{name}", std::process::id(), free_port()));
+        std::fs::write(&path, text).unwrap();
+        Self(path)
+    }
+
+    fn as_str(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A "browser": cookies, no automatic redirects, and form filling for the demo's login and consent pages.
+struct Browser(reqwest::Client);
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in page: {html}")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self(reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap())
+    }
+
+    fn location(r: &reqwest::Response) -> String {
+        r.headers()
+            .get("location")
+            .unwrap_or_else(|| panic!("no Location ({})", r.status()))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Opens an authorization URL, signs in as alice, allows, and returns where the provider redirects.
+    async fn approve(&self, authorize_url: &str) -> String {
+        let login = self.0.get(authorize_url).send().await.unwrap();
+        assert_eq!(login.status(), 200, "authorize should show the login page");
+        let provider = url::Url::parse(authorize_url).unwrap();
+        let origin = provider.origin().ascii_serialization();
+        let html = login.text().await.unwrap();
+        assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""), "login form: {html}");
+        let form = [
+            ("username", "alice".to_owned()),
+            ("password", "alice-password".to_owned()),
+            ("csrf", hidden(&html, "csrf")),
+            ("request", hidden(&html, "request")),
+        ];
+        let consent = self.0.post(format!("{origin}/login")).form(&form).send().await.unwrap();
+        assert_eq!(consent.status(), 200);
+        let html = consent.text().await.unwrap();
+        assert!(
+            html.contains("name=\"decision\" value=\"allow\"") && html.contains("name=\"decision\" value=\"deny\"")
+        );
+        let form =
+            [("decision", "allow".to_owned()), ("csrf", hidden(&html, "csrf")), ("request", hidden(&html, "request"))];
+        let done = self.0.post(format!("{origin}/consent")).form(&form).send().await.unwrap();
+        assert_eq!(done.status(), 302, "consent should redirect back to the client");
+        Self::location(&done)
+    }
+}
+
+async fn userinfo(base: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::new().get(format!("{base}/userinfo")).bearer_auth(token).send().await.unwrap()
+}
+
+// ---------------------------------------------------------------- oauth2-reqwest session
+
+async fn session_flows(provider: &str, base: &str, web_port: u16) {
+    let http = oauth2_reqwest::http_client().unwrap();
+    let metadata = oauth2_reqwest::discover(&http, base).await.unwrap();
+    assert_eq!(metadata.userinfo_endpoint.as_deref(), Some(format!("{base}/userinfo").as_str()));
+
+    // Code + PKCE → userinfo → refresh → revoke.
+    let web = Client::builder("demo-web")
+        .secret("demo-web-secret")
+        .metadata(&metadata)
+        .redirect_uri(format!("http://127.0.0.1:{web_port}/callback"))
+        .build()
+        .unwrap();
+    let session = Session::new(web.clone()).unwrap();
+    let (url, pending) = session.authorization_url("profile").unwrap();
+    let callback = Browser::new().approve(url.as_str()).await;
+    session.finish_authorization(&pending, &callback).await.unwrap();
+    let me: serde_json::Value = session.get(format!("{base}/userinfo")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me, serde_json::json!({"sub": "alice", "name": "Alice Liddell"}), "[{provider}] session userinfo");
+    let refreshed = session.refresh(Scope::empty()).await.unwrap();
+    assert_eq!(session.get(format!("{base}/userinfo")).send().await.unwrap().status(), 200);
+    let rt = refreshed.refresh_token.clone().unwrap();
+    session.revoke(rt.secret(), Some(TokenTypeHint::RefreshToken)).await.unwrap();
+    assert_eq!(userinfo(base, refreshed.access_token.secret()).await.status(), 401, "[{provider}] revoked grant");
+
+    // Client credentials.
+    let svc = Client::builder("demo-service").secret("demo-service-secret").metadata(&metadata).build().unwrap();
+    let s = Session::new(svc).unwrap();
+    let token = s.client_credentials("read").await.unwrap();
+    assert!(s.introspect(token.access_token.secret(), None).await.unwrap().active);
+
+    // Password.
+    let s = Session::new(web).unwrap();
+    let token = s.password("alice", "alice-password", "profile").await.unwrap();
+    assert_eq!(userinfo(base, token.access_token.secret()).await.status(), 200, "[{provider}] password grant");
+    let err = s.password("alice", "wrong", "profile").await.unwrap_err();
+    assert_eq!(err.code(), "invalid_grant");
+}
+
+// ---------------------------------------------------------------- oauth2-cli
+
+struct CliRun {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn cli(args: &[&str]) -> CliRun {
+    let out = Command::new(env!("CARGO_BIN_EXE_oauth2-cli")).args(args).output().await.unwrap();
+    CliRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json_of(run: &CliRun) -> serde_json::Value {
+    assert_eq!(run.code, 0, "cli failed: {}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("not JSON: {}", run.stdout))
+}
+
+async fn cli_flows(provider: &str, base: &str) {
+    // Code + PKCE through the CLI's loopback listener.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauth2-cli"))
+        .args(["authorize", "--no-browser", "--issuer", base, "--client-id", "demo-cli", "--scope", "profile read"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).await.unwrap() > 0, "[{provider}] cli exited before printing the URL");
+        if line.starts_with(base) {
+            break line.trim().to_owned();
+        }
+    };
+    let callback = Browser::new().approve(&url).await;
+    let page = reqwest::get(&callback).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Authorized"), "[{provider}] cli callback page: {page}");
+    assert!(child.wait().await.unwrap().success());
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).await.unwrap();
+    let token: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let at = token["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(base, at).await.status(), 200, "[{provider}] cli token at userinfo");
+    let rt = token["refresh_token"].as_str().unwrap();
+    let refreshed =
+        json_of(&cli(&["refresh", "--issuer", base, "--client-id", "demo-cli", "--refresh-token", rt]).await);
+    let rt2 = refreshed["refresh_token"].as_str().unwrap();
+    let revoke = cli(&["revoke", "--issuer", base, "--client-id", "demo-cli", "--token", rt2]).await;
+    assert_eq!((revoke.code, revoke.stdout.as_str()), (0, ""), "{}", revoke.stderr);
+    assert_eq!(userinfo(base, refreshed["access_token"].as_str().unwrap()).await.status(), 401);
+
+    // Client credentials, then introspection.
+    let svc = ["--issuer", base, "--client-id", "demo-service", "--client-secret", "demo-service-secret"];
+    let token = json_of(&cli(&[&["client-credentials"][..], &svc].concat()).await);
+    assert_eq!(token["token_type"], "Bearer");
+    let at = token["access_token"].as_str().unwrap();
+    assert_eq!(json_of(&cli(&[&["introspect", "--token", at][..], &svc].concat()).await)["active"], true);
+
+    // Password, and its failure.
+    let web =
+        ["--issuer", base, "--client-id", "demo-web", "--client-secret", "demo-web-secret", "--username", "alice"];
+    let token = json_of(&cli(&[&["password", "--password", "alice-password"][..], &web].concat()).await);
+    assert_eq!(userinfo(base, token["access_token"].as_str().unwrap()).await.status(), 200);
+    let bad = cli(&[&["password", "--password", "nope"][..], &web].concat()).await;
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.lines().last().unwrap_or("").starts_with("error: invalid_grant: "), "{}", bad.stderr);
+}
+
+// ---------------------------------------------------------------- client-web
+
+async fn client_web_flow(provider: &str, base: &str, web_port: u16) {
+    let web =
+        start(env!("CARGO_BIN_EXE_client-web"), &["--listen", &format!("127.0.0.1:{web_port}"), "--issuer", base])
+            .await;
+    let b = Browser::new();
+    let home = b.0.get(&web.base).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Log in with the demo provider"));
+    let to_provider = b.0.get(format!("{}/login", web.base)).send().await.unwrap();
+    let authorize = Browser::location(&to_provider);
+    assert!(authorize.starts_with(&format!("{base}/authorize?")), "{authorize}");
+    let callback = b.approve(&authorize).await;
+    let to_profile = b.0.get(&callback).send().await.unwrap();
+    assert_eq!(Browser::location(&to_profile), "/profile", "[{provider}] client-web callback");
+    let profile = b.0.get(format!("{}/profile", web.base)).send().await.unwrap().text().await.unwrap();
+    assert!(profile.contains("Alice Liddell"), "[{provider}] profile page: {profile}");
+    let refreshed = b.0.post(format!("{}/refresh", web.base)).send().await.unwrap();
+    assert_eq!(Browser::location(&refreshed), "/profile");
+    let profile = b.0.get(format!("{}/profile", web.base)).send().await.unwrap().text().await.unwrap();
+    assert!(profile.contains("Alice Liddell"), "[{provider}] profile after refresh");
+    let out = b.0.post(format!("{}/logout", web.base)).send().await.unwrap();
+    assert_eq!(Browser::location(&out), "/");
+    let home = b.0.get(&web.base).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Log in with the demo provider"), "[{provider}] logged out");
+    drop(web.child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_matrix() {
+    for provider in PROVIDERS {
+        let web_port = free_port();
+        let config = config_file(web_port);
+        let bin = match provider {
+            "provider-axum" => env!("CARGO_BIN_EXE_provider-axum"),
+            _ => env!("CARGO_BIN_EXE_provider-actix"),
+        };
+        let running = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str()]).await;
+        let base = running.base.clone();
+        session_flows(provider, &base, web_port).await;
+        eprintln!(
+            "[{provider}] × oauth2-reqwest session: code+PKCE → userinfo → refresh → revoke, client credentials, password ... ok"
+        );
+        cli_flows(provider, &base).await;
+        eprintln!(
+            "[{provider}] × oauth2-cli: code+PKCE → userinfo → refresh → revoke, client credentials, password ... ok"
+        );
+        client_web_flow(provider, &base, web_port).await;
+        eprintln!("[{provider}] × client-web: code+PKCE → profile (userinfo) → refresh → logout (revoke) ... ok");
+        drop(running.child);
+    }
+}
+
+#[tokio::test]
+async fn providers_print_builtin_demo_data_and_serve_design_metadata() {
+    for bin in [env!("CARGO_BIN_EXE_provider-axum"), env!("CARGO_BIN_EXE_provider-actix")] {
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = String::new();
+        let base = loop {
+            let line = lines.next_line().await.unwrap().unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        while !printed.contains("Alice Liddell") && printed.len() < 4000 {
+            match lines.next_line().await.unwrap() {
+                Some(line) => printed.push_str(&line),
+                None => break,
+            }
+        }
+        assert!(printed.contains("demo-web") && printed.contains("alice"), "{bin}: demo data printed: {printed}");
+        let m: serde_json::Value =
+            reqwest::get(format!("{base}/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
+        assert_eq!(m["issuer"], base.as_str(), "issuer is http://HOST:PORT, no trailing slash");
+        for key in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "revocation_endpoint",
+            "introspection_endpoint",
+            "userinfo_endpoint",
+        ] {
+            assert!(m[key].as_str().unwrap_or("").starts_with(&base), "{bin}: {key}");
+        }
+        for key in [
+            "grant_types_supported",
+            "response_types_supported",
+            "scopes_supported",
+            "token_endpoint_auth_methods_supported",
+        ] {
+            assert!(m[key].is_array(), "{bin}: {key}");
+        }
+        assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(m["authorization_response_iss_parameter_supported"], true);
+    }
+}
