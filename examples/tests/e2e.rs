@@ -2,161 +2,18 @@
 //! oauth2-cli, client-web} × {authorization code + PKCE → userinfo → refresh → revoke, client credentials,
 //! password}. client-web is a browser app, so it runs the code flow only.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
+use std::process::Stdio;
+
+use common::{Browser, config_file, free_port, start, userinfo};
 use oauth2_core::client::TokenTypeHint;
 use oauth2_core::{Client, Scope};
 use oauth2_reqwest::Session;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 const PROVIDERS: [&str; 2] = ["provider-axum", "provider-actix"];
-
-/// A running example binary, killed on drop.
-struct Running {
-    child: Child,
-    base: String,
-}
-
-/// Starts `bin` and waits for its "listening on http://..." line.
-async fn start(bin: &str, args: &[&str]) -> Running {
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {bin}: {e}"));
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("{bin} exited before listening")
-    })
-    .await
-    .expect("listening line");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Running { child, base }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A config like the built-in one, with demo-web's redirect URI on `web_port`.
-fn config_file(web_port: u16) -> TempFile {
-    let text = format!(
-        r#"
-[[clients]]
-id = "demo-web"
-name = "Demo Web App"
-secret = "demo-web-secret"
-redirect_uris = ["http://127.0.0.1:{web_port}/callback"]
-grant_types = ["authorization_code", "refresh_token", "password"]
-scopes = ["profile", "read"]
-
-[[clients]]
-id = "demo-cli"
-redirect_uris = ["http://127.0.0.1/callback"]
-grant_types = ["authorization_code", "refresh_token"]
-scopes = ["profile", "read"]
-
-[[clients]]
-id = "demo-service"
-secret = "demo-service-secret"
-grant_types = ["client_credentials"]
-scopes = ["read"]
-
-[[users]]
-username = "alice"
-password = "alice-password"
-name = "Alice Liddell"
-"#
-    );
-    TempFile::with_contents("e2e.toml", &text)
-}
-
-/// A unique file under target/'s test directory, removed on drop.
-struct TempFile(std::path::PathBuf);
-
-impl TempFile {
-    fn with_contents(name: &str, text: &str) -> Self {
-        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let path = dir.join(format!("{}-{}-{name}", std::process::id(), free_port()));
-        std::fs::write(&path, text).unwrap();
-        Self(path)
-    }
-
-    fn as_str(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// A "browser": cookies, no automatic redirects, and form filling for the demo's login and consent pages.
-struct Browser(reqwest::Client);
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in page: {html}")) + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-impl Browser {
-    fn new() -> Self {
-        Self(reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap())
-    }
-
-    fn location(r: &reqwest::Response) -> String {
-        r.headers()
-            .get("location")
-            .unwrap_or_else(|| panic!("no Location ({})", r.status()))
-            .to_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Opens an authorization URL, signs in as alice, allows, and returns where the provider redirects.
-    async fn approve(&self, authorize_url: &str) -> String {
-        let login = self.0.get(authorize_url).send().await.unwrap();
-        assert_eq!(login.status(), 200, "authorize should show the login page");
-        let provider = url::Url::parse(authorize_url).unwrap();
-        let origin = provider.origin().ascii_serialization();
-        let html = login.text().await.unwrap();
-        assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""), "login form: {html}");
-        let form = [
-            ("username", "alice".to_owned()),
-            ("password", "alice-password".to_owned()),
-            ("csrf", hidden(&html, "csrf")),
-            ("request", hidden(&html, "request")),
-        ];
-        let consent = self.0.post(format!("{origin}/login")).form(&form).send().await.unwrap();
-        assert_eq!(consent.status(), 200);
-        let html = consent.text().await.unwrap();
-        assert!(
-            html.contains("name=\"decision\" value=\"allow\"") && html.contains("name=\"decision\" value=\"deny\"")
-        );
-        let form =
-            [("decision", "allow".to_owned()), ("csrf", hidden(&html, "csrf")), ("request", hidden(&html, "request"))];
-        let done = self.0.post(format!("{origin}/consent")).form(&form).send().await.unwrap();
-        assert_eq!(done.status(), 302, "consent should redirect back to the client");
-        Self::location(&done)
-    }
-}
-
-async fn userinfo(base: &str, token: &str) -> reqwest::Response {
-    reqwest::Client::new().get(format!("{base}/userinfo")).bearer_auth(token).send().await.unwrap()
-}
 
 // ---------------------------------------------------------------- oauth2-reqwest session
 
