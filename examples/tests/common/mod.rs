@@ -10,13 +10,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// A running example binary, killed on drop.
-pub struct Running {
-    pub child: Child,
-    pub base: String,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 /// Starts `bin` and waits for its "listening on http://..." line.
-pub async fn start(bin: &str, args: &[&str]) -> Running {
+pub(crate) async fn start(bin: &str, args: &[&str]) -> Running {
     let mut child = Command::new(bin)
         .args(args)
         .stdout(Stdio::piped())
@@ -40,12 +40,12 @@ pub async fn start(bin: &str, args: &[&str]) -> Running {
     Running { child, base }
 }
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A config like the built-in one, with demo-web's redirect URI on `web_port`.
-pub fn config_file(web_port: u16) -> TempFile {
+pub(crate) fn config_file(web_port: u16) -> TempFile {
     let text = format!(
         r#"
 [[clients]]
@@ -78,17 +78,17 @@ name = "Alice Liddell"
 }
 
 /// A unique file under target/'s test directory, removed on drop.
-pub struct TempFile(std::path::PathBuf);
+pub(crate) struct TempFile(std::path::PathBuf);
 
 impl TempFile {
-    pub fn with_contents(name: &str, text: &str) -> Self {
+    pub(crate) fn with_contents(name: &str, text: &str) -> Self {
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let path = dir.join(format!("{}-{}-{name}", std::process::id(), free_port()));
         std::fs::write(&path, text).unwrap();
         Self(path)
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         self.0.to_str().unwrap()
     }
 }
@@ -100,20 +100,20 @@ impl Drop for TempFile {
 }
 
 /// A "browser": cookies, no automatic redirects, and form filling for the demo's login and consent pages.
-pub struct Browser(pub reqwest::Client);
+pub(crate) struct Browser(pub(crate) reqwest::Client);
 
-pub fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in page: {html}")) + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
 impl Browser {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap())
     }
 
-    pub fn location(r: &reqwest::Response) -> String {
+    pub(crate) fn location(r: &reqwest::Response) -> String {
         r.headers()
             .get("location")
             .unwrap_or_else(|| panic!("no Location ({})", r.status()))
@@ -123,7 +123,7 @@ impl Browser {
     }
 
     /// Opens an authorization URL, signs in as alice, allows, and returns where the provider redirects.
-    pub async fn approve(&self, authorize_url: &str) -> String {
+    pub(crate) async fn approve(&self, authorize_url: &str) -> String {
         let login = self.0.get(authorize_url).send().await.unwrap();
         assert_eq!(login.status(), 200, "authorize should show the login page");
         let provider = url::Url::parse(authorize_url).unwrap();
@@ -150,6 +150,6 @@ impl Browser {
     }
 }
 
-pub async fn userinfo(base: &str, token: &str) -> reqwest::Response {
+pub(crate) async fn userinfo(base: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new().get(format!("{base}/userinfo")).bearer_auth(token).send().await.unwrap()
 }
