@@ -230,3 +230,18 @@ async fn providers_print_builtin_demo_data_and_serve_design_metadata() {
         assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     }
 }
+
+#[tokio::test]
+async fn every_authorization_request_shows_login_then_consent_even_with_a_kept_session() {
+    let running = start(env!("CARGO_BIN_EXE_provider-axum"), &["--listen", "127.0.0.1:0"]).await;
+    let url = format!(
+        "{}/authorize?response_type=code&client_id=demo-web&redirect_uri=http%3A%2F%2F127.0.0.1%3A3000%2Fcallback&state=s",
+        running.base
+    );
+    let browser = Browser::new();
+    // The first flow logs in; the second, with the same cookies, must show the login form again (design.md §4).
+    let first = browser.approve(&url).await;
+    assert!(first.contains("code=") && first.contains("state=s"));
+    let second = browser.approve(&url).await;
+    assert!(second.contains("code="));
+}

@@ -109,10 +109,9 @@ impl DemoApp {
             let Some(session) = sessions.get_mut(&sid) else {
                 return html(StatusCode::INTERNAL_SERVER_ERROR, pages::message("Session lost", "Please try again."));
             };
-            let page = match &session.user {
-                None => pages::login(&validated, &rid, &session.csrf, None),
-                Some(user) => pages::consent(&validated, &self.display_name(user), &rid, &session.csrf),
-            };
+            // design.md §4: every authorization request shows login, then consent. The demo keeps no "remember
+            // me", so a browser that kept its cookies from an earlier flow sees the same two pages.
+            let page = pages::login(&validated, &rid, &session.csrf, None);
             session.pending.insert(rid, validated);
             page
         };
@@ -121,14 +120,6 @@ impl DemoApp {
             set_cookie(&mut response, &sid);
         }
         response
-    }
-
-    fn display_name(&self, username: &str) -> String {
-        self.users
-            .iter()
-            .find(|u| u.username == username)
-            .map(|u| u.name.clone())
-            .unwrap_or_else(|| username.to_owned())
     }
 
     /// The session and form of a POST, after the CSRF check; `None` when the check fails.

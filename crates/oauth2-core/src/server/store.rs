@@ -202,10 +202,10 @@ pub struct TokenRecord {
     pub expires_at: SystemTime,
 }
 
-/// The outcome of [`GrantStore::consume_code`].
+/// The outcome of [`GrantStore::redeem_code`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum CodeUse {
-    /// First use: here is the code, now marked used.
+    /// First use: the code is now marked used and the tokens are stored.
     Fresh(CodeRecord),
     /// The code was used before: a replay. The caller revokes this grant.
     Replayed(GrantId),
@@ -240,9 +240,15 @@ pub trait GrantStore: Send + Sync {
     /// Stores a new code under its hash.
     fn store_code(&self, code: SecretHash, record: CodeRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Atomically marks a code used and returns it; a second call for the same code returns
-    /// [`CodeUse::Replayed`]. Exactly one of any number of concurrent calls sees [`CodeUse::Fresh`].
-    fn consume_code(&self, code: &SecretHash) -> impl Future<Output = Result<CodeUse, StoreError>> + Send;
+    /// Atomically: if the code is unused, mark it used and store the tokens issued for it, in one step. A second
+    /// call for the same code stores nothing and returns [`CodeUse::Replayed`]. Exactly one of any number of
+    /// concurrent calls sees [`CodeUse::Fresh`], and a code is never spent without its tokens being stored.
+    fn redeem_code(
+        &self,
+        code: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> impl Future<Output = Result<CodeUse, StoreError>> + Send;
 
     /// The code's record and whether it was used, without using it (to check bindings before spending it).
     fn code(&self, code: &SecretHash) -> impl Future<Output = Result<Option<(CodeRecord, bool)>, StoreError>> + Send;
@@ -342,16 +348,26 @@ impl GrantStore for MemoryStore {
         Ok(())
     }
 
-    async fn consume_code(&self, code: &SecretHash) -> Result<CodeUse, StoreError> {
+    async fn redeem_code(
+        &self,
+        code: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> Result<CodeUse, StoreError> {
         let mut g = self.grants();
-        Ok(match g.codes.get_mut(code) {
-            None => CodeUse::Unknown,
-            Some((record, used)) if *used => CodeUse::Replayed(record.grant.id.clone()),
+        let record = match g.codes.get_mut(code) {
+            None => return Ok(CodeUse::Unknown),
+            Some((record, used)) if *used => return Ok(CodeUse::Replayed(record.grant.id.clone())),
             Some((record, used)) => {
                 *used = true;
-                CodeUse::Fresh(record.clone())
+                record.clone()
             }
-        })
+        };
+        g.access.insert(access.0, access.1);
+        if let Some((hash, r)) = refresh {
+            g.refresh.insert(hash, (r, false));
+        }
+        Ok(CodeUse::Fresh(record))
     }
 
     async fn code(&self, code: &SecretHash) -> Result<Option<(CodeRecord, bool)>, StoreError> {

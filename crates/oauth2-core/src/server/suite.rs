@@ -16,17 +16,26 @@ fn token(id: &str, now: SystemTime) -> TokenRecord {
 
 /// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantee.
 pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
-    // Codes are single-use; a second use is reported as a replay with its grant.
+    // Codes are single-use: the first redemption spends the code and stores its tokens at once; a second is a
+    // replay that stores nothing.
     let code = SecretHash::of("suite-code");
     let record = CodeRecord { grant: grant("g-code"), redirect_uri: None, challenge: None, expires_at: now };
     store.store_code(code.clone(), record.clone()).await.expect("store_code");
-    assert_eq!(store.consume_code(&code).await.expect("consume"), CodeUse::Fresh(record), "first use is fresh");
-    assert_eq!(
-        store.consume_code(&code).await.expect("consume"),
-        CodeUse::Replayed(GrantId("g-code".into())),
-        "second use is a replay"
+    let peek = store.code(&code).await.expect("code").map(|(_, used)| used);
+    assert_eq!(peek, Some(false), "code() shows an unused code");
+    let (ca, cr) = (SecretHash::of("suite-code-at"), SecretHash::of("suite-code-rt"));
+    let first = store.redeem_code(&code, (ca.clone(), token("g-code", now)), Some((cr.clone(), token("g-code", now))));
+    assert_eq!(first.await.expect("redeem"), CodeUse::Fresh(record), "first use is fresh");
+    assert!(store.access_token(&ca).await.expect("get").is_some(), "its tokens are stored with it");
+    assert!(store.refresh_token(&cr).await.expect("get").is_some());
+    let again = store.redeem_code(&code, (SecretHash::of("suite-code-at2"), token("g-code", now)), None).await;
+    assert_eq!(again.expect("redeem"), CodeUse::Replayed(GrantId("g-code".into())), "second use is a replay");
+    assert!(
+        store.access_token(&SecretHash::of("suite-code-at2")).await.expect("get").is_none(),
+        "a replay stores nothing"
     );
-    assert_eq!(store.consume_code(&SecretHash::of("nope")).await.expect("consume"), CodeUse::Unknown);
+    let unknown = store.redeem_code(&SecretHash::of("nope"), (SecretHash::of("z"), token("g", now)), None).await;
+    assert_eq!(unknown.expect("redeem"), CodeUse::Unknown);
 
     // Tokens are found by hash; revoking one access token leaves the others.
     let (a1, a2, r1) = (SecretHash::of("suite-a1"), SecretHash::of("suite-a2"), SecretHash::of("suite-r1"));
@@ -35,7 +44,7 @@ pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
     );
     assert!(store.store_tokens((a2.clone(), token("g2", now)), None).await.expect("store"));
     let peek = store.code(&code).await.expect("code").map(|(_, used)| used);
-    assert_eq!(peek, Some(true), "code() shows a used code without changing it");
+    assert_eq!(peek, Some(true), "code() shows a used code");
     assert!(store.access_token(&a1).await.expect("get").is_some());
     assert_eq!(store.refresh_token(&r1).await.expect("get").map(|(_, used)| used), Some(false));
     store.revoke_access_token(&a2).await.expect("revoke");

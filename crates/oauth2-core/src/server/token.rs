@@ -163,16 +163,16 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             }
             (None, None) => {}
         }
-        // Now spend it: exactly one concurrent redemption gets Fresh.
-        let record = match self.store.consume_code(&hash).await? {
-            CodeUse::Fresh(record) => record,
+        // Spend it and store its tokens in one atomic step: exactly one concurrent redemption gets Fresh.
+        let issued = self.records(record.grant, client.allows(GrantType::RefreshToken), now);
+        match self.store.redeem_code(&hash, issued.access, issued.refresh).await? {
+            CodeUse::Fresh(_) => Ok(issued.body),
             CodeUse::Replayed(grant) => {
                 self.store.revoke_grant(&grant).await?;
-                return Err(OAuthError::invalid_grant("the code was already used; its tokens are revoked"));
+                Err(OAuthError::invalid_grant("the code was already used; its tokens are revoked"))
             }
-            CodeUse::Unknown => return Err(OAuthError::invalid_grant("unknown code")),
-        };
-        self.issue(record.grant, client.allows(GrantType::RefreshToken), now).await
+            CodeUse::Unknown => Err(OAuthError::invalid_grant("unknown code")),
+        }
     }
 
     /// §4.3: only for clients registered for it, with the app's credential check.
