@@ -383,8 +383,10 @@ async fn logout_during_a_refresh_wins_over_the_refreshed_token() {
         let url = stub.url("/api/me");
         tokio::spawn(async move { session.get(url).send().await })
     };
-    // The stub holds refresh requests for 50 ms; log out while this one is in flight.
-    tokio::time::sleep(Duration::from_millis(15)).await;
+    // The stub counts a refresh request on arrival, then holds it for 50 ms: log out inside that window.
+    while stub.state.refresh_calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     session.clear_token();
     assert!(matches!(in_flight.await.unwrap(), Err(Error::NoToken)));
     assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);

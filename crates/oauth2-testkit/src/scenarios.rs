@@ -34,7 +34,7 @@ pub const SPA: &str = "spa";
 /// The web client's redirect URI.
 pub const WEB_REDIRECT: &str = "https://web.example/cb";
 /// The code lifetime of the fixture (short, so the expiry scenario is quick).
-pub const CODE_LIFETIME: Duration = Duration::from_secs(1);
+pub const CODE_LIFETIME: Duration = Duration::from_secs(2);
 
 /// The server every adapter runs the table against, for `issuer` (the server's `http://127.0.0.1:PORT`).
 pub fn fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
