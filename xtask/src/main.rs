@@ -6,9 +6,14 @@
 //!   no I/O runtime or HTTP stack appears anywhere in `oauth2-core`'s dependency tree.
 //! - `demo [--framework axum|actix]`: the demo provider on 127.0.0.1:9000 and the demo web client on
 //!   127.0.0.1:3000, until Ctrl-C.
+//! - `bench [--quick]`: W0/W1/W2 on both adapters with wrk (installed with apt-get if missing), server and load
+//!   generator pinned to different cores, median of 3 runs of 10 s; bytes per live token at 1 M tokens. Prints a
+//!   Markdown table and writes it to BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+mod bench;
 
 /// The workspace's packages, each linted on its own so one package's features cannot hide another's warnings.
 const PACKAGES: [&str; 7] =
@@ -24,9 +29,11 @@ fn main() -> ExitCode {
         Some("test") => lint().and_then(|()| test()),
         Some("lint") => lint(),
         Some("demo") => demo(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <test|lint|demo>");
             eprintln!("  demo   run the demo provider and web client on loopback (--framework axum|actix)");
+            eprintln!("  bench  measure W0/W1/W2 on both adapters and token memory; writes BENCHMARKS.md (--quick)");
             eprintln!("  test   static checks, then every test of every crate");
             eprintln!("  lint   fmt, clippy -D warnings, rustdoc, and the core's dependency rule");
             return ExitCode::from(2);

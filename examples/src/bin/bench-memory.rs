@@ -1,0 +1,45 @@
+//! Memory per live token in the in-memory store (a benchmark for `cargo xtask bench`, not a test): stores N
+//! client-credentials-style tokens (one grant each, as W1 creates them) and reports the resident-set growth per
+//! token. `bench-memory [N]` (default 1 000 000).
+
+use std::time::{Duration, SystemTime};
+
+use oauth2_core::Scope;
+use oauth2_core::server::{
+    Grant, GrantId, GrantStore, MemoryStore, OsTokenGenerator, SecretHash, TokenGenerator, TokenRecord,
+};
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Runs a future that never waits (the memory store completes on first poll).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let tokens = OsTokenGenerator;
+    let store = MemoryStore::new();
+    let now = SystemTime::now();
+    let scope = Scope::parse("read");
+    let before = resident_bytes();
+    for _ in 0..n {
+        let grant =
+            Grant { id: GrantId(tokens.generate()), client_id: "bench".into(), subject: None, scope: scope.clone() };
+        let record = TokenRecord { grant, issued_at: now, expires_at: now + Duration::from_secs(3600) };
+        let _ = block_on(store.store_tokens((SecretHash::of(&tokens.generate()), record), None));
+    }
+    let after = resident_bytes();
+    let per = (after.saturating_sub(before)) as f64 / n as f64;
+    println!("tokens={n} resident_growth_bytes={} bytes_per_token={per:.0}", after.saturating_sub(before));
+}
