@@ -49,7 +49,7 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use oauth2_core::Scope;
 use oauth2_core::server::{
-    AccessGrant, AuthorizationRequest, AuthorizationServer, BearerAuthority, ClientStore, GrantStore, OAuthError,
+    AccessGrant, AuthorizationRequest, AuthorizationServer, ClientStore, GrantStore, OAuthError,
 };
 
 /// Converts a core response into an actix one (actix-web 4 has its own `http` 0.2 types, so by name and bytes).
@@ -197,32 +197,38 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
 
     /// Middleware that lets a request through only with a valid Bearer token carrying `scope` (empty for any
     /// valid token); it answers 400/401/403 with the RFC 6750 challenge otherwise.
-    pub fn require_scope(&self, scope: impl Into<Scope>) -> RequireScope {
-        RequireScope { authority: self.server.clone(), scope: Arc::new(scope.into()) }
+    pub fn require_scope(&self, scope: impl Into<Scope>) -> RequireScope<S> {
+        RequireScope { server: self.server.clone(), scope: Arc::new(scope.into()) }
     }
 }
 
 /// The middleware of [`Provider::require_scope`].
-#[derive(Clone)]
-pub struct RequireScope {
-    authority: Arc<dyn BearerAuthority>,
+pub struct RequireScope<S> {
+    server: Arc<AuthorizationServer<S>>,
     scope: Arc<Scope>,
 }
 
-impl std::fmt::Debug for RequireScope {
+impl<S> Clone for RequireScope<S> {
+    fn clone(&self) -> Self {
+        Self { server: self.server.clone(), scope: self.scope.clone() }
+    }
+}
+
+impl<S> std::fmt::Debug for RequireScope<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequireScope").field("scope", &self.scope).finish_non_exhaustive()
     }
 }
 
-impl<I, B> Transform<I, ServiceRequest> for RequireScope
+impl<I, B, S> Transform<I, ServiceRequest> for RequireScope<S>
 where
     I: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
+    S: ClientStore + GrantStore + 'static,
 {
     type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
-    type Transform = RequireScopeService<I>;
+    type Transform = RequireScopeService<I, S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, ()>>;
 
@@ -232,15 +238,16 @@ where
 }
 
 /// The service [`RequireScope`] wraps around a route.
-pub struct RequireScopeService<I> {
-    layer: RequireScope,
+pub struct RequireScopeService<I, S> {
+    layer: RequireScope<S>,
     inner: Rc<I>,
 }
 
-impl<I, B> Service<ServiceRequest> for RequireScopeService<I>
+impl<I, B, S> Service<ServiceRequest> for RequireScopeService<I, S>
 where
     I: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
+    S: ClientStore + GrantStore + 'static,
 {
     type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
@@ -252,8 +259,9 @@ where
         let layer = self.layer.clone();
         let inner = self.inner.clone();
         Box::pin(async move {
-            let headers = headers_of(request.request());
-            match layer.authority.authenticate(&headers, &layer.scope, SystemTime::now()).await {
+            // Only the Authorization values go to the core: nothing else of the request is converted.
+            let values = request.headers().get_all(actix_web::http::header::AUTHORIZATION).map(|v| v.as_bytes());
+            match layer.server.authenticate_authorization(values, &layer.scope, SystemTime::now()).await {
                 Ok(grant) => {
                     request.extensions_mut().insert(grant);
                     Ok(inner.call(request).await?.map_into_boxed_body())

@@ -50,7 +50,7 @@ use axum::routing::{get, post};
 use http::request::Parts;
 use oauth2_core::Scope;
 use oauth2_core::server::{
-    AccessGrant, AuthorizationRequest, AuthorizationServer, BearerAuthority, ClientStore, GrantStore, OAuthError,
+    AccessGrant, AuthorizationRequest, AuthorizationServer, ClientStore, GrantStore, OAuthError,
 };
 
 /// Converts a core response into an axum one.
@@ -58,11 +58,11 @@ pub fn into_response(response: http::Response<Vec<u8>>) -> Response {
     response.map(Body::from)
 }
 
-/// Reads a request's body (bounded) into the `http::Request<Vec<u8>>` the core takes.
-async fn buffered(request: Request, limit: usize) -> Result<http::Request<Vec<u8>>, Response> {
+/// Reads a request's body (bounded) into the `http::Request` the core takes (the bytes are not copied).
+async fn buffered(request: Request, limit: usize) -> Result<http::Request<axum::body::Bytes>, Response> {
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(http::Request::from_parts(parts, bytes.to_vec())),
+        Ok(bytes) => Ok(http::Request::from_parts(parts, bytes)),
         Err(_) => Err(into_response(
             OAuthError::invalid_request("the request body is too large or unreadable").into_response(),
         )),
@@ -154,26 +154,31 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
 
     /// A layer that lets a request through only with a valid Bearer token carrying `scope` (empty for any valid
     /// token); it answers 400/401/403 with the RFC 6750 challenge otherwise.
-    pub fn require_scope(&self, scope: impl Into<Scope>) -> RequireScope {
-        RequireScope { authority: self.server.clone(), scope: Arc::new(scope.into()) }
+    pub fn require_scope(&self, scope: impl Into<Scope>) -> RequireScope<S> {
+        RequireScope { server: self.server.clone(), scope: Arc::new(scope.into()) }
     }
 }
 
 /// The tower layer of [`Provider::require_scope`].
-#[derive(Clone)]
-pub struct RequireScope {
-    authority: Arc<dyn BearerAuthority>,
+pub struct RequireScope<S> {
+    server: Arc<AuthorizationServer<S>>,
     scope: Arc<Scope>,
 }
 
-impl std::fmt::Debug for RequireScope {
+impl<S> Clone for RequireScope<S> {
+    fn clone(&self) -> Self {
+        Self { server: self.server.clone(), scope: self.scope.clone() }
+    }
+}
+
+impl<S> std::fmt::Debug for RequireScope<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RequireScope").field("scope", &self.scope).finish_non_exhaustive()
     }
 }
 
-impl<I> tower_layer::Layer<I> for RequireScope {
-    type Service = RequireScopeService<I>;
+impl<I, S> tower_layer::Layer<I> for RequireScope<S> {
+    type Service = RequireScopeService<I, S>;
 
     fn layer(&self, inner: I) -> Self::Service {
         RequireScopeService { layer: self.clone(), inner }
@@ -181,16 +186,28 @@ impl<I> tower_layer::Layer<I> for RequireScope {
 }
 
 /// The service [`RequireScope`] wraps around a route.
-#[derive(Clone, Debug)]
-pub struct RequireScopeService<I> {
-    layer: RequireScope,
+pub struct RequireScopeService<I, S> {
+    layer: RequireScope<S>,
     inner: I,
 }
 
-impl<I> tower_service::Service<Request> for RequireScopeService<I>
+impl<I: Clone, S> Clone for RequireScopeService<I, S> {
+    fn clone(&self) -> Self {
+        Self { layer: self.layer.clone(), inner: self.inner.clone() }
+    }
+}
+
+impl<I, S> std::fmt::Debug for RequireScopeService<I, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequireScopeService").field("layer", &self.layer).finish_non_exhaustive()
+    }
+}
+
+impl<I, S> tower_service::Service<Request> for RequireScopeService<I, S>
 where
     I: tower_service::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     I::Future: Send,
+    S: ClientStore + GrantStore + 'static,
 {
     type Response = Response;
     type Error = Infallible;
@@ -206,7 +223,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let checked = layer.authority.authenticate(request.headers(), &layer.scope, SystemTime::now()).await;
+            let checked = layer.server.authenticate_bearer(request.headers(), &layer.scope, SystemTime::now()).await;
             match checked {
                 Ok(grant) => {
                     request.extensions_mut().insert(grant);

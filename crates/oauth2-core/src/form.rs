@@ -14,11 +14,21 @@ impl FormParams {
     /// Decodes `input`; a repeated name is an error. Parameters with empty values count as absent (RFC 6749 §3.1)
     /// but still count for the duplicate rule.
     pub fn parse(input: &[u8]) -> Result<Self, DuplicateParameter> {
+        /// Up to this many parameters, a scan of those before is cheaper than a set.
+        const SCAN: usize = 16;
         let mut out: Vec<(String, String)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (k, v) in url::form_urlencoded::parse(input) {
-            // A set keeps this linear: a body of many parameters must not cost quadratic time.
-            if !seen.insert(k.clone()) {
+        for (k, v) in pairs(input) {
+            // Past a few parameters a set keeps this linear: a body of many must not cost quadratic time.
+            let repeated = if out.len() < SCAN {
+                out.iter().any(|(name, _)| *name == k)
+            } else {
+                if seen.is_empty() {
+                    seen.extend(out.iter().map(|(name, _)| name.clone()));
+                }
+                !seen.insert(k.to_string())
+            };
+            if repeated {
                 return Err(DuplicateParameter(k.into_owned()));
             }
             out.push((k.into_owned(), v.into_owned()));
@@ -40,6 +50,46 @@ impl FormParams {
     pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
         self.iter().map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.to_owned()))).collect()
     }
+}
+
+/// The name-value pairs of an `application/x-www-form-urlencoded` byte string, as the WHATWG URL standard parses
+/// them (what `url::form_urlencoded::parse` does): split on `&`, skip empty pieces, split at the first `=`, `+` is
+/// a space, `%XX` a byte, invalid UTF-8 replaced. Pieces with nothing to decode are only checked, not rewritten.
+fn pairs(input: &[u8]) -> impl Iterator<Item = (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+    input.split(|&b| b == b'&').filter(|piece| !piece.is_empty()).map(|piece| {
+        let (name, value) = match piece.iter().position(|&b| b == b'=') {
+            Some(i) => (&piece[..i], &piece[i + 1..]),
+            None => (piece, &piece[piece.len()..]),
+        };
+        (decode_component(name), decode_component(value))
+    })
+}
+
+fn decode_component(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if !bytes.iter().any(|&b| b == b'+' || b == b'%') {
+        return String::from_utf8_lossy(bytes);
+    }
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => match (bytes.get(i + 1).and_then(|&h| hex(h)), bytes.get(i + 2).and_then(|&l| hex(l))) {
+                (Some(h), Some(l)) => {
+                    // Two hex digits make one byte: h * 16 + l < 256.
+                    out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    std::borrow::Cow::Owned(
+        String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    )
 }
 
 /// Encodes parameters as a form body or query string.
@@ -69,6 +119,17 @@ mod tests {
         assert_eq!(p.get("state"), Some("xyz"));
     }
 
+    #[test]
+    fn rfc6749_3_1_duplicates_are_found_in_long_bodies_too() {
+        // Past the scan limit the set takes over; a repeat of an early name must still be caught.
+        let mut body: Vec<String> = (0..40).map(|i| format!("p{i}=v")).collect();
+        body.push("p3=again".into());
+        assert_eq!(FormParams::parse(body.join("&").as_bytes()), Err(DuplicateParameter("p3".into())));
+        body.pop();
+        body.push("p39=again".into());
+        assert_eq!(FormParams::parse(body.join("&").as_bytes()), Err(DuplicateParameter("p39".into())));
+    }
+
     proptest! {
         #[test]
         fn encode_then_parse_round_trips(map in proptest::collection::btree_map("\\PC{1,10}", "\\PC{0,20}", 0..8)) {
@@ -82,6 +143,18 @@ mod tests {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = FormParams::parse(&bytes);
+        }
+
+        #[test]
+        fn decoding_agrees_with_the_url_crate(
+            bytes in proptest::collection::vec(prop_oneof![
+                Just(b'&'), Just(b'='), Just(b'+'), Just(b'%'), Just(b'a'), Just(b'F'), Just(b'7'), Just(0xC3), Just(0xA9), any::<u8>()
+            ], 0..60)
+        ) {
+            let ours: Vec<(String, String)> = pairs(&bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            let theirs: Vec<(String, String)> =
+                url::form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            prop_assert_eq!(ours, theirs);
         }
     }
 }

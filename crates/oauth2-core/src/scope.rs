@@ -56,16 +56,37 @@ impl Scope {
 
 impl std::fmt::Display for Scope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join(" "))
+        for (i, token) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(token)?;
+        }
+        Ok(())
     }
 }
 
 impl<S: Into<String>> FromIterator<S> for Scope {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        /// Up to this many tokens, a scan is cheaper than a set; past it, a set keeps a hostile peer's megabyte of
+        /// scope from costing quadratic time.
+        const SCAN: usize = 16;
         let mut tokens: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for t in iter {
             let t = t.into();
-            if !t.is_empty() && !tokens.contains(&t) {
+            if t.is_empty() {
+                continue;
+            }
+            let repeated = if tokens.len() < SCAN {
+                tokens.contains(&t)
+            } else {
+                if seen.is_empty() {
+                    seen.extend(tokens.iter().cloned());
+                }
+                !seen.insert(t.clone())
+            };
+            if !repeated {
                 tokens.push(t);
             }
         }
@@ -146,6 +167,15 @@ mod tests {
         assert!(!Scope::parse("quote\"d").is_valid_syntax());
         assert!(!Scope::parse("back\\slash").is_valid_syntax());
         assert!(!Scope::parse("tab\there").is_valid_syntax());
+    }
+
+    #[test]
+    fn rfc6749_3_3_duplicates_are_dropped_in_long_scopes_too() {
+        let mut tokens: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
+        tokens.extend(["s2".to_owned(), "s39".to_owned(), "new".to_owned()]);
+        let scope = Scope::parse(&tokens.join(" "));
+        assert_eq!(scope.iter().count(), 41);
+        assert_eq!(scope.iter().last(), Some("new"));
     }
 
     proptest! {

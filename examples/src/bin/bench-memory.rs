@@ -34,8 +34,10 @@ fn main() {
     let scope = Scope::parse("read");
     let before = resident_bytes();
     for _ in 0..n {
+        let mut id = [0u8; 16];
+        tokens.fill_bytes(&mut id);
         let grant =
-            Grant { id: GrantId(tokens.generate()), client_id: "bench".into(), subject: None, scope: scope.clone() };
+            Grant { id: GrantId::from_bytes(id), client_id: "bench".into(), subject: None, scope: scope.clone() };
         let record = TokenRecord { grant, issued_at: now, expires_at: now + Duration::from_secs(3600) };
         let _ = block_on(store.store_tokens((SecretHash::of(&tokens.generate()), record), None));
     }

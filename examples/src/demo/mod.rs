@@ -47,7 +47,7 @@ impl DemoApp {
 
     /// `/userinfo`'s JSON for a validated token: `sub` is the username, `name` the display name.
     pub fn userinfo(&self, grant: &AccessGrant) -> serde_json::Value {
-        let sub = grant.subject.clone().unwrap_or_default();
+        let sub = grant.subject.as_deref().unwrap_or_default();
         let name = self.users.iter().find(|u| u.username == sub).map(|u| u.name.clone());
         serde_json::json!({ "sub": sub, "name": name })
     }

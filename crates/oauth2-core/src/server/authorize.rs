@@ -9,9 +9,8 @@ use url::Url;
 
 use super::AuthorizationServer;
 use super::reply::redirect;
-use super::store::{
-    ClientStore, CodeRecord, Grant, GrantId, GrantStore, GrantType, RegisteredClient, SecretHash, TokenRecord,
-};
+use super::store::{ClientStore, CodeRecord, Grant, GrantStore, GrantType, RegisteredClient, SecretHash, TokenRecord};
+use super::token::later;
 use crate::client::ResponseType;
 use crate::error::{ErrorCode, ErrorResponse};
 use crate::form::FormParams;
@@ -251,7 +250,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             None => request.scope.clone(),
         };
         let grant = Grant {
-            id: GrantId(self.new_secret()),
+            id: self.new_grant_id(),
             client_id: request.client_id.clone(),
             subject: Some(subject.to_owned()),
             scope: scope.clone(),
@@ -272,14 +271,15 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
                     grant,
                     redirect_uri: request.redirect_uri_given.then(|| request.redirect_uri.clone()),
                     challenge: request.code_challenge.clone(),
-                    expires_at: now + self.config.code_lifetime,
+                    expires_at: later(now, self.config.code_lifetime),
                 };
                 self.store.store_code(SecretHash::of(&code), record).await.map_err(unavailable)?;
                 params.push(("code", &code));
             }
             ResponseType::Token => {
                 access = self.new_secret();
-                let record = TokenRecord { grant, issued_at: now, expires_at: now + self.config.access_token_lifetime };
+                let record =
+                    TokenRecord { grant, issued_at: now, expires_at: later(now, self.config.access_token_lifetime) };
                 self.store.store_tokens((SecretHash::of(&access), record), None).await.map_err(unavailable)?;
                 expires_in = self.config.access_token_lifetime.as_secs().to_string();
                 params.extend([

@@ -1,5 +1,6 @@
 //! The resource server's check of a Bearer token (RFC 6750 §2.1, §3).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::header::AUTHORIZATION;
@@ -7,45 +8,48 @@ use serde::Serialize;
 
 use super::AuthorizationServer;
 use super::reply::OAuthError;
-use super::store::{ClientStore, GrantStore, SecretHash};
+use super::store::{ClientStore, GrantStore, SecretHash, TokenRecord};
 use crate::error::ErrorCode;
 use crate::scope::Scope;
 
-/// What a valid access token grants: who, to which client, for what.
+/// What a valid access token grants: who, to which client, for what. Cheap to clone: its strings are shared with
+/// the store (the in-memory store hands out the same ones for every token of a client, user and scope).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct AccessGrant {
     /// The resource owner (`None` for client credentials).
-    pub subject: Option<String>,
+    pub subject: Option<Arc<str>>,
     /// The client the token was issued to.
-    pub client_id: String,
+    pub client_id: Arc<str>,
     /// The token's scope.
-    pub scope: Scope,
+    pub scope: Arc<Scope>,
     /// When it expires.
     pub expires_at: SystemTime,
 }
 
-/// The resource server's check as an object-safe trait, so framework adapters can hold any server as
-/// `Arc<dyn BearerAuthority>` without carrying its store type into their extractors.
-pub trait BearerAuthority: Send + Sync {
-    /// [`AuthorizationServer::authenticate_bearer`].
-    fn authenticate<'a>(
-        &'a self,
-        headers: &'a http::HeaderMap,
-        required: &'a Scope,
-        now: SystemTime,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<AccessGrant, OAuthError>> + Send + 'a>>;
+impl AccessGrant {
+    /// A grant for `client_id` on behalf of `subject`, with `scope`, until `expires_at` (for stores that build one).
+    pub fn new(subject: Option<Arc<str>>, client_id: Arc<str>, scope: Arc<Scope>, expires_at: SystemTime) -> Self {
+        Self { subject, client_id, scope, expires_at }
+    }
 }
 
-impl<S: ClientStore + GrantStore> BearerAuthority for AuthorizationServer<S> {
-    fn authenticate<'a>(
-        &'a self,
-        headers: &'a http::HeaderMap,
-        required: &'a Scope,
-        now: SystemTime,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<AccessGrant, OAuthError>> + Send + 'a>> {
-        Box::pin(self.authenticate_bearer(headers, required, now))
+impl From<TokenRecord> for AccessGrant {
+    fn from(record: TokenRecord) -> Self {
+        let grant = record.grant;
+        Self {
+            subject: grant.subject.map(Arc::from),
+            client_id: Arc::from(grant.client_id),
+            scope: Arc::new(grant.scope),
+            expires_at: record.expires_at,
+        }
     }
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`, checked byte by byte
+/// (a misplaced `=` is left to the lookup, where it simply matches no token).
+fn is_b64token_byte(c: u8) -> bool {
+    matches!(c, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
 }
 
 impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
@@ -79,7 +83,19 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         required: &Scope,
         now: SystemTime,
     ) -> Result<AccessGrant, OAuthError> {
-        let mut values = headers.get_all(AUTHORIZATION).iter();
+        let values = headers.get_all(AUTHORIZATION).iter().map(http::HeaderValue::as_bytes);
+        self.authenticate_authorization(values, required, now).await
+    }
+
+    /// [`authenticate_bearer`](Self::authenticate_bearer) from the raw values of the request's `Authorization`
+    /// headers, for stacks with header types of their own (they need not convert the rest of the request).
+    pub async fn authenticate_authorization<'h>(
+        &self,
+        authorization: impl IntoIterator<Item = &'h [u8]>,
+        required: &Scope,
+        now: SystemTime,
+    ) -> Result<AccessGrant, OAuthError> {
+        let mut values = authorization.into_iter();
         let Some(value) = values.next() else {
             let mut e = self.bearer_error(None, "no access token", None);
             e.error.error_description = None;
@@ -88,7 +104,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         if values.next().is_some() {
             return Err(self.bearer_error(Some(ErrorCode::InvalidRequest), "more than one Authorization header", None));
         }
-        let value = value.to_str().unwrap_or("");
+        let value = std::str::from_utf8(value).unwrap_or("");
         let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
             let mut e = self.bearer_error(None, "use the Bearer scheme", None);
@@ -96,13 +112,11 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             return Err(e);
         }
         let token = token.trim();
-        let b64token = |c: u8| c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c);
-        if token.is_empty() || !token.bytes().all(b64token) {
+        if token.is_empty() || !token.bytes().all(is_b64token_byte) {
             return Err(self.bearer_error(Some(ErrorCode::InvalidRequest), "malformed Bearer token", None));
         }
-        let record = self.store.access_token(&SecretHash::of(token)).await?;
-        let record = match record {
-            Some(r) if r.expires_at > now => r,
+        let grant = match self.store.access_grant(&SecretHash::of(token)).await? {
+            Some(g) if g.expires_at > now => g,
             _ => {
                 return Err(self.bearer_error(
                     Some(ErrorCode::InvalidToken),
@@ -111,18 +125,13 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
                 ));
             }
         };
-        if !required.is_subset_of(&record.grant.scope) {
+        if !required.is_subset_of(&grant.scope) {
             return Err(self.bearer_error(
                 Some(ErrorCode::InsufficientScope),
                 "the access token lacks the scope this resource needs",
                 Some(required),
             ));
         }
-        Ok(AccessGrant {
-            subject: record.grant.subject,
-            client_id: record.grant.client_id,
-            scope: record.grant.scope,
-            expires_at: record.expires_at,
-        })
+        Ok(grant)
     }
 }

@@ -1,10 +1,9 @@
 //! Storage: the client registry and the grant/token store (design.md §2). Secrets, codes and tokens are stored as
 //! SHA-256 hashes; each operation that must be atomic is one method, so every implementation gets it right or fails
-//! [`suite`](super::suite).
+//! [`suite`](super::suite). [`MemoryStore`](super::MemoryStore) is the in-memory implementation.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use base64::Engine;
@@ -12,35 +11,55 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::AccessGrant;
 use crate::pkce::PkceMethod;
 use crate::scope::Scope;
 use crate::secret::constant_time_eq;
 
-/// The SHA-256 of a secret, code or token, base64url-encoded: what stores keep instead of the value.
-#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SecretHash(String);
+/// The SHA-256 of a secret, code or token: what stores keep instead of the value. 32 bytes, `Copy`; serialized as
+/// base64url without padding.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretHash([u8; 32]);
 
 impl SecretHash {
     /// Hashes `secret`.
     pub fn of(secret: &str) -> Self {
-        Self(URL_SAFE_NO_PAD.encode(Sha256::digest(secret.as_bytes())))
+        Self(Sha256::digest(secret.as_bytes()).into())
     }
 
     /// Whether `secret` hashes to this value, compared in constant time.
     pub fn matches(&self, secret: &str) -> bool {
-        constant_time_eq(Self::of(secret).0.as_bytes(), self.0.as_bytes())
+        constant_time_eq(&Self::of(secret).0, &self.0)
     }
 
-    /// The encoded hash (safe to log: it does not reveal the secret).
-    pub fn as_str(&self) -> &str {
+    /// The digest's bytes (safe to log or index by: they do not reveal the secret).
+    pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// A hash read back from a store (the bytes [`as_bytes`](Self::as_bytes) gave).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
     }
 }
 
 impl std::fmt::Debug for SecretHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretHash({}…)", self.0.get(..8).unwrap_or(""))
+        write!(f, "SecretHash({}…)", URL_SAFE_NO_PAD.encode(&self.0[..6]))
+    }
+}
+
+impl Serialize for SecretHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = URL_SAFE_NO_PAD.decode(text.as_bytes()).map_err(serde::de::Error::custom)?;
+        bytes.try_into().map(Self).map_err(|_| serde::de::Error::custom("a SecretHash is 32 bytes"))
     }
 }
 
@@ -160,10 +179,68 @@ impl RegisteredClient {
     }
 }
 
-/// An identifier shared by every code and token issued from one authorization (the "grant family").
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct GrantId(pub String);
+/// An identifier shared by every code and token issued from one authorization (the "grant family"): 128 random
+/// bits, never sent to clients. Shown and serialized as 32 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GrantId([u8; 16]);
+
+impl GrantId {
+    /// The id with these bytes.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// Its bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for GrantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for GrantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GrantId({self})")
+    }
+}
+
+impl std::str::FromStr for GrantId {
+    type Err = InvalidGrantId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex = s.as_bytes();
+        if hex.len() != 32 {
+            return Err(InvalidGrantId);
+        }
+        let mut bytes = [0u8; 16];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| InvalidGrantId)?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| InvalidGrantId)?;
+        }
+        Ok(Self(bytes))
+    }
+}
+
+/// A string that is not 32 hex digits, given as a [`GrantId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a grant id is 32 hex digits")]
+pub struct InvalidGrantId;
+
+impl Serialize for GrantId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for GrantId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// What a token or code was issued for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -231,8 +308,8 @@ pub struct StoreError(pub String);
 
 /// Looks up registered clients.
 pub trait ClientStore: Send + Sync {
-    /// The client registered as `id`.
-    fn client(&self, id: &str) -> impl Future<Output = Result<Option<RegisteredClient>, StoreError>> + Send;
+    /// The client registered as `id`. Shared, so a lookup on every token request copies nothing.
+    fn client(&self, id: &str) -> impl Future<Output = Result<Option<Arc<RegisteredClient>>, StoreError>> + Send;
 }
 
 /// Stores codes and tokens. Implementations must make each method atomic.
@@ -280,162 +357,18 @@ pub trait GrantStore: Send + Sync {
     /// The access token's record, if it exists and was not revoked.
     fn access_token(&self, token: &SecretHash) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
 
+    /// What a live access token grants, for the resource server (RFC 6750): [`access_token`](Self::access_token)
+    /// reduced to who, which client and what scope. The default builds it from `access_token`; a store that keeps
+    /// these shared can hand them out without copying, as [`MemoryStore`](super::MemoryStore) does.
+    fn access_grant(&self, token: &SecretHash) -> impl Future<Output = Result<Option<AccessGrant>, StoreError>> + Send {
+        async move { Ok(self.access_token(token).await?.map(AccessGrant::from)) }
+    }
+
     /// Revokes one access token.
     fn revoke_access_token(&self, token: &SecretHash) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Revokes every code and token of a grant family, and refuses any later [`store_tokens`](Self::store_tokens)
-    /// for it.
+    /// Revokes every code and token of a grant family: from now on its tokens are not found, its codes count as
+    /// used, and any later [`store_tokens`](Self::store_tokens) or [`rotate_refresh`](Self::rotate_refresh) for
+    /// it is refused.
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-/// An in-memory store for clients and grants: correct under concurrency (one lock per operation), for tests, demos
-/// and single-process servers. Expired entries are dropped when touched and by [`purge_expired`](Self::purge_expired).
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    clients: Mutex<HashMap<String, RegisteredClient>>,
-    grants: Mutex<Grants>,
-}
-
-#[derive(Debug, Default)]
-struct Grants {
-    codes: HashMap<SecretHash, (CodeRecord, bool)>,
-    access: HashMap<SecretHash, TokenRecord>,
-    refresh: HashMap<SecretHash, (TokenRecord, bool)>,
-    revoked: std::collections::HashSet<GrantId>,
-}
-
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Registers (or replaces) a client.
-    pub fn add_client(&self, client: RegisteredClient) {
-        self.clients.lock().unwrap_or_else(PoisonError::into_inner).insert(client.id.clone(), client);
-    }
-
-    fn grants(&self) -> std::sync::MutexGuard<'_, Grants> {
-        // Every operation leaves the maps consistent before it can panic, so a poisoned lock is still sound.
-        self.grants.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Drops every code and token that expired before `now`.
-    pub fn purge_expired(&self, now: SystemTime) {
-        let mut g = self.grants();
-        // Revoked grant ids stay: a late store_tokens for them must still be refused.
-        g.codes.retain(|_, (c, _)| c.expires_at > now);
-        g.access.retain(|_, t| t.expires_at > now);
-        g.refresh.retain(|_, (t, _)| t.expires_at > now);
-    }
-
-    /// How many codes, access tokens and refresh tokens are stored (for tests and metrics).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let g = self.grants();
-        (g.codes.len(), g.access.len(), g.refresh.len())
-    }
-}
-
-impl ClientStore for MemoryStore {
-    async fn client(&self, id: &str) -> Result<Option<RegisteredClient>, StoreError> {
-        Ok(self.clients.lock().unwrap_or_else(PoisonError::into_inner).get(id).cloned())
-    }
-}
-
-impl GrantStore for MemoryStore {
-    async fn store_code(&self, code: SecretHash, record: CodeRecord) -> Result<(), StoreError> {
-        self.grants().codes.insert(code, (record, false));
-        Ok(())
-    }
-
-    async fn redeem_code(
-        &self,
-        code: &SecretHash,
-        access: (SecretHash, TokenRecord),
-        refresh: Option<(SecretHash, TokenRecord)>,
-    ) -> Result<CodeUse, StoreError> {
-        let mut g = self.grants();
-        let record = match g.codes.get_mut(code) {
-            None => return Ok(CodeUse::Unknown),
-            Some((record, used)) if *used => return Ok(CodeUse::Replayed(record.grant.id.clone())),
-            Some((record, used)) => {
-                *used = true;
-                record.clone()
-            }
-        };
-        g.access.insert(access.0, access.1);
-        if let Some((hash, r)) = refresh {
-            g.refresh.insert(hash, (r, false));
-        }
-        Ok(CodeUse::Fresh(record))
-    }
-
-    async fn code(&self, code: &SecretHash) -> Result<Option<(CodeRecord, bool)>, StoreError> {
-        Ok(self.grants().codes.get(code).cloned())
-    }
-
-    async fn store_tokens(
-        &self,
-        access: (SecretHash, TokenRecord),
-        refresh: Option<(SecretHash, TokenRecord)>,
-    ) -> Result<bool, StoreError> {
-        let mut g = self.grants();
-        if g.revoked.contains(&access.1.grant.id) {
-            return Ok(false);
-        }
-        g.access.insert(access.0, access.1);
-        if let Some((hash, record)) = refresh {
-            g.refresh.insert(hash, (record, false));
-        }
-        Ok(true)
-    }
-
-    async fn refresh_token(&self, token: &SecretHash) -> Result<Option<(TokenRecord, bool)>, StoreError> {
-        Ok(self.grants().refresh.get(token).cloned())
-    }
-
-    async fn rotate_refresh(
-        &self,
-        old: &SecretHash,
-        access: (SecretHash, TokenRecord),
-        refresh: (SecretHash, TokenRecord),
-    ) -> Result<Rotation, StoreError> {
-        let mut g = self.grants();
-        if g.revoked.contains(&access.1.grant.id) {
-            return Ok(Rotation::Unknown);
-        }
-        match g.refresh.get_mut(old) {
-            None => Ok(Rotation::Unknown),
-            Some((record, used)) if *used => Ok(Rotation::Reused(record.grant.id.clone())),
-            Some((_, used)) => {
-                *used = true;
-                g.access.insert(access.0, access.1);
-                g.refresh.insert(refresh.0, (refresh.1, false));
-                Ok(Rotation::Rotated)
-            }
-        }
-    }
-
-    async fn access_token(&self, token: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self.grants().access.get(token).cloned())
-    }
-
-    async fn revoke_access_token(&self, token: &SecretHash) -> Result<(), StoreError> {
-        self.grants().access.remove(token);
-        Ok(())
-    }
-
-    async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
-        let mut g = self.grants();
-        g.revoked.insert(grant.clone());
-        g.access.retain(|_, t| t.grant.id != *grant);
-        g.refresh.retain(|_, (t, _)| t.grant.id != *grant);
-        // Codes stay (marked used) so a later replay is still recognised as one.
-        for (record, used) in g.codes.values_mut() {
-            if record.grant.id == *grant {
-                *used = true;
-            }
-        }
-        Ok(())
-    }
 }

@@ -1,35 +1,75 @@
 //! The store test suite: the guarantees every [`GrantStore`] must give, as one async function.
 //! Durable stores call it from their tests; it needs no runtime of its own.
+//!
+//! Its races run 100 operations on one code or refresh token as concurrent futures of one task, so a store that
+//! reads, awaits and then writes is caught. Races between threads are the store's own business to test (the
+//! in-memory store's are in the server tests, through the token endpoint).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use super::store::{CodeRecord, CodeUse, Grant, GrantId, GrantStore, Rotation, SecretHash, TokenRecord};
 use crate::scope::Scope;
 
+/// A grant id named by a short label (its bytes, zero-padded).
+fn gid(label: &str) -> GrantId {
+    let mut bytes = [0u8; 16];
+    for (b, l) in bytes.iter_mut().zip(label.bytes()) {
+        *b = l;
+    }
+    GrantId::from_bytes(bytes)
+}
+
 fn grant(id: &str) -> Grant {
-    Grant { id: GrantId(id.into()), client_id: "c".into(), subject: Some("alice".into()), scope: Scope::parse("read") }
+    Grant { id: gid(id), client_id: "c".into(), subject: Some("alice".into()), scope: Scope::parse("read") }
 }
 
 fn token(id: &str, now: SystemTime) -> TokenRecord {
     TokenRecord { grant: grant(id), issued_at: now, expires_at: now + Duration::from_secs(60) }
 }
 
+/// Polls every future until all are done, each as soon as it can make progress: 100 store calls in flight at once.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (future, out) in pending.iter_mut().zip(done.iter_mut()) {
+            if out.is_none()
+                && let Poll::Ready(v) = future.as_mut().poll(cx)
+            {
+                *out = Some(v);
+            }
+        }
+        if done.iter().all(Option::is_some) { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await;
+    done.into_iter().flatten().collect()
+}
+
 /// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantee.
 pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
+    basics(store, now).await;
+    revocation(store, now).await;
+    races(store, now).await;
+}
+
+async fn basics<S: GrantStore>(store: &S, now: SystemTime) {
     // Codes are single-use: the first redemption spends the code and stores its tokens at once; a second is a
     // replay that stores nothing.
     let code = SecretHash::of("suite-code");
     let record = CodeRecord { grant: grant("g-code"), redirect_uri: None, challenge: None, expires_at: now };
-    store.store_code(code.clone(), record.clone()).await.expect("store_code");
+    store.store_code(code, record.clone()).await.expect("store_code");
     let peek = store.code(&code).await.expect("code").map(|(_, used)| used);
     assert_eq!(peek, Some(false), "code() shows an unused code");
     let (ca, cr) = (SecretHash::of("suite-code-at"), SecretHash::of("suite-code-rt"));
-    let first = store.redeem_code(&code, (ca.clone(), token("g-code", now)), Some((cr.clone(), token("g-code", now))));
+    let first = store.redeem_code(&code, (ca, token("g-code", now)), Some((cr, token("g-code", now))));
     assert_eq!(first.await.expect("redeem"), CodeUse::Fresh(record), "first use is fresh");
     assert!(store.access_token(&ca).await.expect("get").is_some(), "its tokens are stored with it");
     assert!(store.refresh_token(&cr).await.expect("get").is_some());
     let again = store.redeem_code(&code, (SecretHash::of("suite-code-at2"), token("g-code", now)), None).await;
-    assert_eq!(again.expect("redeem"), CodeUse::Replayed(GrantId("g-code".into())), "second use is a replay");
+    assert_eq!(again.expect("redeem"), CodeUse::Replayed(gid("g-code")), "second use is a replay");
     assert!(
         store.access_token(&SecretHash::of("suite-code-at2")).await.expect("get").is_none(),
         "a replay stores nothing"
@@ -39,10 +79,8 @@ pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
 
     // Tokens are found by hash; revoking one access token leaves the others.
     let (a1, a2, r1) = (SecretHash::of("suite-a1"), SecretHash::of("suite-a2"), SecretHash::of("suite-r1"));
-    assert!(
-        store.store_tokens((a1.clone(), token("g1", now)), Some((r1.clone(), token("g1", now)))).await.expect("store")
-    );
-    assert!(store.store_tokens((a2.clone(), token("g2", now)), None).await.expect("store"));
+    assert!(store.store_tokens((a1, token("g1", now)), Some((r1, token("g1", now)))).await.expect("store"));
+    assert!(store.store_tokens((a2, token("g2", now)), None).await.expect("store"));
     let peek = store.code(&code).await.expect("code").map(|(_, used)| used);
     assert_eq!(peek, Some(true), "code() shows a used code");
     assert!(store.access_token(&a1).await.expect("get").is_some());
@@ -53,13 +91,13 @@ pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
 
     // Rotation is compare-and-swap: once, then reuse is reported with its grant.
     let (a3, r2) = (SecretHash::of("suite-a3"), SecretHash::of("suite-r2"));
-    let rotated = store.rotate_refresh(&r1, (a3.clone(), token("g1", now)), (r2.clone(), token("g1", now))).await;
+    let rotated = store.rotate_refresh(&r1, (a3, token("g1", now)), (r2, token("g1", now))).await;
     assert_eq!(rotated.expect("rotate"), Rotation::Rotated);
     assert_eq!(store.refresh_token(&r1).await.expect("get").map(|(_, used)| used), Some(true), "old one is spent");
     let again = store
         .rotate_refresh(&r1, (SecretHash::of("x"), token("g1", now)), (SecretHash::of("y"), token("g1", now)))
         .await;
-    assert_eq!(again.expect("rotate"), Rotation::Reused(GrantId("g1".into())));
+    assert_eq!(again.expect("rotate"), Rotation::Reused(gid("g1")));
     assert!(store.access_token(&SecretHash::of("x")).await.expect("get").is_none(), "a failed swap stores nothing");
     assert_eq!(
         store
@@ -75,7 +113,7 @@ pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
 
     // Revoking a grant revokes its whole family and nothing else.
     assert!(store.store_tokens((SecretHash::of("suite-other"), token("g9", now)), None).await.expect("store"));
-    store.revoke_grant(&GrantId("g1".into())).await.expect("revoke grant");
+    store.revoke_grant(&gid("g1")).await.expect("revoke grant");
     for h in [&a1, &a3] {
         assert!(store.access_token(h).await.expect("get").is_none(), "family access tokens revoked");
     }
@@ -84,4 +122,85 @@ pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
     assert!(!late, "tokens of a revoked grant are refused, atomically");
     assert!(store.access_token(&SecretHash::of("suite-late")).await.expect("get").is_none());
     assert!(store.access_token(&SecretHash::of("suite-other")).await.expect("get").is_some(), "other grants stay");
+}
+
+/// What revoking a family does to its codes, tokens and later writes.
+async fn revocation<S: GrantStore>(store: &S, now: SystemTime) {
+    // A code of a revoked grant counts as used: redeeming it is a replay and stores nothing.
+    let code = SecretHash::of("suite-revoked-code");
+    let record = CodeRecord { grant: grant("g-rc"), redirect_uri: None, challenge: None, expires_at: now };
+    store.store_code(code, record).await.expect("store_code");
+    store.revoke_grant(&gid("g-rc")).await.expect("revoke grant");
+    assert_eq!(store.code(&code).await.expect("code").map(|(_, used)| used), Some(true), "its code counts as used");
+    let at = SecretHash::of("suite-rc-at");
+    let redeemed = store.redeem_code(&code, (at, token("g-rc", now)), None).await.expect("redeem");
+    assert_eq!(redeemed, CodeUse::Replayed(gid("g-rc")), "redeeming a revoked grant's code is a replay");
+    assert!(store.access_token(&at).await.expect("get").is_none(), "and stores nothing");
+
+    // A refresh token of a revoked grant cannot rotate, and the failed rotation stores neither new token.
+    let rt = SecretHash::of("suite-rr-rt");
+    assert!(
+        store
+            .store_tokens((SecretHash::of("suite-rr-at"), token("g-rr", now)), Some((rt, token("g-rr", now))))
+            .await
+            .expect("store")
+    );
+    store.revoke_grant(&gid("g-rr")).await.expect("revoke grant");
+    let (new_at, new_rt) = (SecretHash::of("suite-rr-at2"), SecretHash::of("suite-rr-rt2"));
+    let rotated = store.rotate_refresh(&rt, (new_at, token("g-rr", now)), (new_rt, token("g-rr", now))).await;
+    assert_eq!(rotated.expect("rotate"), Rotation::Unknown, "a revoked refresh token is unknown");
+    assert!(store.access_token(&new_at).await.expect("get").is_none(), "no access token from a revoked grant");
+    assert!(store.refresh_token(&new_rt).await.expect("get").is_none(), "no refresh token from a revoked grant");
+
+    // Revoking twice, or a grant with nothing stored, is harmless.
+    store.revoke_grant(&gid("g-rr")).await.expect("revoke again");
+    store.revoke_grant(&gid("g-none")).await.expect("revoke unknown");
+}
+
+/// 100 concurrent redemptions of one code and 100 concurrent rotations of one refresh token: exactly one wins, and
+/// only the winner's tokens are stored.
+async fn races<S: GrantStore>(store: &S, now: SystemTime) {
+    let code = SecretHash::of("suite-race-code");
+    let record = CodeRecord { grant: grant("g-race-c"), redirect_uri: None, challenge: None, expires_at: now };
+    store.store_code(code, record).await.expect("store_code");
+    let hashes: Vec<SecretHash> = (0..100).map(|i| SecretHash::of(&format!("suite-race-c-at{i}"))).collect();
+    let outcomes =
+        join_all(hashes.iter().map(|h| store.redeem_code(&code, (*h, token("g-race-c", now)), None)).collect()).await;
+    let fresh = outcomes.iter().filter(|o| matches!(o, Ok(CodeUse::Fresh(_)))).count();
+    assert_eq!(fresh, 1, "exactly one of 100 concurrent redemptions is fresh: {outcomes:?}");
+    let mut stored = 0;
+    for h in &hashes {
+        stored += usize::from(store.access_token(h).await.expect("get").is_some());
+    }
+    assert_eq!(stored, 1, "only the fresh redemption stored its token");
+
+    let rt = SecretHash::of("suite-race-rt");
+    assert!(
+        store
+            .store_tokens((SecretHash::of("suite-race-at"), token("g-race-r", now)), Some((rt, token("g-race-r", now))))
+            .await
+            .expect("store")
+    );
+    let pairs: Vec<(SecretHash, SecretHash)> = (0..100)
+        .map(|i| (SecretHash::of(&format!("suite-race-r-at{i}")), SecretHash::of(&format!("suite-race-r-rt{i}"))))
+        .collect();
+    let outcomes = join_all(
+        pairs
+            .iter()
+            .map(|(a, r)| store.rotate_refresh(&rt, (*a, token("g-race-r", now)), (*r, token("g-race-r", now))))
+            .collect(),
+    )
+    .await;
+    let rotated = outcomes.iter().filter(|o| matches!(o, Ok(Rotation::Rotated))).count();
+    assert_eq!(rotated, 1, "exactly one of 100 concurrent rotations succeeds: {outcomes:?}");
+    let reused = outcomes.iter().filter(|o| matches!(o, Ok(Rotation::Reused(g)) if *g == gid("g-race-r"))).count();
+    assert_eq!(reused, 99, "the others see reuse, with the grant to revoke");
+    let mut stored = 0;
+    for (a, r) in &pairs {
+        let access = store.access_token(a).await.expect("get").is_some();
+        let refresh = store.refresh_token(r).await.expect("get").is_some();
+        assert_eq!(access, refresh, "a rotation stores both new tokens or neither");
+        stored += usize::from(access);
+    }
+    assert_eq!(stored, 1, "only the winning rotation stored tokens");
 }

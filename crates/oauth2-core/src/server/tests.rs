@@ -500,7 +500,7 @@ fn rfc6750_3_1_resource_errors_carry_status_and_challenge() {
     let read = crate::Scope::parse("read");
     let ok = block_on(s.authenticate_bearer(&bearer_headers(at), &read, now())).unwrap();
     assert_eq!(ok.subject.as_deref(), Some("alice"));
-    assert_eq!(ok.client_id, "web");
+    assert_eq!(&*ok.client_id, "web");
 
     let none = block_on(s.authenticate_bearer(&http::HeaderMap::new(), &read, now())).unwrap_err();
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
@@ -605,13 +605,96 @@ fn memory_store_passes_the_store_suite() {
     block_on(suite::run(&MemoryStore::new(), now()));
 }
 
+/// A store that checks a code, awaits, then writes: the read-then-write bug the suite's races exist to catch.
+struct ReadThenWrite(MemoryStore);
+
+/// Returns `Pending` once, so other futures of the same task run in between.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+impl GrantStore for ReadThenWrite {
+    async fn store_code(&self, code: SecretHash, record: CodeRecord) -> Result<(), StoreError> {
+        self.0.store_code(code, record).await
+    }
+    async fn redeem_code(
+        &self,
+        code: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> Result<CodeUse, StoreError> {
+        let seen = self.0.code(code).await?;
+        yield_once().await;
+        let outcome = self.0.redeem_code(code, access, refresh).await?;
+        Ok(match seen {
+            Some((record, false)) => CodeUse::Fresh(record),
+            _ => outcome,
+        })
+    }
+    async fn code(&self, code: &SecretHash) -> Result<Option<(CodeRecord, bool)>, StoreError> {
+        self.0.code(code).await
+    }
+    async fn store_tokens(
+        &self,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> Result<bool, StoreError> {
+        self.0.store_tokens(access, refresh).await
+    }
+    async fn refresh_token(&self, token: &SecretHash) -> Result<Option<(TokenRecord, bool)>, StoreError> {
+        self.0.refresh_token(token).await
+    }
+    async fn rotate_refresh(
+        &self,
+        old: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: (SecretHash, TokenRecord),
+    ) -> Result<Rotation, StoreError> {
+        self.0.rotate_refresh(old, access, refresh).await
+    }
+    async fn access_token(&self, token: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
+        self.0.access_token(token).await
+    }
+    async fn revoke_access_token(&self, token: &SecretHash) -> Result<(), StoreError> {
+        self.0.revoke_access_token(token).await
+    }
+    async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
+        self.0.revoke_grant(grant).await
+    }
+}
+
+#[test]
+fn the_store_suite_catches_a_read_then_write_store() {
+    let caught = std::panic::catch_unwind(|| block_on(suite::run(&ReadThenWrite(MemoryStore::new()), now())));
+    let message = caught.expect_err("the suite must reject a non-atomic redeem_code");
+    let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("exactly one of 100 concurrent redemptions"), "failed for another reason: {message}");
+}
+
 #[test]
 fn secrets_codes_and_tokens_are_stored_as_hashes() {
+    // Stores are keyed by SHA-256 digests (design.md §3); recompute one independently of SecretHash.
+    use sha2::Digest;
     let s = server();
     let t = password_tokens(&s);
     let at = t["access_token"].as_str().unwrap();
-    assert!(block_on(s.store().access_token(&SecretHash::of(at))).unwrap().is_some());
-    assert!(!format!("{:?}", s.store()).contains(at), "the raw token is nowhere in the store");
+    let digest: [u8; 32] = sha2::Sha256::digest(at.as_bytes()).into();
+    assert_eq!(SecretHash::of(at).as_bytes(), &digest);
+    assert!(block_on(s.store().access_token(&SecretHash::from_bytes(digest))).unwrap().is_some());
+    // The registry keeps the client secret's hash, never the secret.
+    let client = block_on(s.store().client("web")).unwrap().unwrap();
+    let registered = serde_json::to_string(&*client).unwrap();
+    assert!(!registered.contains("s3cret"), "{registered}");
+    assert!(client.secret_hash.is_some_and(|h| h.matches("s3cret pa+ss") && !h.matches("s3cret")));
 }
 
 // ---- races ----

@@ -3,14 +3,13 @@
 use std::time::SystemTime;
 
 use http::StatusCode;
-use serde_json::json;
 
 use super::AuthorizationServer;
 use super::authorize::redirect_uri_allowed;
 use super::client_auth::authenticate;
-use super::reply::{OAuthError, json_response};
+use super::reply::{OAuthError, json_bytes_response, push_json_string};
 use super::store::{
-    ClientStore, CodeUse, Grant, GrantId, GrantStore, GrantType, RegisteredClient, Rotation, SecretHash, TokenRecord,
+    ClientStore, CodeUse, Grant, GrantStore, GrantType, RegisteredClient, Rotation, SecretHash, TokenRecord,
 };
 use crate::error::ErrorCode;
 use crate::form::FormParams;
@@ -44,7 +43,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     /// carries `Cache-Control: no-store` and `Pragma: no-cache`.
     pub async fn token<B: AsRef<[u8]>>(&self, request: http::Request<B>, now: SystemTime) -> http::Response<Vec<u8>> {
         match self.token_inner(&request, now).await {
-            Ok(body) => json_response(StatusCode::OK, &body),
+            Ok(body) => body.into_response(),
             Err(e) => e.into_response(),
         }
     }
@@ -53,7 +52,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         &self,
         request: &http::Request<B>,
         now: SystemTime,
-    ) -> Result<serde_json::Value, OAuthError> {
+    ) -> Result<TokenResponse, OAuthError> {
         let params = form_of(request, self.config.max_body_bytes)?;
         let client = authenticate(&self.store, request.headers(), &params).await?;
         let grant_type =
@@ -75,38 +74,31 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     }
 
     fn records(&self, grant: Grant, with_refresh: bool, now: SystemTime) -> Issued {
+        let lifetime = self.config.access_token_lifetime;
         let access = self.new_secret();
-        let access_record =
-            TokenRecord { grant: grant.clone(), issued_at: now, expires_at: now + self.config.access_token_lifetime };
         let refresh = with_refresh.then(|| {
             let token = self.new_secret();
             let record = TokenRecord {
                 grant: grant.clone(),
                 issued_at: now,
-                expires_at: now + self.config.refresh_token_lifetime,
+                expires_at: later(now, self.config.refresh_token_lifetime),
             };
             (token, record)
         });
-        let mut body = json!({
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": self.config.access_token_lifetime.as_secs(),
-        });
-        // §3.3: a scope has at least one token, so an empty one is left out.
-        if !grant.scope.is_empty() {
-            body["scope"] = json!(grant.scope.to_string());
-        }
-        if let Some((token, _)) = &refresh {
-            body["refresh_token"] = json!(token);
-        }
-        Issued {
-            body,
-            access: (SecretHash::of(&access), access_record),
-            refresh: refresh.map(|(t, r)| (SecretHash::of(&t), r)),
-        }
+        let body = TokenResponse {
+            token_type: "Bearer",
+            expires_in: lifetime.as_secs(),
+            // §3.3: a scope has at least one token, so an empty one is left out.
+            scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
+            refresh_token: refresh.as_ref().map(|(t, _)| t.clone()),
+            access_token: access,
+        };
+        let access_hash = SecretHash::of(&body.access_token);
+        let access_record = TokenRecord { grant, issued_at: now, expires_at: later(now, lifetime) };
+        Issued { body, access: (access_hash, access_record), refresh: refresh.map(|(t, r)| (SecretHash::of(&t), r)) }
     }
 
-    async fn issue(&self, grant: Grant, with_refresh: bool, now: SystemTime) -> Result<serde_json::Value, OAuthError> {
+    async fn issue(&self, grant: Grant, with_refresh: bool, now: SystemTime) -> Result<TokenResponse, OAuthError> {
         let issued = self.records(grant, with_refresh, now);
         if !self.store.store_tokens(issued.access, issued.refresh).await? {
             // The grant was revoked (a replayed code) between the redemption and now.
@@ -122,7 +114,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         client: &RegisteredClient,
         params: &FormParams,
         now: SystemTime,
-    ) -> Result<serde_json::Value, OAuthError> {
+    ) -> Result<TokenResponse, OAuthError> {
         let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let hash = SecretHash::of(code);
         // Bindings are checked before the code is spent, so someone holding an intercepted code (without the
@@ -181,7 +173,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         client: &RegisteredClient,
         params: &FormParams,
         now: SystemTime,
-    ) -> Result<serde_json::Value, OAuthError> {
+    ) -> Result<TokenResponse, OAuthError> {
         let username = params.get("username").ok_or_else(|| OAuthError::invalid_request("username is required"))?;
         let password = params.get("password").ok_or_else(|| OAuthError::invalid_request("password is required"))?;
         let scope = self.resolve_scope(client, params.get("scope"))?;
@@ -191,8 +183,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             .ok_or_else(|| OAuthError::new(ErrorCode::UnsupportedGrantType, "the password grant is not enabled"))?;
         let subject =
             verify(username, password).ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
-        let grant =
-            Grant { id: GrantId(self.new_secret()), client_id: client.id.clone(), subject: Some(subject), scope };
+        let grant = Grant { id: self.new_grant_id(), client_id: client.id.clone(), subject: Some(subject), scope };
         self.issue(grant, client.allows(GrantType::RefreshToken), now).await
     }
 
@@ -202,7 +193,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         client: &RegisteredClient,
         params: &FormParams,
         now: SystemTime,
-    ) -> Result<serde_json::Value, OAuthError> {
+    ) -> Result<TokenResponse, OAuthError> {
         if !client.is_confidential() {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -210,7 +201,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             ));
         }
         let scope = self.resolve_scope(client, params.get("scope"))?;
-        let grant = Grant { id: GrantId(self.new_secret()), client_id: client.id.clone(), subject: None, scope };
+        let grant = Grant { id: self.new_grant_id(), client_id: client.id.clone(), subject: None, scope };
         self.issue(grant, client.refresh_on_client_credentials, now).await
     }
 
@@ -221,7 +212,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         client: &RegisteredClient,
         params: &FormParams,
         now: SystemTime,
-    ) -> Result<serde_json::Value, OAuthError> {
+    ) -> Result<TokenResponse, OAuthError> {
         let token =
             params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let hash = SecretHash::of(token);
@@ -265,8 +256,144 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     }
 }
 
+/// `now + lifetime`, or the far future when a lifetime is configured too large to add (never a panic).
+pub(crate) fn later(now: SystemTime, lifetime: std::time::Duration) -> SystemTime {
+    now.checked_add(lifetime)
+        .unwrap_or_else(|| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(u32::MAX) * 4))
+}
+
+/// A successful token response as the server sends it (RFC 6749 §5.1): what every grant of the token endpoint
+/// answers, and what an app's own grant (a token exchange, say) can answer too.
+///
+/// ```
+/// use oauth2_core::server::TokenResponse;
+/// let response = TokenResponse::new("2YotnFZFEjr1zCsicMWpAA", 3600).scope("read").into_response();
+/// assert_eq!(response.headers()["cache-control"], "no-store");
+/// assert!(response.body().starts_with(br#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"Bearer""#));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// `Bearer` (RFC 6750).
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The granted scope, when it is not empty.
+    pub scope: Option<String>,
+    /// A refresh token, if one was issued.
+    pub refresh_token: Option<String>,
+}
+
+impl TokenResponse {
+    /// A Bearer token response for `access_token`, expiring in `expires_in` seconds.
+    pub fn new(access_token: impl Into<String>, expires_in: u64) -> Self {
+        Self { access_token: access_token.into(), token_type: "Bearer", expires_in, scope: None, refresh_token: None }
+    }
+
+    /// With the granted scope (left out when empty: RFC 6749 §3.3 scopes have at least one token).
+    pub fn scope(mut self, scope: impl std::fmt::Display) -> Self {
+        let scope = scope.to_string();
+        self.scope = (!scope.is_empty()).then_some(scope);
+        self
+    }
+
+    /// With a refresh token.
+    pub fn refresh_token(mut self, token: impl Into<String>) -> Self {
+        self.refresh_token = Some(token.into());
+        self
+    }
+
+    /// The `200` JSON response, with `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+    pub fn into_response(self) -> http::Response<Vec<u8>> {
+        json_bytes_response(StatusCode::OK, self.to_json())
+    }
+
+    /// The JSON object, written directly: every token request ends here, and a generic serializer spends more time
+    /// escaping these few strings than the rest of the response costs.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(192);
+        out.extend_from_slice(b"{\"access_token\":");
+        push_json_string(&mut out, &self.access_token);
+        out.extend_from_slice(b",\"token_type\":");
+        push_json_string(&mut out, self.token_type);
+        out.extend_from_slice(b",\"expires_in\":");
+        push_decimal(&mut out, self.expires_in);
+        if let Some(scope) = &self.scope {
+            out.extend_from_slice(b",\"scope\":");
+            push_json_string(&mut out, scope);
+        }
+        if let Some(refresh) = &self.refresh_token {
+            out.extend_from_slice(b",\"refresh_token\":");
+            push_json_string(&mut out, refresh);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        // n % 10 < 10, so the digit is one ASCII byte.
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 struct Issued {
-    body: serde_json::Value,
+    body: TokenResponse,
     access: (SecretHash, TokenRecord),
     refresh: Option<(SecretHash, TokenRecord)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenResponse;
+
+    fn clone(b: &TokenResponse) -> TokenResponse {
+        TokenResponse {
+            access_token: b.access_token.clone(),
+            token_type: b.token_type,
+            expires_in: b.expires_in,
+            scope: b.scope.clone(),
+            refresh_token: b.refresh_token.clone(),
+        }
+    }
+
+    #[test]
+    fn rfc6749_5_1_token_body_is_the_json_serde_would_write() {
+        let full = TokenResponse {
+            access_token: "2YotnFZFEjr1zCsicMWpAA".into(),
+            token_type: "Bearer",
+            expires_in: 3600,
+            scope: Some("read \"quoted\" \\ tab\t".into()),
+            refresh_token: Some("tGzv3JOkF0XG5Qx2TlKWIA".into()),
+        };
+        let expected = serde_json::json!({
+            "access_token": "2YotnFZFEjr1zCsicMWpAA",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": "read \"quoted\" \\ tab\t",
+            "refresh_token": "tGzv3JOkF0XG5Qx2TlKWIA",
+        });
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&full.to_json()).unwrap(), expected);
+        for n in [0, 7, 10, 3600, u64::MAX] {
+            let body =
+                TokenResponse { expires_in: n, scope: None, refresh_token: None, ..TokenResponse { ..clone(&full) } };
+            let parsed: serde_json::Value = serde_json::from_slice(&body.to_json()).unwrap();
+            assert_eq!(parsed["expires_in"].as_u64(), Some(n));
+        }
+        let bare = TokenResponse { scope: None, refresh_token: None, ..full };
+        let parsed: serde_json::Value = serde_json::from_slice(&bare.to_json()).unwrap();
+        assert_eq!(parsed.as_object().map(|o| o.len()), Some(3), "absent members are left out: {parsed}");
+    }
 }
