@@ -5,58 +5,89 @@
 //! - W1: `POST /token`, client credentials with Basic auth, a fresh opaque token per request;
 //! - W2: `GET /w2`, a Bearer-protected resource.
 //!
-//! The server is pinned to core 0 and wrk to core 1 (`taskset`, where available), 32 keep-alive connections, one
-//! wrk thread; each figure is the median of the runs by req/s. The server is restarted per workload so its peak RSS
-//! belongs to that workload.
+//! Systems: our axum and actix-web adapters (`bench-server`, in-memory store), and oxide-auth on axum as a peer
+//! (`xtask/peers/oxide-auth`, built from crates.io, outside the workspace).
+//!
+//! Method: servers are pinned to core 0 and wrk to core 1 (`taskset`, where available); wrk runs one thread and 32
+//! keep-alive connections. Each workload has its own server process (so its peak RSS is its own), and the runs are
+//! interleaved (W0, W1, W2, W0, W1, W2, ...) so that drift in the machine's speed falls on every workload alike.
+//! Each figure is the median of the runs by req/s.
+//!
+//! Memory: `bench-memory 1000000` (bytes per live token), and a long W1 run against a server whose tokens live
+//! 10 s, sampling the resident set: once tokens expire as fast as they are issued, memory must stay flat.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::{cargo, root, run as run_step};
 
-/// `bench:bench-secret`, base64 (the bench server's client).
+/// `bench:bench-secret`, base64 (the bench servers' client).
 const BASIC: &str = "YmVuY2g6YmVuY2gtc2VjcmV0";
+
+/// Every system serves these; our bench server also serves W1's shape without OAuth (`/w1-shape`), the floor W1
+/// can reach on its framework.
+const WORKLOADS: [(&str, &str); 3] = [("W0", "/w0"), ("W1", "/token"), ("W2", "/w2")];
+const W1_SHAPE: (&str, &str) = ("W1-shape", "/w1-shape");
 
 struct Sample {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// Server CPU time (user + system) per request, in µs.
+    cpu_us: f64,
 }
 
 struct Row {
-    framework: &'static str,
+    system: String,
     workload: &'static str,
     sample: Sample,
     peak_rss_mib: f64,
+}
+
+/// A server program to measure, and how to start it.
+struct System {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    workloads: Vec<(&'static str, &'static str)>,
+}
+
+struct Settings {
+    runs: usize,
+    seconds: u32,
+    flat_seconds: u64,
+    flat_lifetime: u64,
 }
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+fn which(cmd: &str) -> Option<PathBuf> {
+    let out = Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().ok()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!p.is_empty()).then(|| PathBuf::from(p))
 }
 
-fn ensure_wrk() -> Result<(), String> {
-    if have("wrk") {
-        return Ok(());
+fn ensure_wrk() -> Result<PathBuf, String> {
+    if let Some(path) = which("wrk") {
+        return Ok(path);
     }
     eprintln!("==> installing wrk (apt-get)");
     let ok = Command::new("sh")
         .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk"])
         .status()
         .is_ok_and(|s| s.success());
-    if ok && have("wrk") { Ok(()) } else { Err("wrk is not installed and apt-get could not install it".into()) }
+    match which("wrk") {
+        Some(path) if ok => Ok(path),
+        _ => Err("wrk is not installed and apt-get could not install it".into()),
+    }
 }
 
 fn pinned(core: u32, program: &Path) -> Command {
-    if have("taskset") {
+    if which("taskset").is_some() {
         let mut c = Command::new("taskset");
         c.arg("-c").arg(core.to_string()).arg(program);
         c
@@ -65,30 +96,63 @@ fn pinned(core: u32, program: &Path) -> Command {
     }
 }
 
-/// Starts the bench server and returns it with its base URL.
-fn start_server(bin: &Path, framework: &str) -> Result<(std::process::Child, String), String> {
-    let mut child = pinned(0, bin)
-        .args(["--framework", framework, "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("start bench-server: {e}"))?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
-    let base = line.split("listening on ").nth(1).map(|s| s.trim().to_owned()).ok_or(format!("bad line {line:?}"))?;
-    Ok((child, base))
+/// A running server, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
 }
 
-/// The server's peak resident set (VmHWM), in MiB. taskset execs the server, so the PID is the server's.
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `system` (with `extra` arguments) on a free port, once it prints `listening on http://ADDR`.
+    fn start(system: &System, extra: &[&str]) -> Result<Self, String> {
+        let mut child = pinned(0, &system.program)
+            .args(&system.args)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("start {}: {e}", system.program.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map_err(|e| e.to_string())?;
+        let base = line.split("listening on ").nth(1).map(|s| s.trim().to_owned());
+        match base {
+            Some(base) => Ok(Self { child, base }),
+            None => {
+                let _ = child.kill();
+                Err(format!("{}: unexpected first line {line:?}", system.name))
+            }
+        }
+    }
+
+    /// CPU time (user + system) the server has used, in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let field = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        field(14) + field(15)
+    }
+
+    /// The resident set (VmRSS) or its peak (VmHWM), in MiB. taskset execs the server, so the PID is the server's.
+    fn memory_mib(&self, field: &str) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
 }
 
 /// A fresh access token for W2, from the server's token endpoint (plain HTTP/1.1 over std).
@@ -133,14 +197,39 @@ fn duration_ms(s: &str) -> f64 {
     }
 }
 
-fn wrk(url: &str, script: &Path, seconds: u32) -> Result<Sample, String> {
-    let wrk_path = which("wrk").ok_or("wrk not found")?;
-    let out = pinned(1, &wrk_path)
+/// Starts wrk against `url` for `seconds`; `finish` waits for it and reads its report.
+fn spawn_wrk(wrk: &Path, url: &str, script: &Path, seconds: u64) -> Result<Child, String> {
+    pinned(1, wrk)
         .args(["-t1", "-c32", &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(script)
         .arg(url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("wrk: {e}"))
+}
+
+/// Clock ticks per second for /proc's CPU times (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
         .output()
-        .map_err(|e| format!("wrk: {e}"))?;
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<f64>().ok())
+        .unwrap_or(100.0)
+}
+
+/// Runs wrk against `server` and reads its report, with the server's CPU time per request.
+fn sample(server: &Server, wrk: &Path, url: &str, script: &Path, seconds: u64) -> Result<Sample, String> {
+    let before = server.cpu_ticks();
+    let child = spawn_wrk(wrk, url, script, seconds)?;
+    let mut sample = finish_wrk(child, url)?;
+    let ticks = server.cpu_ticks().saturating_sub(before) as f64;
+    sample.cpu_us = ticks / clock_ticks() * 1e6 / (sample.rps * seconds as f64);
+    Ok(sample)
+}
+
+fn finish_wrk(child: Child, url: &str) -> Result<Sample, String> {
+    let out = child.wait_with_output().map_err(|e| format!("wrk: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |prefix: &str| {
         text.lines()
@@ -156,13 +245,8 @@ fn wrk(url: &str, script: &Path, seconds: u32) -> Result<Sample, String> {
         rps: field("Requests/sec:").and_then(|v| v.parse().ok()).ok_or(format!("no req/s in {text}"))?,
         p50_ms: field("50%").map(|v| duration_ms(&v)).unwrap_or(f64::NAN),
         p99_ms: field("99%").map(|v| duration_ms(&v)).unwrap_or(f64::NAN),
+        cpu_us: f64::NAN,
     })
-}
-
-fn which(cmd: &str) -> Option<PathBuf> {
-    let out = Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().ok()?;
-    let p = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (!p.is_empty()).then(|| PathBuf::from(p))
 }
 
 fn machine() -> String {
@@ -177,11 +261,104 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
+/// One system's workloads, interleaved.
+fn measure(system: &System, wrk: &Path, settings: &Settings, scripts: &Path) -> Result<Vec<Row>, String> {
+    let mut servers = Vec::new();
+    for &(workload, path) in &system.workloads {
+        let server = Server::start(system, &[])?;
+        let token = if workload == "W2" { access_token(&server.base)? } else { String::new() };
+        let script = scripts.join(format!("{}-{workload}.lua", system.name.replace([' ', '(', ')'], "")));
+        // W1's shape sends exactly W1's request.
+        let kind = if workload == W1_SHAPE.0 { "W1" } else { workload };
+        std::fs::write(&script, lua(kind, &token)).map_err(|e| e.to_string())?;
+        servers.push((workload, format!("{}{path}", server.base), script, server, Vec::new()));
+    }
+    for round in 1..=settings.runs {
+        for (workload, url, script, server, samples) in &mut servers {
+            eprintln!("==> {} {workload} run {round}/{} ({} s)", system.name, settings.runs, settings.seconds);
+            samples.push(sample(server, wrk, url, script, u64::from(settings.seconds))?);
+        }
+    }
+    Ok(servers
+        .into_iter()
+        .map(|(workload, _, _, server, mut samples)| {
+            samples.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            let sample = samples.swap_remove(samples.len() / 2);
+            Row { system: system.name.clone(), workload, sample, peak_rss_mib: server.memory_mib("VmHWM:") }
+        })
+        .collect())
+}
+
+/// W1 against a server whose tokens live `flat_lifetime` seconds, sampling its resident set every 5 s.
+fn memory_over_time(system: &System, wrk: &Path, settings: &Settings, scripts: &Path) -> Result<String, String> {
+    let lifetime = settings.flat_lifetime.to_string();
+    let server = Server::start(system, &["--access-token-lifetime", &lifetime])?;
+    let script = scripts.join("flat-W1.lua");
+    std::fs::write(&script, lua("W1", "")).map_err(|e| e.to_string())?;
+    let url = format!("{}/token", server.base);
+    eprintln!("==> memory under W1 for {} s, tokens living {lifetime} s", settings.flat_seconds);
+    let child = spawn_wrk(wrk, &url, &script, settings.flat_seconds)?;
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    for t in (5..=settings.flat_seconds).step_by(5) {
+        std::thread::sleep((start + Duration::from_secs(t)).saturating_duration_since(Instant::now()));
+        samples.push((t, server.memory_mib("VmRSS:")));
+    }
+    let sample = finish_wrk(child, &url)?;
+    let mut header = String::from("| t |");
+    let mut rule = String::from("|---|");
+    let mut values = String::from("| RSS |");
+    for (t, mib) in &samples {
+        header.push_str(&format!(" {t} s |"));
+        rule.push_str("---|");
+        values.push_str(&format!(" {mib:.1} MiB |"));
+    }
+    let after_first = samples.iter().filter(|(t, _)| *t >= 2 * settings.flat_lifetime).map(|(_, m)| *m);
+    let (low, high) = after_first.fold((f64::MAX, f64::MIN), |(lo, hi), m| (lo.min(m), hi.max(m)));
+    Ok(format!(
+        "{system} W1 for {secs} s at {rps:.0} req/s ({issued:.1} M tokens issued), access tokens living \
+         {lifetime} s; resident set every 5 s:\n\n{header}\n{rule}\n{values}\n\nFrom {from} s on (two lifetimes), \
+         the resident set stays between {low:.1} and {high:.1} MiB.\n",
+        system = system.name,
+        secs = settings.flat_seconds,
+        rps = sample.rps,
+        issued = sample.rps * settings.flat_seconds as f64 / 1e6,
+        from = 2 * settings.flat_lifetime,
+    ))
+}
+
+/// Whether each target of issue 5 is met, from the table.
+fn verdicts(rows: &[Row], bytes_per_token: Option<f64>) -> String {
+    let find = |system: &str, w: &str| rows.iter().find(|r| r.system == system && r.workload == w);
+    let mut out = String::from("| target | figure | met |\n|---|---|---|\n");
+    let mut line = |target: String, figure: String, met: bool| {
+        out.push_str(&format!("| {target} | {figure} | {} |\n", if met { "yes" } else { "**no**" }));
+    };
+    for system in ["axum", "actix"] {
+        let (Some(w0), Some(w1), Some(w2)) = (find(system, "W0"), find(system, "W1"), find(system, "W2")) else {
+            continue;
+        };
+        let r1 = w1.sample.rps / w0.sample.rps;
+        let r2 = w2.sample.rps / w0.sample.rps;
+        line(format!("{system}: W1 ≥ 0.75 × W0"), format!("{r1:.2}"), r1 >= 0.75);
+        line(format!("{system}: W2 ≥ 0.95 × W0"), format!("{r2:.2}"), r2 >= 0.95);
+        line(format!("{system}: W1 p99 < 2 ms"), format!("{:.2} ms", w1.sample.p99_ms), w1.sample.p99_ms < 2.0);
+    }
+    if let Some(b) = bytes_per_token {
+        line("≤ 200 bytes per live token at 1 M".into(), format!("{b:.0} B"), b <= 200.0);
+    }
+    out
+}
+
 /// `cargo xtask bench [--quick]`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
-    let (runs, seconds) = if quick { (1, 3) } else { (3, 10) };
-    ensure_wrk()?;
+    let settings = if quick {
+        Settings { runs: 1, seconds: 3, flat_seconds: 20, flat_lifetime: 5 }
+    } else {
+        Settings { runs: 3, seconds: 10, flat_seconds: 60, flat_lifetime: 10 }
+    };
+    let wrk = ensure_wrk()?;
     run_step(
         "build the bench binaries (release)",
         cargo(&[
@@ -195,56 +372,73 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "bench-memory",
         ]),
     )?;
+    let peers = target_dir().join("bench-peers");
+    let peer_manifest = root().join("xtask/peers/oxide-auth/Cargo.toml");
+    let mut peer_build = cargo(&["build", "--release", "--locked", "--manifest-path"]);
+    peer_build.arg(&peer_manifest).arg("--target-dir").arg(&peers);
+    run_step("build the oxide-auth peer (release, from crates.io)", peer_build)?;
+
     let release = target_dir().join("release");
     let scripts = target_dir().join("bench");
     std::fs::create_dir_all(&scripts).map_err(|e| e.to_string())?;
+    let ours = |framework: &str| System {
+        name: framework.to_owned(),
+        program: release.join("bench-server"),
+        args: vec!["--framework".into(), framework.into()],
+        workloads: vec![WORKLOADS[0], WORKLOADS[1], WORKLOADS[2], W1_SHAPE],
+    };
+    let systems = [
+        ours("axum"),
+        ours("actix"),
+        System {
+            name: "oxide-auth (axum)".into(),
+            program: peers.join("release/oxide-auth-bench"),
+            args: vec!["--secrets".into(), "plain".into()],
+            workloads: WORKLOADS.to_vec(),
+        },
+    ];
 
     let mut rows = Vec::new();
-    for framework in ["axum", "actix"] {
-        for (workload, path) in [("W0", "/w0"), ("W1", "/token"), ("W2", "/w2")] {
-            let (mut server, base) = start_server(&release.join("bench-server"), framework)?;
-            let token = if workload == "W2" { access_token(&base)? } else { String::new() };
-            let script = scripts.join(format!("{workload}.lua"));
-            std::fs::write(&script, lua(workload, &token)).map_err(|e| e.to_string())?;
-            let mut samples = Vec::new();
-            for i in 0..runs {
-                eprintln!("==> {framework} {workload} run {}/{runs} ({seconds} s)", i + 1);
-                samples.push(wrk(&format!("{base}{path}"), &script, seconds)?);
-            }
-            let peak_rss_mib = peak_rss_mib(server.id());
-            let _ = server.kill();
-            let _ = server.wait();
-            samples.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-            let sample = samples.swap_remove(samples.len() / 2);
-            rows.push(Row { framework, workload, sample, peak_rss_mib });
-        }
+    for system in &systems {
+        rows.extend(measure(system, &wrk, &settings, &scripts)?);
     }
 
     eprintln!("==> bytes per live token at 1 M tokens");
     let memory = Command::new(release.join("bench-memory")).arg("1000000").output().map_err(|e| e.to_string())?;
     let memory = String::from_utf8_lossy(&memory.stdout).trim().to_owned();
+    let bytes_per_token = memory
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("bytes_per_token="))
+        .and_then(|v| v.parse::<f64>().ok());
+    let flat = memory_over_time(&systems[0], &wrk, &settings, &scripts)?;
 
     let mut table = String::from(
-        "| framework | workload | req/s | ratio to W0 | p50 | p99 | peak RSS |\n|---|---|---|---|---|---|---|\n",
+        "| system | workload | req/s | ratio to W0 | p50 | p99 | server CPU per request | peak RSS |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for row in &rows {
-        let w0 = rows.iter().find(|r| r.framework == row.framework && r.workload == "W0").map(|r| r.sample.rps);
+        let w0 = rows.iter().find(|r| r.system == row.system && r.workload == "W0").map(|r| r.sample.rps);
         table.push_str(&format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.1} MiB |\n",
-            row.framework,
+            "| {} | {} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.1} µs | {:.1} MiB |\n",
+            row.system,
             row.workload,
             row.sample.rps,
             w0.map(|w| row.sample.rps / w).unwrap_or(f64::NAN),
             row.sample.p50_ms,
             row.sample.p99_ms,
+            row.sample.cpu_us,
             row.peak_rss_mib
         ));
     }
     let command = if quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };
     let report = format!(
-        "## Run\n\nMachine: {}. Command: `{command}` (wrk, 1 thread, 32 keep-alive connections, {seconds} s, median of \
-         {runs}; server on core 0, wrk on core 1).\n\n{table}\nMemory (`bench-memory 1000000`): {memory}\n",
-        machine()
+        "## Run\n\nMachine: {}. Command: `{command}` (wrk, 1 thread, 32 keep-alive connections, {} s per run, \
+         median of {} interleaved runs; servers on core 0, wrk on core 1).\n\n{table}\n### Targets\n\n{}\n\
+         ### Memory\n\nPer live token (`bench-memory 1000000`): {memory}\n\n{flat}",
+        machine(),
+        settings.seconds,
+        settings.runs,
+        verdicts(&rows, bytes_per_token),
     );
     println!("{report}");
     let path = root().join("BENCHMARKS.md");
