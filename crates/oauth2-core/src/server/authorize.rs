@@ -43,10 +43,14 @@ pub struct AuthorizationRequest {
 
 /// Why an authorization request was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthorizeError {
-    /// The client or redirect URI cannot be trusted, so the user sees an error page and is not redirected.
+    /// The client or redirect URI cannot be trusted, so the user sees an error page (`400`) and is not redirected.
     #[error("{0}")]
     Page(String),
+    /// The store failed before the client could be checked: an error page (`503`), no redirect.
+    #[error("{0}")]
+    Unavailable(String),
     /// The error goes back to the client's redirect URI; this is the `302` to send.
     #[error("redirect with {}", .error)]
     Redirect {
@@ -58,22 +62,34 @@ pub enum AuthorizeError {
 }
 
 impl AuthorizeError {
-    /// The response to send: a plain `400` page, or the `302` back to the client.
+    /// The response to send: a small error page (`400`, or `503` when the store failed), or the `302` back to the
+    /// client. Apps with their own look can render [`Page`](Self::Page) and [`Unavailable`](Self::Unavailable)
+    /// themselves.
     pub fn into_response(self) -> http::Response<Vec<u8>> {
+        let page = |status: http::StatusCode, message: &str| {
+            let body = format!(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+                 <title>Authorization error</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;\
+                 margin:4rem auto;padding:0 1rem;color:#222}}h1{{font-size:1.4rem}}</style></head><body><main>\
+                 <h1>Authorization error</h1><p>{}</p></main></body></html>",
+                html_escape(message)
+            );
+            let mut r = http::Response::new(body.into_bytes());
+            *r.status_mut() = status;
+            let h = r.headers_mut();
+            h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+            h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+            h.insert("x-frame-options", http::HeaderValue::from_static("DENY"));
+            h.insert(
+                "content-security-policy",
+                http::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+            );
+            r
+        };
         match self {
-            Self::Page(message) => {
-                let body = format!(
-                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Authorization error</title>\
-                     </head><body><h1>Authorization error</h1><p>{}</p></body></html>",
-                    html_escape(&message)
-                );
-                let mut r = http::Response::new(body.into_bytes());
-                *r.status_mut() = http::StatusCode::BAD_REQUEST;
-                r.headers_mut()
-                    .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
-                r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-                r
-            }
+            Self::Page(message) => page(http::StatusCode::BAD_REQUEST, &message),
+            Self::Unavailable(message) => page(http::StatusCode::SERVICE_UNAVAILABLE, &message),
             Self::Redirect { location, .. } => redirect(&location),
         }
     }
@@ -155,7 +171,9 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             .store
             .client(client_id)
             .await
-            .map_err(|_| AuthorizeError::Page("The authorization server is unavailable; try again later.".into()))?
+            .map_err(|_| {
+                AuthorizeError::Unavailable("The authorization server is unavailable; try again later.".into())
+            })?
             .ok_or_else(|| AuthorizeError::Page("The application asking for access is not registered here.".into()))?;
         let (redirect_uri, redirect_uri_given) = match params.get("redirect_uri") {
             Some(r) if redirect_uri_allowed(&client, r) => (r.to_owned(), true),
@@ -169,6 +187,12 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
                 _ => return Err(AuthorizeError::Page("The request must name its redirect URI.".into())),
             },
         };
+        // §3.1.2: an absolute URI without a fragment. A registration that is not one cannot carry the response.
+        if !Url::parse(&redirect_uri).is_ok_and(|u| u.fragment().is_none()) {
+            return Err(AuthorizeError::Page(
+                "The redirect URI registered for this application is not a valid absolute URI.".into(),
+            ));
+        }
 
         // From here on, errors are redirected to the (now trusted) redirect URI.
         let response_type = match params.get("response_type") {
@@ -194,6 +218,9 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             Some("token") => GrantType::Implicit,
             Some(_) => return fail(&request, ErrorCode::UnsupportedResponseType, "use response_type=code"),
         };
+        if !self.config.grant_types.contains(&grant) {
+            return fail(&request, ErrorCode::UnsupportedResponseType, "this server does not offer this response_type");
+        }
         if !client.allows(grant) {
             return fail(&request, ErrorCode::UnauthorizedClient, "this client may not use this response_type");
         }
@@ -317,7 +344,9 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             .store
             .client(&request.client_id)
             .await
-            .map_err(|_| page("The authorization server is unavailable; try again later."))?
+            .map_err(|_| {
+                AuthorizeError::Unavailable("The authorization server is unavailable; try again later.".into())
+            })?
             .ok_or_else(|| page("The application asking for access is not registered here."))?;
         let grant = match request.response_type {
             ResponseType::Code => GrantType::AuthorizationCode,
@@ -332,7 +361,10 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             };
         // The scope must be one the policy would grant for itself (for the default policy: within the registration).
         let scope_ok = request.scope.is_empty()
-            || self.resolve_scope(&client, Some(&request.scope.to_string())).is_ok_and(|s| s == request.scope);
+            || self.resolve_scope(&client, Some(&request.scope.to_string())).is_ok_and(|s| {
+                // As sets: a policy may return the tokens in another order.
+                s.is_subset_of(&request.scope) && request.scope.is_subset_of(&s)
+            });
         if redirect_ok && client.allows(grant) && scope_ok && pkce_ok {
             Ok(())
         } else {

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::header::AUTHORIZATION;
 
 use super::AuthorizationServer;
-use super::reply::OAuthError;
+use super::reply::{OAuthError, quoted};
 use super::store::{ClientStore, GrantStore, RegisteredClient, SecretHash};
 use crate::form::FormParams;
 
@@ -137,7 +137,12 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         headers: &http::HeaderMap,
         params: &FormParams,
     ) -> Result<std::sync::Arc<RegisteredClient>, OAuthError> {
-        authenticate(self.store(), headers, params).await
+        authenticate(self.store(), headers, params).await.map_err(|mut e| {
+            if e.challenge.as_deref().is_some_and(|c| c.starts_with("Basic")) {
+                e.challenge = Some(format!("Basic realm=\"{}\", charset=\"UTF-8\"", quoted(&self.config().realm)));
+            }
+            e
+        })
     }
 }
 

@@ -5,9 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::StatusCode;
 
 use super::AuthorizationServer;
-use super::client_auth::authenticate;
 use super::reply::{OAuthError, json_response};
-use super::store::{ClientStore, GrantStore, SecretHash, TokenRecord};
+use super::store::{ClientStore, GrantStore, GrantType, SecretHash, TokenRecord};
 use super::token::form_of;
 use crate::client::Introspection;
 use crate::metadata::AuthorizationServerMetadata;
@@ -33,7 +32,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
 
     async fn revoke_inner<B: AsRef<[u8]>>(&self, request: &http::Request<B>) -> Result<(), OAuthError> {
         let params = form_of(request, self.config.max_body_bytes)?;
-        let client = authenticate(&self.store, request.headers(), &params).await?;
+        let client = self.authenticate_client(request.headers(), &params).await?;
         let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let hash = SecretHash::of(token);
         // The hint only orders the lookups (§2.1); both kinds are tried.
@@ -75,7 +74,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         now: SystemTime,
     ) -> Result<Introspection, OAuthError> {
         let params = form_of(request, self.config.max_body_bytes)?;
-        let client = authenticate(&self.store, request.headers(), &params).await?;
+        let client = self.authenticate_client(request.headers(), &params).await?;
         if !client.is_confidential() {
             // A bare client_id proves nothing; introspection must not become a token oracle (RFC 7662 §2.1, §4).
             return Err(OAuthError::invalid_client(false));
@@ -98,7 +97,8 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         info.client_id = Some(record.grant.client_id.clone());
         info.username = record.grant.subject.clone();
         info.sub = record.grant.subject.clone();
-        info.token_type = Some(if kind == "access_token" { "Bearer" } else { "refresh_token" }.into());
+        // RFC 7662 §2.2: `token_type` is an access token type (RFC 6749 §7.1); a refresh token has none.
+        info.token_type = (kind == "access_token").then(|| "Bearer".into());
         info.exp = Some(unix(record.expires_at));
         info.iat = Some(unix(record.issued_at));
         info.iss = Some(self.config.issuer.clone());
@@ -119,14 +119,12 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             introspection_endpoint: Some(c.url(&c.introspection_path)),
             userinfo_endpoint: c.userinfo_path.as_ref().map(|p| c.url(p)),
             scopes_supported: c.scopes_supported.as_ref().map(|s| s.iter().map(str::to_owned).collect()),
-            response_types_supported: vec!["code".into(), "token".into()],
-            grant_types_supported: strings(&[
-                "authorization_code",
-                "implicit",
-                "password",
-                "client_credentials",
-                "refresh_token",
-            ]),
+            response_types_supported: [(GrantType::AuthorizationCode, "code"), (GrantType::Implicit, "token")]
+                .into_iter()
+                .filter(|(g, _)| c.grant_types.contains(g))
+                .map(|(_, r)| r.to_owned())
+                .collect(),
+            grant_types_supported: Some(c.grant_types.iter().map(|g| g.as_str().to_owned()).collect()),
             token_endpoint_auth_methods_supported: auth_methods.clone(),
             revocation_endpoint_auth_methods_supported: auth_methods.clone(),
             introspection_endpoint_auth_methods_supported: confidential_methods,

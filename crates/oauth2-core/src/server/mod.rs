@@ -92,6 +92,13 @@ pub struct ServerConfig {
     pub realm: String,
     /// Scopes to advertise in metadata; `None` advertises none.
     pub scopes_supported: Option<Scope>,
+    /// The grants this server offers, advertised in its metadata and refused (`unsupported_grant_type`,
+    /// `unsupported_response_type`) when not listed, whatever a client's registration says. Default:
+    /// authorization code, refresh token and client credentials; [`with_password_verifier`] adds the password
+    /// grant. The implicit grant (legacy, RFC 9700 §2.1.2) is only offered when added here.
+    ///
+    /// [`with_password_verifier`]: AuthorizationServer::with_password_verifier
+    pub grant_types: Vec<GrantType>,
 }
 
 impl ServerConfig {
@@ -110,6 +117,7 @@ impl ServerConfig {
             max_body_bytes: 16 * 1024,
             realm: "oauth".into(),
             scopes_supported: None,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials],
         }
     }
 
@@ -226,12 +234,16 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         decided.ok_or_else(refused)
     }
 
-    /// Enables the password grant with a function that checks credentials and returns the subject.
+    /// Enables the password grant (legacy, RFC 9700 §2.4) with a function that checks credentials and returns the
+    /// subject; only clients registered for the grant may use it.
     pub fn with_password_verifier(
         mut self,
         verify: impl Fn(&str, &str) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
         self.passwords = Some(Arc::new(verify));
+        if !self.config.grant_types.contains(&GrantType::Password) {
+            self.config.grant_types.push(GrantType::Password);
+        }
         self
     }
 

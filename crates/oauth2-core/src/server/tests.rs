@@ -55,7 +55,9 @@ fn server() -> AuthorizationServer<MemoryStore> {
     store.add_client(
         RegisteredClient::confidential("other", "x").redirect_uris(["https://other.example/cb"]).scopes("read"),
     );
-    AuthorizationServer::new(ServerConfig::new(ISSUER), store, Mutex::new(ChaCha20Rng::seed_from_u64(9)))
+    let mut config = ServerConfig::new(ISSUER);
+    config.grant_types.push(GrantType::Implicit);
+    AuthorizationServer::new(config, store, Mutex::new(ChaCha20Rng::seed_from_u64(9)))
         .with_password_verifier(|u, p| (u == "alice" && p == "wonderland").then(|| "alice".to_owned()))
 }
 
@@ -93,7 +95,7 @@ fn redirect_error(e: AuthorizeError) -> (String, FormParams) {
             let raw = url.fragment().map(str::to_owned).unwrap_or_else(|| url.query().unwrap_or("").to_owned());
             (location.clone(), FormParams::parse(raw.as_bytes()).unwrap())
         }
-        AuthorizeError::Page(p) => panic!("expected a redirect, got page: {p}"),
+        other => panic!("expected a redirect, got {other:?}"),
     }
 }
 
@@ -171,6 +173,12 @@ fn rfc8252_7_3_loopback_redirect_port_may_vary_for_native_clients_only() {
     assert!(matches!(block_on(s.authorization_request(&q)), Err(AuthorizeError::Page(_))), "host must match too");
     let client = RegisteredClient::confidential("c", "s").redirect_uris(["http://127.0.0.1/cb"]);
     assert!(!redirect_uri_allowed(&client, "http://127.0.0.1:8080/cb"), "confidential web clients match exactly");
+    // IPv6 loopback and `localhost` are loopback too (RFC 8252 §7.3, §8.3).
+    let v6 = RegisteredClient::public("v6").redirect_uris(["http://[::1]/cb", "http://localhost/cb"]);
+    assert!(redirect_uri_allowed(&v6, "http://[::1]:49152/cb"));
+    assert!(redirect_uri_allowed(&v6, "http://localhost:49152/cb"));
+    assert!(!redirect_uri_allowed(&v6, "http://[::1]:49152/other"));
+    assert!(!redirect_uri_allowed(&v6, "https://[::1]:49152/cb"), "only http loopback redirects vary");
 }
 
 #[test]
@@ -253,9 +261,54 @@ fn rfc6749_4_2_2_implicit_token_in_fragment() {
     assert_eq!(p.get("expires_in"), Some("3600"));
     assert_eq!(p.get("state"), Some("s1"));
     assert!(p.get("refresh_token").is_none(), "§4.2.2: no refresh token");
+    assert_eq!(p.get("iss"), Some(ISSUER), "RFC 9207 §2: iss in the fragment too");
     let token = p.get("access_token").unwrap();
     let h = bearer_headers(token);
     assert!(block_on(s.authenticate_bearer(&h, &crate::Scope::empty(), now())).is_ok());
+}
+
+#[test]
+fn rfc9700_2_1_2_the_implicit_grant_is_off_unless_the_server_offers_it() {
+    // A client registered for implicit, on a server with the default configuration.
+    let store = MemoryStore::new();
+    store.add_client(
+        RegisteredClient::public("spa")
+            .redirect_uris(["https://spa.example/cb"])
+            .grant_types([GrantType::Implicit, GrantType::AuthorizationCode])
+            .scopes("read"),
+    );
+    let s = AuthorizationServer::new(ServerConfig::new(ISSUER), store, Mutex::new(ChaCha20Rng::seed_from_u64(2)));
+    let q = "response_type=token&client_id=spa&redirect_uri=https%3A%2F%2Fspa.example%2Fcb&state=s";
+    let (location, p) = redirect_error(block_on(s.authorization_request(q)).unwrap_err());
+    assert_eq!(p.get("error"), Some("unsupported_response_type"));
+    assert!(location.contains('#'), "errors of a token request go in the fragment");
+    assert_eq!(s.metadata().response_types_supported, vec!["code".to_owned()]);
+    // Without a verifier the password grant is not offered either (RFC 9700 §2.4).
+    let body = "grant_type=password&username=a&password=b&client_id=spa";
+    let e = json(&block_on(s.token(post(body, None), now())));
+    assert_eq!(e["error"], "unsupported_grant_type");
+}
+
+#[test]
+fn rfc7636_4_2_plain_pkce_works_for_a_client_that_opted_in() {
+    let store = MemoryStore::new();
+    let mut client = RegisteredClient::public("legacy").redirect_uris(["http://127.0.0.1/callback"]).scopes("read");
+    client.allow_plain_pkce = true;
+    store.add_client(client);
+    let s = AuthorizationServer::new(ServerConfig::new(ISSUER), store, Mutex::new(ChaCha20Rng::seed_from_u64(4)));
+    let q = format!(
+        "response_type=code&client_id=legacy&redirect_uri=http%3A%2F%2F127.0.0.1%3A7%2Fcallback\
+         &code_challenge={VERIFIER}&code_challenge_method=plain"
+    );
+    let req = block_on(s.authorization_request(&q)).unwrap();
+    let (_, p) = location_params(&block_on(s.approve(&req, "alice", None, now())).unwrap());
+    let code = p.get("code").unwrap();
+    let body = format!(
+        "grant_type=authorization_code&code={code}&client_id=legacy\
+         &redirect_uri=http%3A%2F%2F127.0.0.1%3A7%2Fcallback&code_verifier={VERIFIER}"
+    );
+    let t = json(&block_on(s.token(post(&body, None), now())));
+    assert!(t["access_token"].is_string(), "{t}");
 }
 
 // ---- token endpoint: code grant ----
@@ -594,8 +647,13 @@ fn rfc8414_2_metadata_lists_every_endpoint() {
     assert_eq!(m.token_endpoint.as_deref(), Some("https://as.example/token"));
     assert_eq!(m.revocation_endpoint.as_deref(), Some("https://as.example/revoke"));
     assert_eq!(m.introspection_endpoint.as_deref(), Some("https://as.example/introspect"));
+    assert_eq!(m.authorization_endpoint.as_deref(), Some("https://as.example/authorize"));
     assert_eq!(m.code_challenge_methods_supported, Some(vec!["S256".to_owned()]));
     assert_eq!(m.authorization_response_iss_parameter_supported, Some(true));
+    // Exactly what this server offers: the test server adds implicit, and password comes with its verifier.
+    let grants: Vec<&str> = m.grant_types_supported.iter().flatten().map(String::as_str).collect();
+    assert_eq!(grants, ["authorization_code", "refresh_token", "client_credentials", "implicit", "password"]);
+    assert_eq!(m.response_types_supported, ["code", "token"]);
 }
 
 // ---- storage ----
@@ -807,4 +865,70 @@ fn rfc6749_3_3_empty_scope_is_omitted_not_granted_empty() {
     let s = server();
     let body = json(&block_on(s.token(post("grant_type=client_credentials&scope=%20", web_auth().as_deref()), now())));
     assert_eq!(body["scope"], "read write profile", "an empty scope counts as omitted");
+}
+
+// ---- parsers never panic (design.md §3: nothing panics on any input) ----
+
+mod never_panic {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Bytes rich in the characters the parsers split and decode on.
+    fn hostile(max: usize) -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => any::<u8>(),
+                1 => prop::sample::select(b"&=%+:; ,\\\"'#?/\r\n\t".to_vec()),
+                1 => prop::sample::select(b"client_id=web&grant_type=redirect_uri=code=".to_vec()),
+            ],
+            0..max,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn authorization_request_on_any_query(query in hostile(300)) {
+            let s = server();
+            let _ = block_on(s.authorization_request(&String::from_utf8_lossy(&query)));
+        }
+
+        #[test]
+        fn token_revoke_introspect_on_any_body_and_authorization(
+            body in hostile(300),
+            authorization in proptest::option::of(hostile(80)),
+            content_type in prop::sample::select(vec!["application/x-www-form-urlencoded", "text/plain", ""]),
+        ) {
+            let s = server();
+            for path in ["/token", "/revoke", "/introspect"] {
+                let mut request = http::Request::post(path).body(body.clone()).unwrap();
+                if let Ok(v) = http::HeaderValue::from_str(content_type) {
+                    request.headers_mut().insert("content-type", v);
+                }
+                if let Some(v) = authorization.as_ref().and_then(|a| http::HeaderValue::from_bytes(a).ok()) {
+                    request.headers_mut().insert("authorization", v);
+                }
+                let response = match path {
+                    "/token" => block_on(s.token(request, now())),
+                    "/revoke" => block_on(s.revoke(request)),
+                    _ => block_on(s.introspect(request, now())),
+                };
+                // Every answer is an RFC answer: a success, or an error with a status in the 4xx range.
+                prop_assert!(response.status().is_success() || response.status().is_client_error());
+            }
+        }
+
+        #[test]
+        fn bearer_check_on_any_authorization_values(values in proptest::collection::vec(hostile(80), 0..3)) {
+            let s = server();
+            let result = block_on(s.authenticate_authorization(
+                values.iter().map(Vec::as_slice),
+                &crate::Scope::parse("read"),
+                now(),
+            ));
+            let e = result.expect_err("no random header is a live token");
+            prop_assert!(e.status.is_client_error());
+            prop_assert!(e.challenge.is_some(), "RFC 6750 §3: every refusal carries a challenge");
+        }
+    }
 }

@@ -6,7 +6,6 @@ use http::StatusCode;
 
 use super::AuthorizationServer;
 use super::authorize::redirect_uri_allowed;
-use super::client_auth::authenticate;
 use super::reply::{OAuthError, json_bytes_response, push_json_string};
 use super::store::{
     ClientStore, CodeUse, Grant, GrantStore, GrantType, RegisteredClient, Rotation, SecretHash, TokenRecord,
@@ -54,11 +53,11 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         now: SystemTime,
     ) -> Result<TokenResponse, OAuthError> {
         let params = form_of(request, self.config.max_body_bytes)?;
-        let client = authenticate(&self.store, request.headers(), &params).await?;
+        let client = self.authenticate_client(request.headers(), &params).await?;
         let grant_type =
             params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
         let grant = match GrantType::parse(grant_type) {
-            Some(g) if g != GrantType::Implicit => g,
+            Some(g) if g != GrantType::Implicit && self.config.grant_types.contains(&g) => g,
             _ => return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
         };
         if !client.allows(grant) {
