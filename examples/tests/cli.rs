@@ -54,6 +54,19 @@ async fn usage_errors_exit_2_with_an_error_line_last() {
     assert!(run.last_err_line().contains("--token-url"), "{}", run.stderr);
     let run = cli(&["discover"]).await;
     assert_eq!(run.code, 2);
+    // Checked before any network call: an unreachable issuer does not turn a usage error into exit 1.
+    let unreachable = format!("http://127.0.0.1:{}", common_free_port());
+    let run = cli(&["client-credentials", "--issuer", &unreachable]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.last_err_line().starts_with("error: usage: --client-id is required"), "{}", run.stderr);
+    let run = cli(&["client-credentials", "--issuer", &unreachable, "--client-id", "x", "--auth", "post"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.last_err_line().contains("--auth needs --client-secret"), "{}", run.stderr);
+}
+
+/// A port nothing listens on.
+fn common_free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[tokio::test]

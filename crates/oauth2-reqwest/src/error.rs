@@ -12,6 +12,15 @@ pub enum Error {
     /// The HTTP exchange itself failed (connection, TLS, timeout).
     #[error("HTTP request failed: {0}")]
     Http(#[from] reqwest::Error),
+    /// The HTTP client followed a redirect away from an authorization server endpoint: configure it not to (see
+    /// [`http_client`](crate::http_client)).
+    #[error("{from} redirected to {to}; the client must not follow redirects from authorization server endpoints")]
+    Redirected {
+        /// The endpoint asked.
+        from: String,
+        /// Where the answer came from.
+        to: String,
+    },
     /// The server's response body was larger than we read.
     #[error("the response body exceeds {0} bytes")]
     BodyTooLarge(usize),
@@ -57,6 +66,7 @@ impl Error {
         match self {
             Self::Http(_) => "request_failed",
             Self::BodyTooLarge(_) => "response_too_large",
+            Self::Redirected { .. } => "redirected",
             Self::Config(_) => "invalid_configuration",
             Self::Request(_) => "invalid_request",
             Self::Callback(e) => e.code(),

@@ -53,7 +53,7 @@ mod execute;
 mod session;
 
 pub use error::Error;
-pub use execute::{Discovered, MAX_BODY, discover, execute, fetch_metadata, http_client};
+pub use execute::{Discovered, MAX_BODY, TIMEOUT, discover, execute, fetch_metadata, http_client};
 pub use session::{RequestBuilder, Session, SessionBuilder};
 
 pub use oauth2_core;

@@ -92,7 +92,9 @@ pub struct SessionBuilder {
 }
 
 impl SessionBuilder {
-    /// The reqwest client to use (default: [`http_client`]). Configure yours not to follow redirects.
+    /// The reqwest client to use (default: [`http_client`]), for proxies or custom TLS. Build yours with
+    /// `redirect(reqwest::redirect::Policy::none())`: token requests must not follow redirects (a client that
+    /// does is refused with [`Error::Redirected`] once it has). Requests without a timeout get [`TIMEOUT`](crate::TIMEOUT).
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
@@ -289,28 +291,29 @@ impl Session {
         let request = self.inner.client.refresh_request(refresh_token, &scope)?;
         let token =
             self.inner.client.parse_refresh_response(self.send(request).await?, &current, &scope, SystemTime::now())?;
-        self.adopt_refreshed(token, generation)
+        self.adopt_refreshed(token, generation).map(|(token, _)| token)
     }
 
     /// Installs a refreshed token if nothing replaced the token since `generation`; otherwise the refresh result is
-    /// dropped and the newer state wins.
-    fn adopt_refreshed(&self, token: Token, generation: u64) -> Result<Token, Error> {
-        {
+    /// dropped and the newer state wins. Returns the token now current, with its generation.
+    fn adopt_refreshed(&self, token: Token, generation: u64) -> Result<(Token, u64), Error> {
+        let adopted = {
             let mut st = self.lock();
             if st.generation != generation {
                 tracing::debug!("token changed during refresh; keeping the newer one");
-                return st.token.clone().ok_or(Error::NoToken);
+                return Ok((st.token.clone().ok_or(Error::NoToken)?, st.generation));
             }
             st.token = Some(token.clone());
             st.generation += 1;
             st.obtained_at = Some(SystemTime::now());
             st.failed = None;
-        }
+            st.generation
+        };
         tracing::debug!(client_id = self.inner.client.client_id(), "access token refreshed");
         if let Some(cb) = &self.inner.on_refresh {
             cb(&token);
         }
-        Ok(token)
+        Ok((token, adopted))
     }
 
     /// Revokes a token (RFC 7009). Revoking a refresh token usually revokes its access tokens too.
@@ -374,7 +377,7 @@ impl Session {
             return Ok(response);
         };
         tracing::debug!("access token rejected as invalid_token; refreshing once and retrying");
-        let fresh = self.renew(generation).await?;
+        let (fresh, _) = self.renew(generation).await?;
         retry.headers_mut().insert(AUTHORIZATION, fresh.authorization_header()?);
         Ok(self.inner.http.execute(retry).await?)
     }
@@ -401,7 +404,9 @@ impl Session {
         }
         if self.can_renew(&token) {
             return match self.renew(generation).await {
-                Ok(fresh) => Ok((fresh, generation + 1)),
+                // The generation of the token actually handed back: another request's refresh, or a token the app
+                // set meanwhile, may be newer than one step on.
+                Ok(fresh) => Ok(fresh),
                 // An early refresh that failed while the token is still valid: use it (a passing outage of the
                 // authorization server should not fail calls that would succeed). The clock is read again: the
                 // refresh may have taken a while.
@@ -416,15 +421,16 @@ impl Session {
         if token.is_expired(now) { Err(Error::TokenExpired) } else { Ok((token, generation)) }
     }
 
-    /// Replaces the token of `generation` with a fresh one, once for all concurrent callers that hold it.
-    async fn renew(&self, generation: u64) -> Result<Token, Error> {
+    /// Replaces the token of `generation` with a fresh one, once for all concurrent callers that hold it. Returns
+    /// the token now current, with its generation.
+    async fn renew(&self, generation: u64) -> Result<(Token, u64), Error> {
         let waiting_since = Instant::now();
         let _guard = self.inner.refresh_lock.lock().await;
         let (current, renewal) = {
             let st = self.lock();
             if st.generation != generation {
                 // Refreshed (or replaced) while we waited for the lock: use what is there now.
-                return st.token.clone().ok_or(Error::NoToken);
+                return Ok((st.token.clone().ok_or(Error::NoToken)?, st.generation));
             }
             if let Some(f) = &st.failed
                 && f.generation == generation

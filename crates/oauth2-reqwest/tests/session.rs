@@ -339,6 +339,31 @@ async fn token_endpoint_redirects_are_not_followed() {
 }
 
 #[tokio::test]
+async fn a_client_that_follows_redirects_is_refused_at_the_token_endpoint() {
+    // reqwest's default client follows a 307 and re-posts the body; execute() must not hand back that answer.
+    let stub = StubServer::start().await;
+    let c =
+        Client::builder(CLIENT_ID).secret(CLIENT_SECRET).token_endpoint(stub.url("/token-redirect")).build().unwrap();
+    let session = Session::builder(c).http_client(reqwest::Client::new()).build().unwrap();
+    let err = session.client_credentials("read").await.unwrap_err();
+    assert_eq!(err.code(), "redirected", "{err}");
+    assert!(session.token().is_none(), "no token from a redirected answer");
+}
+
+#[tokio::test]
+async fn openid_discovery_is_the_fallback_when_rfc8414_metadata_is_missing() {
+    let stub = StubServer::start().await;
+    let http = oauth2_reqwest::http_client().unwrap();
+    let issuer = format!("{}/oidc", stub.base);
+    let found = oauth2_reqwest::fetch_metadata(&http, &issuer, true).await.unwrap();
+    assert_eq!(found.metadata.issuer, issuer);
+    assert_eq!(found.metadata.token_endpoint, Some(stub.url("/token")));
+    assert_eq!(found.metadata.jwks_uri, Some(stub.url("/jwks")));
+    let subject_types = found.metadata.extra.get("subject_types_supported");
+    assert_eq!(subject_types, Some(&serde_json::json!(["public"])), "OpenID-only members are kept as extras");
+}
+
+#[tokio::test]
 async fn rfc8414_discovery_configures_the_client() {
     let stub = StubServer::start().await;
     let http = oauth2_reqwest::http_client().unwrap();

@@ -120,7 +120,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// (always 401 with a bare Bearer challenge),
 /// `GET /.well-known/oauth-authorization-server`, and quirky token endpoints for lenient-mode tests:
 /// `POST /token-form` (form-encoded body), `POST /token-quirky` (string `expires_in`, no `token_type`),
-/// `POST /token-redirect` (a 307 to `/token`).
+/// `POST /token-redirect` (a 307 to `/token`). For discovery's fallback, the issuer `BASE/oidc` has only an OpenID
+/// Connect discovery document (`GET /oidc/.well-known/openid-configuration`), no RFC 8414 one.
 pub struct StubServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -160,6 +161,7 @@ impl StubServer {
                 get(|| async { (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"stub\"")]) }),
             )
             .route("/.well-known/oauth-authorization-server", get(metadata))
+            .route("/oidc/.well-known/openid-configuration", get(openid_configuration))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -389,6 +391,21 @@ async fn metadata(State(st): State<Arc<StubState>>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "x_stub": "kept"
+    }))
+    .into_response()
+}
+
+/// OpenID Connect discovery for the issuer `BASE/oidc` (whose endpoints are the stub's own).
+async fn openid_configuration(State(st): State<Arc<StubState>>) -> Response {
+    let b = &st.issuer;
+    axum::Json(json!({
+        "issuer": format!("{b}/oidc"),
+        "authorization_endpoint": format!("{b}/authorize"),
+        "token_endpoint": format!("{b}/token"),
+        "jwks_uri": format!("{b}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"]
     }))
     .into_response()
 }

@@ -56,9 +56,14 @@ impl AuthorizationRequest<'_> {
         self
     }
 
-    /// An extra parameter a provider understands, such as `access_type=offline` or `prompt=consent`.
+    /// An extra parameter a provider understands, such as `access_type=offline` or `prompt=consent`. Setting the
+    /// same name again replaces the value: a request must not repeat a parameter (RFC 6749 §3.1).
     pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.params.push((name.into(), value.into()));
+        let (name, value) = (name.into(), value.into());
+        match self.params.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => *v = value,
+            None => self.params.push((name, value)),
+        }
         self
     }
 
@@ -179,14 +184,25 @@ impl CallbackError {
 }
 
 /// The parameters of a callback: the query of a redirect URL, or its fragment for the implicit grant. Accepts a
-/// whole URL or just the query/fragment string.
+/// whole URL, a path with its query or fragment (`/callback?code=...`, as a web framework sees the request), or
+/// just the query or fragment string.
 fn callback_params(callback: &str, response_type: ResponseType) -> Result<FormParams, CallbackError> {
     let raw = match Url::parse(callback) {
         Ok(url) => match response_type {
             ResponseType::Code => url.query().unwrap_or("").to_owned(),
             ResponseType::Token => url.fragment().unwrap_or("").to_owned(),
         },
-        Err(_) => callback.trim_start_matches(['?', '#']).to_owned(),
+        Err(_) => {
+            let (query, fragment) = match callback.split_once('#') {
+                Some((before, fragment)) => (before, Some(fragment)),
+                None => (callback, None),
+            };
+            match response_type {
+                // The query is what follows `?`; a string with none is the query itself.
+                ResponseType::Code => query.split_once('?').map_or(query, |(_, q)| q).to_owned(),
+                ResponseType::Token => fragment.unwrap_or(query).to_owned(),
+            }
+        }
     };
     FormParams::parse(raw.as_bytes()).map_err(|e| CallbackError::Malformed(e.to_string()))
 }
@@ -243,7 +259,10 @@ impl Client {
     /// Checks a callback's `state`, then `iss`, then `error`: the checks every authorization response gets.
     fn check_callback(&self, pending: &PendingAuthorization, params: &FormParams) -> Result<(), CallbackError> {
         let state = params.get("state").unwrap_or("");
-        if !constant_time_eq(state.as_bytes(), pending.state.secret().as_bytes()) {
+        // An empty pending state (a hand-made or corrupted value) matches nothing: it would accept any callback
+        // without a state, which is exactly the CSRF §10.12 guards against.
+        let expected = pending.state.secret();
+        if expected.is_empty() || !constant_time_eq(state.as_bytes(), expected.as_bytes()) {
             return Err(CallbackError::StateMismatch);
         }
         match (params.get("iss"), &self.issuer) {

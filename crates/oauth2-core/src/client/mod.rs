@@ -489,8 +489,8 @@ fn checked_scope(scope: Scope) -> Result<Scope, RequestError> {
     if scope.is_valid_syntax() { Ok(scope) } else { Err(RequestError::InvalidScope(scope.to_string())) }
 }
 
-/// `url::Url` to `http::Uri`. A parsed `Url` is always a valid URI (it is percent-encoded), so the fallback is
-/// unreachable in practice; it keeps this function total.
+/// `url::Url` to `http::Uri`. A parsed `Url` is always a valid URI (it is percent-encoded; checked for every
+/// printable ASCII character in path, query and fragment), so the fallback is unreachable; it keeps this total.
 fn uri_of(url: &Url) -> http::Uri {
     url.as_str().parse().unwrap_or_default()
 }

@@ -74,28 +74,43 @@ impl TokenError {
 const SECRET_FIELDS: [&str; 7] =
     ["access_token", "refresh_token", "id_token", "client_secret", "password", "code", "code_verifier"];
 
-/// The start of a body for an error message, with the values of secret fields replaced: a malformed token
-/// response still carries a live token, and error messages end up in logs.
+/// The start of a body for an error message, with the values of secret fields replaced, at any depth: a malformed
+/// token response still carries a live token, and error messages end up in logs. A body that cannot be read
+/// field by field (truncated JSON, say) is withheld whole if it names a secret field at all.
 fn excerpt_of(body: &[u8]) -> String {
-    let redact = |map: &mut Map<String, Value>| {
-        for key in SECRET_FIELDS {
-            if let Some(v) = map.get_mut(key) {
-                *v = Value::String("[redacted]".into());
+    fn redact(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map.iter_mut() {
+                    if SECRET_FIELDS.contains(&key.as_str()) {
+                        *v = Value::String("[redacted]".into());
+                    } else {
+                        redact(v);
+                    }
+                }
             }
+            Value::Array(items) => items.iter_mut().for_each(redact),
+            _ => {}
         }
-    };
+    }
     let text = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(mut map)) => {
-            redact(&mut map);
-            Value::Object(map).to_string()
+        Ok(mut value) => {
+            redact(&mut value);
+            value.to_string()
         }
-        _ => match FormParams::parse(body) {
+        Err(_) => match FormParams::parse(body) {
             Ok(form) if form.iter().any(|(k, _)| SECRET_FIELDS.contains(&k)) => {
-                let mut map = form.to_json();
-                redact(&mut map);
-                Value::Object(map).to_string()
+                let mut value = Value::Object(form.to_json());
+                redact(&mut value);
+                value.to_string()
             }
-            _ => String::from_utf8_lossy(body).into_owned(),
+            _ => {
+                let raw = String::from_utf8_lossy(body);
+                if SECRET_FIELDS.iter().any(|field| raw.contains(field)) {
+                    return "[withheld: the body names a secret field but could not be parsed to redact it]".into();
+                }
+                raw.into_owned()
+            }
         },
     };
     text.trim().chars().take(EXCERPT).collect()
@@ -180,9 +195,11 @@ pub(crate) fn token_from_fields(
         None => return Err("`access_token` is missing".into()),
     };
     let token_type = match fields.remove("token_type") {
-        Some(Value::String(s)) => TokenType::parse(&s),
-        None if lenient => TokenType::Bearer,
-        Some(_) => return Err("`token_type` is not a string".into()),
+        Some(Value::String(s)) if !s.trim().is_empty() => TokenType::parse(s.trim()),
+        // Lenient: absent, null or empty all mean the usual Bearer.
+        None | Some(Value::Null) if lenient => TokenType::Bearer,
+        Some(Value::String(_)) if lenient => TokenType::Bearer,
+        Some(_) => return Err("`token_type` is not a non-empty string".into()),
         None => return Err("`token_type` is missing".into()),
     };
     let expires_in = match fields.remove("expires_in") {

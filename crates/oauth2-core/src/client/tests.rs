@@ -123,6 +123,11 @@ fn rfc6749_3_1_extra_parameters_are_added_but_cannot_override_protocol_ones() {
     assert_eq!(query_of(&url).get("access_type"), Some("offline"));
     let err = c.authorization_request(&mut rng()).param("state", "fixed").build().unwrap_err();
     assert_eq!(err, RequestError::ReservedParameter("state".into()));
+    // Setting a parameter twice keeps one: servers reject repeated parameters.
+    let (url, _) =
+        c.authorization_request(&mut rng()).param("prompt", "login").param("prompt", "consent").build().unwrap();
+    assert_eq!(url.query_pairs().filter(|(k, _)| k == "prompt").count(), 1);
+    assert_eq!(query_of(&url).get("prompt"), Some("consent"));
 }
 
 #[test]
@@ -159,8 +164,11 @@ fn rfc6749_4_1_2_callback_yields_the_code() {
         )
         .unwrap();
     assert_eq!(code.secret(), "SplxlOBeZQQYbYS6WxSbIA");
-    // A bare query string works too.
+    // A bare query string works too, and a path with its query, as a web framework sees the request.
     assert!(c.parse_callback(&pending_with_state("xyz"), "?code=a&state=xyz").is_ok());
+    assert!(c.parse_callback(&pending_with_state("xyz"), "code=a&state=xyz").is_ok());
+    let from_path = c.parse_callback(&pending_with_state("xyz"), "/cb?code=from-path&state=xyz").unwrap();
+    assert_eq!(from_path.secret(), "from-path");
 }
 
 #[test]
@@ -175,6 +183,10 @@ fn rfc6749_10_12_state_mismatch_is_rejected_as_csrf() {
     ] {
         assert_eq!(c.parse_callback(&p, cb), Err(CallbackError::StateMismatch), "{cb}");
     }
+    // A pending value with no state accepts nothing, not even a callback without one.
+    let empty = pending_with_state("");
+    assert_eq!(c.parse_callback(&empty, "/cb?code=abc"), Err(CallbackError::StateMismatch));
+    assert_eq!(c.parse_callback(&empty, "/cb?code=abc&state="), Err(CallbackError::StateMismatch));
     assert_eq!(CallbackError::StateMismatch.code(), "state_mismatch");
 }
 
@@ -477,6 +489,8 @@ fn rfc6749_5_1_responses_that_break_the_rfc_are_unexpected_with_an_excerpt() {
         r#"{"access_token":5,"token_type":"Bearer"}"#,
         r#"["not an object"]"#,
         r#"{"error":"invalid_grant"}"#,
+        r#"{"access_token":"a","token_type":""}"#,
+        r#"{"access_token":"a","token_type":null}"#,
     ] {
         let err = client().parse_token_response(json(200, body), now()).unwrap_err();
         assert_eq!(err.code(), "unexpected_response", "{body}");
@@ -489,6 +503,26 @@ fn rfc6749_5_1_responses_that_break_the_rfc_are_unexpected_with_an_excerpt() {
     assert!(!shown.contains("live-secret"), "{shown}");
     assert!(shown.contains("[redacted]"));
     assert_eq!(client().parse_token_response(created, now()).unwrap_err().code(), "unexpected_response");
+    // Nested, truncated or repeated: the secret stays out of the error however the body is malformed.
+    for body in [
+        r#"{"data":{"access_token":"live-secret-nested"},"list":[{"refresh_token":"live-secret-in-array"}]}"#,
+        r#"{"access_token":"live-secret-truncated","token_ty"#,
+    ] {
+        let err = client().parse_token_response(json(200, body), now()).unwrap_err();
+        let shown = format!("{err} {err:?} {}", err.description());
+        assert!(!shown.contains("live-secret"), "{shown}");
+    }
+    let repeated = http::Response::builder()
+        .status(400)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(b"access_token=live-secret-form&access_token=again".to_vec())
+        .unwrap();
+    let err = lenient_client().parse_token_response(repeated, now()).unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("live-secret"), "{err:?}");
+}
+
+fn lenient_client() -> Client {
+    rfc_client().lenient(true).build().unwrap()
 }
 
 #[test]
@@ -496,6 +530,10 @@ fn lenient_mode_accepts_common_provider_deviations() {
     let lenient = rfc_client().lenient(true).build().unwrap();
     let t = lenient.parse_token_response(json(200, r#"{"access_token":"a","expires_in":"3600"}"#), now()).unwrap();
     assert_eq!(t.token_type, TokenType::Bearer);
+    for body in [r#"{"access_token":"a","token_type":null}"#, r#"{"access_token":"a","token_type":""}"#] {
+        let t = lenient.parse_token_response(json(200, body), now()).unwrap();
+        assert_eq!(t.token_type, TokenType::Bearer, "{body}");
+    }
     assert_eq!(t.expires_at, Some(now() + Duration::from_secs(3600)));
 
     let form = http::Response::builder()

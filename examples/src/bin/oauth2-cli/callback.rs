@@ -27,7 +27,7 @@ struct Shared<T> {
     done: Mutex<Option<oneshot::Sender<T>>>,
 }
 
-/// Serves `listener` until the first request to `/callback` (any method: a `form_post` response arrives as a POST) has been handled by `handler` (given the raw query
+/// Serves `listener` until the first request to `/callback` (any method; only its query string is read) has been handled by `handler` (given the raw query
 /// string); returns its result. Other paths get 404; later callbacks get 404 too.
 pub(crate) async fn wait_for_callback<T: Send + 'static>(
     listener: TcpListener,

@@ -192,6 +192,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         return Ok(());
     }
+    // Usage first: a mistake on the command line is exit 2 whatever the network would have said.
+    if cli.client.client_id.is_none() {
+        return Err(CliError::Usage("--client-id is required".into()));
+    }
+    if cli.client.client_secret.is_none() && cli.client.auth.is_some() {
+        return Err(CliError::Usage("--auth needs --client-secret".into()));
+    }
     let setup = setup(&cli).await?;
     match &cli.command {
         Command::Discover => Ok(()),
