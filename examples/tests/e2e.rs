@@ -169,15 +169,17 @@ async fn end_to_end_matrix() {
         let running = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str()]).await;
         let base = running.base.clone();
         session_flows(provider, &base, web_port).await;
-        eprintln!(
+        common::report(&format!(
             "[{provider}] × oauth2-reqwest session: code+PKCE → userinfo → refresh → revoke, client credentials, password ... ok"
-        );
+        ));
         cli_flows(provider, &base).await;
-        eprintln!(
+        common::report(&format!(
             "[{provider}] × oauth2-cli: code+PKCE → userinfo → refresh → revoke, client credentials, password ... ok"
-        );
+        ));
         client_web_flow(provider, &base, web_port).await;
-        eprintln!("[{provider}] × client-web: code+PKCE → profile (userinfo) → refresh → logout (revoke) ... ok");
+        common::report(&format!(
+            "[{provider}] × client-web: code+PKCE → profile (userinfo) → refresh → logout (revoke) ... ok"
+        ));
         drop(running.child);
     }
 }
@@ -244,4 +246,118 @@ async fn every_authorization_request_shows_login_then_consent_even_with_a_kept_s
     assert!(first.contains("code=") && first.contains("state=s"));
     let second = browser.approve(&url).await;
     assert!(second.contains("code="));
+}
+
+/// What a provider must refuse, over real HTTP on both frameworks: untrusted clients and redirect URIs get a page
+/// and no redirect, login and consent forms check their CSRF token, a wrong password shows the login form again, a
+/// denial goes back as `access_denied` with `state` and `iss`, and `/userinfo` needs a token that speaks for a user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_refuse_what_design_md_says_they_must() {
+    for provider in PROVIDERS {
+        let web_port = free_port();
+        let config = config_file(web_port);
+        let bin = match provider {
+            "provider-axum" => env!("CARGO_BIN_EXE_provider-axum"),
+            _ => env!("CARGO_BIN_EXE_provider-actix"),
+        };
+        let running = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str()]).await;
+        let base = running.base.as_str();
+        let b = Browser::new();
+        let authorize = |client: &str, redirect: &str| {
+            format!(
+                "{base}/authorize?response_type=code&client_id={client}&redirect_uri={}&state=s-1&scope=profile",
+                url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+            )
+        };
+        let callback = format!("http://127.0.0.1:{web_port}/callback");
+
+        // RFC 6749 §4.1.2.1: unknown client, unregistered redirect, and (design.md §3) a confidential client's
+        // loopback redirect on another port: an error page, never a redirect.
+        let other_port = format!("http://127.0.0.1:{}/callback", free_port());
+        for url in [
+            authorize("nobody", &callback),
+            authorize("demo-web", "https://evil.example/callback"),
+            authorize("demo-web", &other_port),
+        ] {
+            let r = b.0.get(&url).send().await.unwrap();
+            assert_eq!(r.status(), 400, "[{provider}] {url}");
+            assert!(r.headers().get("location").is_none(), "[{provider}] no redirect for {url}");
+        }
+
+        // The login form: a wrong password shows it again; a forged CSRF token is refused.
+        let login = b.0.get(authorize("demo-web", &callback)).send().await.unwrap().text().await.unwrap();
+        let (csrf, request) = (common::hidden(&login, "csrf"), common::hidden(&login, "request"));
+        let post_login = |password: &str, csrf: &str| {
+            let form = [("username", "alice"), ("password", password), ("csrf", csrf), ("request", request.as_str())];
+            b.0.post(format!("{base}/login")).form(&form).send()
+        };
+        let wrong = post_login("not-her-password", &csrf).await.unwrap();
+        assert_eq!(wrong.status(), 401, "[{provider}] wrong password");
+        let page = wrong.text().await.unwrap();
+        assert!(page.contains("name=\"password\"") && page.contains("not right"), "[{provider}] {page}");
+        let forged = post_login("alice-password", "forged-csrf").await.unwrap();
+        assert_eq!(forged.status(), 400, "[{provider}] forged CSRF token");
+        assert!(!forged.text().await.unwrap().contains("name=\"decision\""), "[{provider}] no consent page");
+
+        // Consent: deny goes back as access_denied, with state and iss (RFC 6749 §4.1.2.1, RFC 9207).
+        let consent = post_login("alice-password", &csrf).await.unwrap().text().await.unwrap();
+        let form = [
+            ("decision", "deny".to_owned()),
+            ("csrf", common::hidden(&consent, "csrf")),
+            ("request", common::hidden(&consent, "request")),
+        ];
+        let denied = b.0.post(format!("{base}/consent")).form(&form).send().await.unwrap();
+        assert_eq!(denied.status(), 302, "[{provider}] deny redirects");
+        let to = url::Url::parse(&Browser::location(&denied)).unwrap();
+        let param = |k: &str| to.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+        assert_eq!(param("error").as_deref(), Some("access_denied"), "[{provider}] {to}");
+        assert_eq!(param("state").as_deref(), Some("s-1"));
+        assert_eq!(param("iss").as_deref(), Some(base));
+        assert!(param("code").is_none());
+
+        // /userinfo with a client-credentials token: no user, so no user info.
+        let cc = reqwest::Client::new()
+            .post(format!("{base}/token"))
+            .basic_auth("demo-service", Some("demo-service-secret"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        let cc: serde_json::Value = cc.json().await.unwrap();
+        let r = userinfo(base, cc["access_token"].as_str().unwrap()).await;
+        assert_eq!(r.status(), 403, "[{provider}] userinfo for a client's token");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.contains("insufficient_scope"), "[{provider}] {challenge}");
+        drop(running.child);
+    }
+}
+
+/// design.md §4: the issuer is `http://HOST:PORT` of `--listen` (as written), or `--issuer`, and `iss` and the
+/// metadata use it byte for byte.
+#[tokio::test]
+async fn the_issuer_follows_listen_or_the_issuer_flag() {
+    for bin in [env!("CARGO_BIN_EXE_provider-axum"), env!("CARGO_BIN_EXE_provider-actix")] {
+        let running = start(bin, &["--listen", "localhost:0"]).await;
+        let port = url::Url::parse(&running.base).unwrap().port().unwrap();
+        let issuer = format!("http://localhost:{port}");
+        let m: serde_json::Value =
+            reqwest::get(format!("http://127.0.0.1:{port}/.well-known/oauth-authorization-server"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        assert_eq!(m["issuer"], issuer.as_str(), "{bin}: the host as written in --listen");
+        drop(running.child);
+
+        let running = start(bin, &["--listen", "127.0.0.1:0", "--issuer", "https://as.example.test"]).await;
+        let m: serde_json::Value = reqwest::get(format!("{}/.well-known/oauth-authorization-server", running.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(m["issuer"], "https://as.example.test", "{bin}: --issuer");
+        assert_eq!(m["token_endpoint"], "https://as.example.test/token");
+    }
 }

@@ -79,7 +79,7 @@ async fn oauth2_rs_client_against_both_providers() {
         let config = config_file(web_port);
         let running = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str()]).await;
         oauth2_rs_flows(provider, &running.base, web_port).await;
-        eprintln!("[{provider}] × oauth2-rs: code+PKCE, refresh, password, client credentials ... ok");
+        common::report(&format!("[{provider}] × oauth2-rs: code+PKCE, refresh, password, client credentials ... ok"));
     }
 }
 
@@ -98,7 +98,7 @@ async fn requests_oauthlib_against_both_providers() {
     let Some(python) = python() else {
         // CI installs it (.ci/run); there, its absence is a failure, not a skip.
         assert!(std::env::var_os("CI").is_none(), "CI must provide the requests-oauthlib venv (see .ci/run)");
-        eprintln!("SKIPPED requests-oauthlib interop: no venv at target/interop-venv (run .ci/run's pip step)");
+        common::report("SKIPPED requests-oauthlib interop: no venv at target/interop-venv (run .ci/run's pip step)");
         return;
     };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/requests_oauthlib_flows.py");
@@ -112,6 +112,6 @@ async fn requests_oauthlib_against_both_providers() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "[{provider}] requests-oauthlib failed:\n{stdout}\n{stderr}");
-        eprintln!("[{provider}] × {}", stdout.trim());
+        common::report(&format!("[{provider}] × {}", stdout.trim()));
     }
 }

@@ -19,9 +19,14 @@ mod bench;
 const PACKAGES: [&str; 7] =
     ["oauth2-core", "oauth2-reqwest", "oauth2-axum", "oauth2-actix", "oauth2-testkit", "oauth2-examples", "xtask"];
 
-/// Crates that must never be in `oauth2-core`'s dependency tree: the core is sans-IO (design.md §2).
-const FORBIDDEN_IN_CORE: [&str; 8] =
-    ["tokio", "hyper", "reqwest", "axum", "actix-web", "actix-rt", "async-std", "smol"];
+/// Crate families that must never be in `oauth2-core`'s dependency tree: the core is sans-IO (design.md §2). A
+/// crate is refused when its name is one of these or starts with one and a dash (`tokio-util`, `axum-core`,
+/// `hyper-util`, `actix-http` ...).
+const FORBIDDEN_IN_CORE: [&str; 8] = ["tokio", "hyper", "reqwest", "axum", "actix", "async-std", "smol", "mio"];
+
+fn forbidden_in_core(name: &str) -> bool {
+    FORBIDDEN_IN_CORE.iter().any(|f| name == *f || name.strip_prefix(f).is_some_and(|rest| rest.starts_with('-')))
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,7 +36,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|lint|demo>");
+            eprintln!("usage: cargo xtask <test|lint|demo|bench>");
             eprintln!("  demo   run the demo provider and web client on loopback (--framework axum|actix)");
             eprintln!("  bench  measure W0/W1/W2 on both adapters and token memory; writes BENCHMARKS.md (--quick)");
             eprintln!("  test   static checks, then every test of every crate");
@@ -108,11 +113,8 @@ fn core_dependency_rule() -> Result<(), String> {
         return Err(format!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
     let tree = String::from_utf8_lossy(&output.stdout);
-    let found: Vec<&str> = tree
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| FORBIDDEN_IN_CORE.contains(name))
-        .collect();
+    let found: Vec<&str> =
+        tree.lines().filter_map(|line| line.split_whitespace().next()).filter(|name| forbidden_in_core(name)).collect();
     if found.is_empty() {
         eprintln!("ok: {} crates in the tree, none of {:?}", tree.lines().count(), FORBIDDEN_IN_CORE);
         Ok(())
@@ -142,8 +144,32 @@ fn wait_for_port(port: u16, child: &mut std::process::Child, what: &str) -> Resu
     Err(format!("{what} did not start listening on 127.0.0.1:{port}"))
 }
 
-/// Starts the demo provider and web client, prints where to go, and waits; Ctrl-C reaches both children (same
-/// process group) and they shut down gracefully.
+/// Stops a child gracefully: SIGINT first (the demo servers shut down on it), then a kill after 5 s.
+fn stop(child: &mut std::process::Child) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    for _ in 0..50 {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Fails if something already listens on `port` (a demo left running, say): its answers would pass for ours.
+fn port_free(port: u16) -> Result<(), String> {
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .map(drop)
+        .map_err(|e| format!("127.0.0.1:{port} is in use ({e}); is a demo already running?"))
+}
+
+/// Starts the demo provider and web client, prints where to go, and waits. Ctrl-C, SIGINT or SIGTERM (to this
+/// process alone or its whole group) stops both children gracefully before it returns; if either child stops by
+/// itself, the other is stopped and the demo fails.
 fn demo(args: &[String]) -> Result<(), String> {
     let framework = match args {
         [] => "axum",
@@ -151,6 +177,12 @@ fn demo(args: &[String]) -> Result<(), String> {
         _ => return Err("usage: cargo xtask demo [--framework axum|actix]".into()),
     };
     run("build the demo", cargo(&["build", "--package", "oauth2-examples", "--bins"]))?;
+    port_free(9000)?;
+    port_free(3000)?;
+    let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stopping.clone();
+    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst))
+        .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     let bin = |name: &str| target.join("debug").join(name);
     let provider_name = format!("provider-{framework}");
@@ -159,14 +191,24 @@ fn demo(args: &[String]) -> Result<(), String> {
         .stdout(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {provider_name}: {e}"))?;
-    wait_for_port(9000, &mut provider, &provider_name)?;
-    let mut client = Command::new(bin("client-web"))
+    if let Err(e) = wait_for_port(9000, &mut provider, &provider_name) {
+        stop(&mut provider);
+        return Err(e);
+    }
+    let mut client = match Command::new(bin("client-web"))
         .args(["--listen", "127.0.0.1:3000", "--issuer", "http://127.0.0.1:9000"])
         .stdout(std::process::Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot start client-web: {e}"))?;
+    {
+        Ok(c) => c,
+        Err(e) => {
+            stop(&mut provider);
+            return Err(format!("cannot start client-web: {e}"));
+        }
+    };
     if let Err(e) = wait_for_port(3000, &mut client, "client-web") {
-        let _ = provider.kill();
+        stop(&mut client);
+        stop(&mut provider);
         return Err(e);
     }
     eprintln!(
@@ -175,16 +217,35 @@ fn demo(args: &[String]) -> Result<(), String> {
          Sign in as  alice / alice-password  (or bob / bob-password), allow access, and see your profile.\n\n  \
          Press Ctrl-C to stop.\n"
     );
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let provider_done = provider.try_wait().ok().flatten();
-        let client_done = client.try_wait().ok().flatten();
-        if provider_done.is_some() || client_done.is_some() {
-            let _ = provider.kill();
-            let _ = client.kill();
-            let _ = provider.wait();
-            let _ = client.wait();
-            return Ok(());
+    let outcome = loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            break Ok(());
+        }
+        if let Ok(Some(status)) = provider.try_wait() {
+            break Err(format!("{provider_name} stopped by itself ({status})"));
+        }
+        if let Ok(Some(status)) = client.try_wait() {
+            break Err(format!("client-web stopped by itself ({status})"));
+        }
+    };
+    eprintln!("\n  Stopping the demo ...");
+    stop(&mut client);
+    stop(&mut provider);
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forbidden_in_core;
+
+    #[test]
+    fn the_core_rule_catches_whole_crate_families() {
+        for name in ["tokio", "tokio-util", "axum-core", "hyper-util", "actix-http", "actix-web", "reqwest", "mio"] {
+            assert!(forbidden_in_core(name), "{name}");
+        }
+        for name in ["http", "url", "serde", "tokio_like", "hyperloglog", "axumx"] {
+            assert!(!forbidden_in_core(name), "{name}");
         }
     }
 }

@@ -17,7 +17,7 @@ struct Args {
     /// A TOML file of clients and users.
     #[arg(long)]
     config: Option<String>,
-    /// The issuer identifier (default: http://LISTEN-ADDRESS).
+    /// The issuer identifier (default: http://HOST:PORT of --listen, with the port actually bound).
     #[arg(long)]
     issuer: Option<String>,
 }
@@ -38,7 +38,7 @@ async fn pages(req: HttpRequest, body: web::Bytes, demo: web::Data<DemoApp>) -> 
 }
 
 async fn userinfo(Authenticated(grant): Authenticated, demo: web::Data<DemoApp>) -> HttpResponse {
-    HttpResponse::Ok().json(demo.userinfo(&grant))
+    into_response(demo.userinfo(&grant))
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,8 +60,15 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let issuer = args.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let bound = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: cannot read the listening address: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let addr = bound.to_string();
+    let issuer = args.issuer.clone().unwrap_or_else(|| oauth2_examples::demo::default_issuer(&args.listen, bound));
     let server = match config.server(&issuer) {
         Ok(s) => s,
         Err(e) => {

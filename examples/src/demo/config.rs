@@ -74,6 +74,14 @@ pub enum ConfigError {
         /// The name given.
         grant: String,
     },
+    /// A client entry that cannot work as written.
+    #[error("client {client}: {reason}")]
+    Invalid {
+        /// The client.
+        client: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl DemoConfig {
@@ -124,12 +132,27 @@ impl DemoConfig {
         toml::from_str(text).unwrap_or(Self { clients: Vec::new(), users: Vec::new() })
     }
 
-    /// The clients as registrations. A client whose redirect URIs are all loopback is a native app (RFC 8252), so
-    /// its port may vary, whether or not it has a secret.
+    /// The clients as registrations. A public client whose redirect URIs are all loopback is a native app
+    /// (RFC 8252 §7.3), so its port may vary; a confidential client's redirect URIs always match exactly
+    /// (design.md §3: native apps cannot keep a secret, so a client with one is not a native app).
     pub fn registered(&self) -> Result<Vec<RegisteredClient>, ConfigError> {
+        let mut seen = std::collections::HashSet::new();
         self.clients
             .iter()
             .map(|c| {
+                let invalid = |reason| ConfigError::Invalid { client: c.id.clone(), reason };
+                if c.id.is_empty() {
+                    return Err(invalid("the id is empty"));
+                }
+                if !seen.insert(c.id.as_str()) {
+                    return Err(invalid("the id is registered twice"));
+                }
+                if c.secret.as_deref() == Some("") {
+                    return Err(invalid("the secret is empty; leave `secret` out for a public client"));
+                }
+                if c.grant_types.is_empty() {
+                    return Err(invalid("`grant_types` is empty"));
+                }
                 let grants = c
                     .grant_types
                     .iter()
@@ -138,6 +161,11 @@ impl DemoConfig {
                             .ok_or_else(|| ConfigError::UnknownGrant { client: c.id.clone(), grant: g.clone() })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                if c.secret.is_none() && grants.contains(&GrantType::ClientCredentials) {
+                    return Err(invalid(
+                        "client_credentials needs a secret (RFC 6749 §4.4: confidential clients only)",
+                    ));
+                }
                 let mut client = match &c.secret {
                     Some(s) => RegisteredClient::confidential(&c.id, s),
                     None => RegisteredClient::public(&c.id),
@@ -151,9 +179,8 @@ impl DemoConfig {
                 let loopback = |u: &String| {
                     url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" && oauth2_core::security::is_loopback(&u))
                 };
-                if !c.redirect_uris.is_empty() && c.redirect_uris.iter().all(loopback) {
-                    client.native = true;
-                }
+                client.native =
+                    c.secret.is_none() && !c.redirect_uris.is_empty() && c.redirect_uris.iter().all(loopback);
                 Ok(client)
             })
             .collect()
@@ -167,10 +194,15 @@ impl DemoConfig {
     /// The authorization server for this configuration and issuer.
     pub fn server(&self, issuer: &str) -> Result<Arc<AuthorizationServer<MemoryStore>>, ConfigError> {
         let store = MemoryStore::new();
+        let mut config = ServerConfig::new(issuer);
         for client in self.registered()? {
+            // The implicit grant is legacy and off by default (RFC 9700 §2.1.2); a client registered for it turns
+            // it on.
+            if client.allows(GrantType::Implicit) && !config.grant_types.contains(&GrantType::Implicit) {
+                config.grant_types.push(GrantType::Implicit);
+            }
             store.add_client(client);
         }
-        let mut config = ServerConfig::new(issuer);
         config.userinfo_path = Some("/userinfo".into());
         config.scopes_supported = Some(self.all_scopes());
         let users = self.users.clone();
@@ -202,5 +234,63 @@ impl DemoConfig {
             out.push_str(&format!("  {:<14} password: {:<16} name: {}\n", u.username, u.password, u.name));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Vec<RegisteredClient>, ConfigError> {
+        toml::from_str::<DemoConfig>(text).map_err(ConfigError::from)?.registered()
+    }
+
+    #[test]
+    fn the_design_md_example_loads_with_its_defaults() {
+        let clients = load(
+            r#"
+            [[clients]]
+            id = "web"
+            secret = "s3cret"
+            redirect_uris = ["http://127.0.0.1:3000/callback"]
+            grant_types = ["authorization_code", "refresh_token"]
+            scopes = ["profile", "read"]
+
+            [[clients]]
+            id = "cli"
+            redirect_uris = ["http://127.0.0.1/callback"]
+
+            [[users]]
+            username = "alice"
+            password = "alice-password"
+            name = "Alice Liddell"
+            "#,
+        )
+        .unwrap();
+        assert!(clients[0].is_confidential() && !clients[0].native, "a client with a secret matches exactly");
+        assert!(!clients[1].is_confidential() && clients[1].native, "a public loopback client is a native app");
+        assert!(clients[1].allows(GrantType::AuthorizationCode) && clients[1].allows(GrantType::RefreshToken));
+    }
+
+    #[test]
+    fn entries_that_cannot_work_are_refused_at_start() {
+        let cases = [
+            (
+                r#"[[clients]]
+id = "a"
+secret = """#,
+                "secret is empty",
+            ),
+            ("[[clients]]\nid = \"a\"\n[[clients]]\nid = \"a\"", "registered twice"),
+            ("[[clients]]\nid = \"a\"\ngrant_types = []", "grant_types"),
+            ("[[clients]]\nid = \"a\"\ngrant_types = [\"client_credentials\"]", "needs a secret"),
+            ("[[clients]]\nid = \"a\"\ngrant_types = [\"device_code\"]", "unknown grant type"),
+            ("[[clients]]\nid = \"a\"\ngrant_type = [\"password\"]", "unknown field"),
+        ];
+        for (text, expected) in cases {
+            let text = text.replace("\\n", "\n");
+            let err = load(&text).expect_err(&text).to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
     }
 }

@@ -17,17 +17,41 @@ use oauth2_core::server::{AccessGrant, AuthorizationRequest, AuthorizationServer
 
 pub use config::{ClientConfig, ConfigError, DemoConfig, UserConfig};
 
-/// The session cookie's name.
-const COOKIE_NAME: &str = "demo_session";
+/// The issuer of a provider started with `--listen LISTEN` and bound to `bound` (design.md §4): `http://HOST:PORT`
+/// with HOST as written in `--listen` (so `localhost:9000` gives `http://localhost:9000`) and the port actually
+/// bound (so `127.0.0.1:0` gives the port chosen). No trailing slash.
+pub fn default_issuer(listen: &str, bound: std::net::SocketAddr) -> String {
+    let host = listen.rsplit_once(':').map(|(host, _)| host).filter(|h| !h.is_empty());
+    match host {
+        Some(host) => format!("http://{host}:{}", bound.port()),
+        None => format!("http://{bound}"),
+    }
+}
+
 /// Sessions kept at most; the oldest half is dropped past this (a demo must not grow without bound).
 const MAX_SESSIONS: usize = 10_000;
+/// Authorization requests a session holds open at once; the oldest goes past this.
+const MAX_PENDING: usize = 16;
 
 #[derive(Default)]
 struct Session {
     user: Option<String>,
     csrf: String,
-    pending: HashMap<String, AuthorizationRequest>,
+    /// Open authorization requests by id, with a sequence number to find the oldest.
+    pending: HashMap<String, (u64, AuthorizationRequest)>,
     created: u64,
+}
+
+impl Session {
+    fn add_pending(&mut self, rid: String, request: AuthorizationRequest, seq: u64) {
+        if self.pending.len() >= MAX_PENDING {
+            let oldest = self.pending.iter().min_by_key(|(_, (n, _))| *n).map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.pending.remove(&oldest);
+            }
+        }
+        self.pending.insert(rid, (seq, request));
+    }
 }
 
 /// The demo's app side: users, sessions, pages. Cheap to clone.
@@ -37,19 +61,42 @@ pub struct DemoApp {
     users: Arc<Vec<UserConfig>>,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
     counter: Arc<std::sync::atomic::AtomicU64>,
+    /// The session cookie's name, with the issuer's port in it: cookies ignore ports, and two demo providers on one
+    /// host must not overwrite each other's sessions in one browser.
+    cookie: Arc<str>,
 }
 
 impl DemoApp {
     /// The app for `server` (built from `config` with [`DemoConfig::server`]).
     pub fn new(server: Arc<AuthorizationServer<MemoryStore>>, config: &DemoConfig) -> Self {
-        Self { server, users: Arc::new(config.users.clone()), sessions: Arc::default(), counter: Arc::default() }
+        let port = url::Url::parse(&server.config().issuer).ok().and_then(|u| u.port_or_known_default());
+        let cookie = match port {
+            Some(port) => format!("demo_session_{port}"),
+            None => "demo_session".to_owned(),
+        };
+        Self {
+            server,
+            users: Arc::new(config.users.clone()),
+            sessions: Arc::default(),
+            counter: Arc::default(),
+            cookie: cookie.into(),
+        }
     }
 
-    /// `/userinfo`'s JSON for a validated token: `sub` is the username, `name` the display name.
-    pub fn userinfo(&self, grant: &AccessGrant) -> serde_json::Value {
-        let sub = grant.subject.as_deref().unwrap_or_default();
+    /// `/userinfo`'s answer for a validated token: JSON with `sub` (the username) and `name` (the display name),
+    /// or a `403` for a token that speaks for no user (client credentials).
+    pub fn userinfo(&self, grant: &AccessGrant) -> http::Response<Vec<u8>> {
+        let Some(sub) = grant.subject.as_deref() else {
+            let mut e = oauth2_core::server::OAuthError::new(
+                oauth2_core::ErrorCode::InsufficientScope,
+                "this token was issued to a client, not for a user",
+            );
+            e.challenge =
+                Some("Bearer error=\"insufficient_scope\", error_description=\"the token speaks for no user\"".into());
+            return e.into_response();
+        };
         let name = self.users.iter().find(|u| u.username == sub).map(|u| u.name.clone());
-        serde_json::json!({ "sub": sub, "name": name })
+        oauth2_core::server::json_response(StatusCode::OK, &serde_json::json!({ "sub": sub, "name": name }))
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
@@ -66,11 +113,11 @@ impl DemoApp {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|c| c.trim().split_once('='))
-            .find(|(k, v)| *k == COOKIE_NAME && sessions.contains_key(*v))
+            .find(|(k, v)| *k == &*self.cookie && sessions.contains_key(*v))
             .map(|(_, v)| v.to_owned())
     }
 
-    fn new_session(&self, user: Option<String>, pending: HashMap<String, AuthorizationRequest>) -> String {
+    fn new_session(&self, user: Option<String>, pending: HashMap<String, (u64, AuthorizationRequest)>) -> String {
         let id = random_token(&mut OsRng, 32);
         let created = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut sessions = self.sessions();
@@ -112,12 +159,13 @@ impl DemoApp {
             // design.md §4: every authorization request shows login, then consent. The demo keeps no "remember
             // me", so a browser that kept its cookies from an earlier flow sees the same two pages.
             let page = pages::login(&validated, &rid, &session.csrf, None);
-            session.pending.insert(rid, validated);
+            let seq = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            session.add_pending(rid, validated, seq);
             page
         };
         let mut response = html(StatusCode::OK, page);
         if fresh {
-            set_cookie(&mut response, &sid);
+            set_cookie(&mut response, &self.cookie, &sid);
         }
         response
     }
@@ -147,7 +195,7 @@ impl DemoApp {
         let Some(session) = sessions.get_mut(&sid) else {
             return html(StatusCode::BAD_REQUEST, pages::message("Session lost", "Start again from the application."));
         };
-        let Some(pending) = session.pending.get(&rid).cloned() else {
+        let Some(pending) = session.pending.get(&rid).map(|(_, r)| r.clone()) else {
             return html(
                 StatusCode::BAD_REQUEST,
                 pages::message("Request expired", "Start again from the application."),
@@ -163,7 +211,7 @@ impl DemoApp {
         let new_sid = self.new_session(Some(user.username.clone()), old);
         let csrf = self.sessions().get(&new_sid).map(|s| s.csrf.clone()).unwrap_or_default();
         let mut response = html(StatusCode::OK, pages::consent(&pending, &user.name, &rid, &csrf));
-        set_cookie(&mut response, &new_sid);
+        set_cookie(&mut response, &self.cookie, &new_sid);
         response
     }
 
@@ -180,7 +228,7 @@ impl DemoApp {
                 );
             };
             // Single use: a consent form cannot be submitted twice.
-            (session.user.clone(), session.pending.remove(form.get("request").unwrap_or("")))
+            (session.user.clone(), session.pending.remove(form.get("request").unwrap_or("")).map(|(_, r)| r))
         };
         let (Some(user), Some(pending)) = (user, pending) else {
             return html(
@@ -219,8 +267,22 @@ fn html(status: StatusCode, body: String) -> http::Response<Vec<u8>> {
     r
 }
 
-fn set_cookie(response: &mut http::Response<Vec<u8>>, sid: &str) {
-    if let Ok(v) = HeaderValue::try_from(format!("{COOKIE_NAME}={sid}; Path=/; HttpOnly; SameSite=Lax")) {
+fn set_cookie(response: &mut http::Response<Vec<u8>>, name: &str, sid: &str) {
+    if let Ok(v) = HeaderValue::try_from(format!("{name}={sid}; Path=/; HttpOnly; SameSite=Lax")) {
         response.headers_mut().append(SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_issuer;
+
+    #[test]
+    fn rfc8414_2_the_issuer_is_the_listen_host_and_the_bound_port() {
+        let bound = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert_eq!(default_issuer("127.0.0.1:9000", bound("127.0.0.1:9000")), "http://127.0.0.1:9000");
+        assert_eq!(default_issuer("localhost:9000", bound("127.0.0.1:9000")), "http://localhost:9000");
+        assert_eq!(default_issuer("127.0.0.1:0", bound("127.0.0.1:41234")), "http://127.0.0.1:41234");
+        assert_eq!(default_issuer("[::1]:0", bound("[::1]:41234")), "http://[::1]:41234");
     }
 }

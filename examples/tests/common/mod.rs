@@ -150,6 +150,13 @@ impl Browser {
     }
 }
 
+/// Prints a line the test harness does not capture (it captures `print!` and `eprint!` only), so skips and the
+/// matrix's results show in `cargo xtask test` output even when the test passes.
+pub(crate) fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 pub(crate) async fn userinfo(base: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new().get(format!("{base}/userinfo")).bearer_auth(token).send().await.unwrap()
 }
