@@ -15,6 +15,9 @@
 //!
 //! Memory: `bench-memory 1000000` (bytes per live token), and a long W1 run against a server whose tokens live
 //! 10 s, sampling the resident set: once tokens expire as fast as they are issued, memory must stay flat.
+//!
+//! Last, the core's criterion micro-benchmarks (`cargo bench -p oauth2-core`), with the `oauth2` crate's client
+//! operations beside ours.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -350,6 +353,28 @@ fn verdicts(rows: &[Row], bytes_per_token: Option<f64>) -> String {
     out
 }
 
+/// The core's criterion micro-benchmarks (`crates/oauth2-core/benches/core.rs`), as a Markdown table.
+fn micro_benchmarks() -> Result<String, String> {
+    eprintln!("\n==> criterion micro-benchmarks of the core (cargo bench -p oauth2-core)");
+    let out = cargo(&["bench", "--package", "oauth2-core", "--bench", "core", "--", "--output-format", "bencher"])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo bench: {e}"))?;
+    if !out.status.success() {
+        return Err("cargo bench -p oauth2-core failed".into());
+    }
+    let mut table = String::from("| benchmark | time per iteration |\n|---|---|\n");
+    // Lines look like: `test server/bearer validation ... bench:   234 ns/iter (+/- 12)`.
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(rest) = line.strip_prefix("test ") else { continue };
+        let Some((name, figures)) = rest.split_once(" ... bench:") else { continue };
+        let ns: f64 = figures.split_whitespace().next().unwrap_or("").replace(',', "").parse().unwrap_or(f64::NAN);
+        let time = if ns >= 1000.0 { format!("{:.2} µs", ns / 1000.0) } else { format!("{ns:.0} ns") };
+        table.push_str(&format!("| {name} | {time} |\n"));
+    }
+    Ok(table)
+}
+
 /// `cargo xtask bench [--quick]`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
@@ -411,6 +436,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .find_map(|kv| kv.strip_prefix("bytes_per_token="))
         .and_then(|v| v.parse::<f64>().ok());
     let flat = memory_over_time(&systems[0], &wrk, &settings, &scripts)?;
+    let micro = micro_benchmarks()?;
 
     let mut table = String::from(
         "| system | workload | req/s | ratio to W0 | p50 | p99 | server CPU per request | peak RSS |\n\
@@ -434,7 +460,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let report = format!(
         "## Run\n\nMachine: {}. Command: `{command}` (wrk, 1 thread, 32 keep-alive connections, {} s per run, \
          median of {} interleaved runs; servers on core 0, wrk on core 1).\n\n{table}\n### Targets\n\n{}\n\
-         ### Memory\n\nPer live token (`bench-memory 1000000`): {memory}\n\n{flat}",
+         ### Memory\n\nPer live token (`bench-memory 1000000`): {memory}\n\n{flat}\n\
+         ### Core micro-benchmarks (criterion, in the same run)\n\n{micro}",
         machine(),
         settings.seconds,
         settings.runs,

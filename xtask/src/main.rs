@@ -6,9 +6,10 @@
 //!   no I/O runtime or HTTP stack appears anywhere in `oauth2-core`'s dependency tree.
 //! - `demo [--framework axum|actix]`: the demo provider on 127.0.0.1:9000 and the demo web client on
 //!   127.0.0.1:3000, until Ctrl-C.
-//! - `bench [--quick]`: W0/W1/W2 on both adapters with wrk (installed with apt-get if missing), server and load
-//!   generator pinned to different cores, median of 3 runs of 10 s; bytes per live token at 1 M tokens. Prints a
-//!   Markdown table and writes it to BENCHMARKS.md.
+//! - `bench [--quick]`: W0/W1/W2 (and W1's shape without OAuth) on both adapters and on oxide-auth, with wrk
+//!   (installed with apt-get if missing), servers and load generator pinned to different cores, median of 3
+//!   interleaved runs of 10 s; bytes per live token at 1 M tokens; memory over a 60 s run; the core's criterion
+//!   micro-benchmarks. Prints a Markdown report and writes it to BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
