@@ -13,7 +13,8 @@ use oauth2_reqwest::Session;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
-const PROVIDERS: [&str; 2] = ["provider-axum", "provider-actix"];
+const PROVIDERS: [(&str, &str); 2] =
+    [("provider-axum", env!("CARGO_BIN_EXE_provider-axum")), ("provider-actix", env!("CARGO_BIN_EXE_provider-actix"))];
 
 // ---------------------------------------------------------------- oauth2-reqwest session
 
@@ -159,13 +160,9 @@ async fn client_web_flow(provider: &str, base: &str, web_port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_matrix() {
-    for provider in PROVIDERS {
+    for (provider, bin) in PROVIDERS {
         let web_port = free_port();
         let config = config_file(web_port);
-        let bin = match provider {
-            "provider-axum" => env!("CARGO_BIN_EXE_provider-axum"),
-            _ => env!("CARGO_BIN_EXE_provider-actix"),
-        };
         let running = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str()]).await;
         let base = running.base.clone();
         session_flows(provider, &base, web_port).await;
@@ -186,7 +183,7 @@ async fn end_to_end_matrix() {
 
 #[tokio::test]
 async fn providers_print_builtin_demo_data_and_serve_design_metadata() {
-    for bin in [env!("CARGO_BIN_EXE_provider-axum"), env!("CARGO_BIN_EXE_provider-actix")] {
+    for (_, bin) in PROVIDERS {
         let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
@@ -253,13 +250,9 @@ async fn every_authorization_request_shows_login_then_consent_even_with_a_kept_s
 /// denial goes back as `access_denied` with `state` and `iss`, and `/userinfo` needs a token that speaks for a user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_refuse_what_design_md_says_they_must() {
-    for provider in PROVIDERS {
+    for (provider, bin) in PROVIDERS {
         let web_port = free_port();
         let config = config_file(web_port);
-        let bin = match provider {
-            "provider-axum" => env!("CARGO_BIN_EXE_provider-axum"),
-            _ => env!("CARGO_BIN_EXE_provider-actix"),
-        };
         let running = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str()]).await;
         let base = running.base.as_str();
         let b = Browser::new();
@@ -336,7 +329,7 @@ async fn providers_refuse_what_design_md_says_they_must() {
 /// metadata use it byte for byte.
 #[tokio::test]
 async fn the_issuer_follows_listen_or_the_issuer_flag() {
-    for bin in [env!("CARGO_BIN_EXE_provider-axum"), env!("CARGO_BIN_EXE_provider-actix")] {
+    for (_, bin) in PROVIDERS {
         let running = start(bin, &["--listen", "localhost:0"]).await;
         let port = url::Url::parse(&running.base).unwrap().port().unwrap();
         let issuer = format!("http://localhost:{port}");

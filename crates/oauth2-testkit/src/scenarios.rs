@@ -163,6 +163,15 @@ impl Target {
         Ok((r.status(), location))
     }
 
+    /// Opens an authorization URL a client built, as user `alice` (allowing), and returns where the provider
+    /// redirects the browser: the client's callback URL.
+    async fn visit(&self, authorization_url: url::Url) -> Result<String, String> {
+        let r =
+            self.http.get(authorization_url).header("x-test-user", "alice").send().await.map_err(|e| e.to_string())?;
+        let location = r.headers().get("location").and_then(|v| v.to_str().ok());
+        location.map(str::to_owned).ok_or_else(|| format!("no redirect ({})", r.status()))
+    }
+
     /// Runs the code flow for `web` up to the code.
     async fn web_code(&self, pkce: bool) -> Result<String, String> {
         let ch = challenge(VERIFIER);
@@ -622,8 +631,7 @@ async fn client_side_session(t: &Target) -> Outcome {
         .map_err(|e| e.to_string())?;
     let session = Session::new(client).map_err(e)?;
     let (url, pending) = session.authorization_url("read").map_err(e)?;
-    let r = t.http.get(url).header("x-test-user", "alice").send().await.map_err(|e| e.to_string())?;
-    let callback = r.headers().get("location").and_then(|v| v.to_str().ok()).ok_or("no redirect")?.to_owned();
+    let callback = t.visit(url).await?;
     let token = session.finish_authorization(&pending, &callback).await.map_err(e)?;
     let me: Value = session.get(t.url("/api/read")).send().await.map_err(e)?.json().await.map_err(|e| e.to_string())?;
     check!(me["sub"] == "alice", "session API call: {me}");
@@ -653,16 +661,14 @@ async fn client_side_session(t: &Target) -> Outcome {
         .map_err(|e| e.to_string())?;
     let s = Session::new(native).map_err(e)?;
     let (url, pending) = s.authorization_url("read").map_err(e)?;
-    let r = t.http.get(url).header("x-test-user", "alice").send().await.map_err(|e| e.to_string())?;
-    let callback = r.headers().get("location").and_then(|v| v.to_str().ok()).ok_or("no redirect")?.to_owned();
+    let callback = t.visit(url).await?;
     let token = s.finish_authorization(&pending, &callback).await.map_err(e)?;
     check!(token.refresh_token.is_some(), "the public client got no refresh token");
     check!(s.get(t.url("/api/read")).send().await.map_err(e)?.status() == StatusCode::OK, "public client session");
     s.refresh(oauth2_core::Scope::empty()).await.map_err(e)?;
     check!(s.get(t.url("/api/read")).send().await.map_err(e)?.status() == StatusCode::OK, "public client refresh");
     let (url, pending) = s.implicit_url("read").map_err(e)?;
-    let r = t.http.get(url).header("x-test-user", "alice").send().await.map_err(|e| e.to_string())?;
-    let callback = r.headers().get("location").and_then(|v| v.to_str().ok()).ok_or("no redirect")?.to_owned();
+    let callback = t.visit(url).await?;
     s.finish_implicit(&pending, &callback).map_err(e)?;
     check!(s.get(t.url("/api/read")).send().await.map_err(e)?.status() == StatusCode::OK, "implicit session");
     Ok(())

@@ -4,22 +4,15 @@
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use clap::Parser;
 use oauth2_actix::{Authenticated, Provider, into_response};
-use oauth2_examples::demo::{DemoApp, DemoConfig};
+use oauth2_examples::demo::{DemoApp, ProviderArgs, Started};
 
 /// The demo OAuth 2.0 provider (actix-web): authorization, token, revocation, introspection, metadata and userinfo
 /// endpoints, with HTML login and consent. Without --config it uses built-in demo data and prints it.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9000")]
-    listen: String,
-    /// A TOML file of clients and users.
-    #[arg(long)]
-    config: Option<String>,
-    /// The issuer identifier (default: http://HOST:PORT of --listen, with the port actually bound).
-    #[arg(long)]
-    issuer: Option<String>,
+    #[command(flatten)]
+    provider: ProviderArgs,
 }
 
 /// The demo pages, through the framework-free app.
@@ -42,47 +35,16 @@ async fn userinfo(Authenticated(grant): Authenticated, demo: web::Data<DemoApp>)
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    let config = match &args.config {
-        Some(path) => match DemoConfig::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return std::process::ExitCode::from(2);
+    let Started { listener, server, demo, .. } =
+        match oauth2_examples::demo::start("provider-actix", &Args::parse().provider) {
+            Ok(started) => started,
+            Err((message, code)) => {
+                eprintln!("error: {message}");
+                return std::process::ExitCode::from(code);
             }
-        },
-        None => DemoConfig::builtin(),
-    };
-    let listener = match std::net::TcpListener::bind(&args.listen) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}: {e}", args.listen);
-            return std::process::ExitCode::from(1);
-        }
-    };
-    let bound = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: cannot read the listening address: {e}");
-            return std::process::ExitCode::from(1);
-        }
-    };
-    let addr = bound.to_string();
-    let issuer = args.issuer.clone().unwrap_or_else(|| oauth2_examples::demo::default_issuer(&args.listen, bound));
-    let server = match config.server(&issuer) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let provider = Provider::from_shared(server.clone());
-    let demo = web::Data::new(DemoApp::new(server, &config));
-
-    println!("provider-actix listening on http://{addr} (issuer {issuer})");
-    if args.config.is_none() {
-        println!("Built-in demo data:\n{}", config.describe());
-    }
+        };
+    let provider = Provider::from_shared(server);
+    let demo = web::Data::new(demo);
     let result = actix_web::rt::System::new().block_on(async move {
         let http = HttpServer::new(move || {
             App::new()

@@ -6,62 +6,35 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use clap::Parser;
 use oauth2_axum::{Authenticated, Provider, into_response};
-use oauth2_examples::demo::{DemoApp, DemoConfig};
+use oauth2_examples::demo::{ProviderArgs, Started};
 
 /// The demo OAuth 2.0 provider (axum): authorization, token, revocation, introspection, metadata and userinfo
 /// endpoints, with HTML login and consent. Without --config it uses built-in demo data and prints it.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9000")]
-    listen: String,
-    /// A TOML file of clients and users.
-    #[arg(long)]
-    config: Option<String>,
-    /// The issuer identifier (default: http://HOST:PORT of --listen, with the port actually bound).
-    #[arg(long)]
-    issuer: Option<String>,
+    #[command(flatten)]
+    provider: ProviderArgs,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    let config = match &args.config {
-        Some(path) => match DemoConfig::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return std::process::ExitCode::from(2);
+    let Started { listener, server, demo, .. } =
+        match oauth2_examples::demo::start("provider-axum", &Args::parse().provider) {
+            Ok(started) => started,
+            Err((message, code)) => {
+                eprintln!("error: {message}");
+                return std::process::ExitCode::from(code);
             }
-        },
-        None => DemoConfig::builtin(),
-    };
-    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+        };
+    let listener = match listener.set_nonblocking(true).and_then(|()| tokio::net::TcpListener::from_std(listener)) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot listen on {}: {e}", args.listen);
-            return std::process::ExitCode::from(1);
-        }
-    };
-    let bound = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("error: cannot read the listening address: {e}");
-            return std::process::ExitCode::from(1);
-        }
-    };
-    let addr = bound.to_string();
-    let issuer = args.issuer.clone().unwrap_or_else(|| oauth2_examples::demo::default_issuer(&args.listen, bound));
-    let server = match config.server(&issuer) {
-        Ok(s) => s,
-        Err(e) => {
             eprintln!("error: {e}");
-            return std::process::ExitCode::from(2);
+            return std::process::ExitCode::from(1);
         }
     };
-    let provider = Provider::from_shared(server.clone());
-    let demo = DemoApp::new(server, &config);
+    let provider = Provider::from_shared(server);
 
     let pages = {
         let demo = demo.clone();
@@ -84,10 +57,6 @@ async fn main() -> std::process::ExitCode {
         .merge(Router::new().route("/userinfo", get(userinfo)).route_layer(provider.require_scope("")))
         .merge(provider.router());
 
-    println!("provider-axum listening on http://{addr} (issuer {issuer})");
-    if args.config.is_none() {
-        println!("Built-in demo data:\n{}", config.describe());
-    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

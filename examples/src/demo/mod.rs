@@ -17,6 +17,55 @@ use oauth2_core::server::{AccessGrant, AuthorizationRequest, AuthorizationServer
 
 pub use config::{ClientConfig, ConfigError, DemoConfig, UserConfig};
 
+/// The command line both demo providers take (design.md §4).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProviderArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: String,
+    /// A TOML file of clients and users.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// The issuer identifier (default: http://HOST:PORT of --listen, with the port actually bound).
+    #[arg(long)]
+    pub issuer: Option<String>,
+}
+
+/// A demo provider ready to serve: what both binaries do before their framework takes over.
+pub struct Started {
+    /// The bound listener (blocking mode; an async framework sets it non-blocking).
+    pub listener: std::net::TcpListener,
+    /// The address bound, `HOST:PORT`.
+    pub addr: String,
+    /// The issuer identifier.
+    pub issuer: String,
+    /// The authorization server.
+    pub server: Arc<AuthorizationServer<MemoryStore>>,
+    /// The login and consent pages and `/userinfo`.
+    pub demo: DemoApp,
+}
+
+/// Loads the configuration (or the built-in data), binds `--listen`, works out the issuer and builds the server;
+/// prints the listening line and, for built-in data, the data. `Err` is the message and the exit code (2 for an
+/// unusable configuration, 1 when the address cannot be bound).
+pub fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, u8)> {
+    let config = match &args.config {
+        Some(path) => DemoConfig::load(path).map_err(|e| (e.to_string(), 2))?,
+        None => DemoConfig::builtin(),
+    };
+    let listener =
+        std::net::TcpListener::bind(&args.listen).map_err(|e| (format!("cannot listen on {}: {e}", args.listen), 1))?;
+    let bound = listener.local_addr().map_err(|e| (format!("cannot read the listening address: {e}"), 1))?;
+    let issuer = args.issuer.clone().unwrap_or_else(|| default_issuer(&args.listen, bound));
+    let server = config.server(&issuer).map_err(|e| (e.to_string(), 2))?;
+    let demo = DemoApp::new(server.clone(), &config);
+    println!("{name} listening on http://{bound} (issuer {issuer})");
+    if args.config.is_none() {
+        println!("Built-in demo data:\n{}", config.describe());
+    }
+    Ok(Started { listener, addr: bound.to_string(), issuer, server, demo })
+}
+
 /// The issuer of a provider started with `--listen LISTEN` and bound to `bound` (design.md §4): `http://HOST:PORT`
 /// with HOST as written in `--listen` (so `localhost:9000` gives `http://localhost:9000`) and the port actually
 /// bound (so `127.0.0.1:0` gives the port chosen). No trailing slash.
