@@ -145,7 +145,7 @@ fn wait_for_port(port: u16, child: &mut std::process::Child, what: &str) -> Resu
     Err(format!("{what} did not start listening on 127.0.0.1:{port}"))
 }
 
-/// Stops a child gracefully: SIGINT first (the demo servers shut down on it), then a kill after 5 s.
+/// Stops a child: SIGINT first (the demo servers stop on it), then a kill after 5 s.
 fn stop(child: &mut std::process::Child) {
     if child.try_wait().ok().flatten().is_some() {
         return;
@@ -169,8 +169,8 @@ fn port_free(port: u16) -> Result<(), String> {
 }
 
 /// Starts the demo provider and web client, prints where to go, and waits. Ctrl-C, SIGINT or SIGTERM (to this
-/// process alone or its whole group) stops both children gracefully before it returns; if either child stops by
-/// itself, the other is stopped and the demo fails.
+/// process alone or its whole group) stops both servers before it returns (SIGINT to each, then a kill after 5 s);
+/// if either stops by itself, the other is stopped and the demo fails.
 fn demo(args: &[String]) -> Result<(), String> {
     let framework = match args {
         [] => "axum",
@@ -218,16 +218,21 @@ fn demo(args: &[String]) -> Result<(), String> {
          Sign in as  alice / alice-password  (or bob / bob-password), allow access, and see your profile.\n\n  \
          Press Ctrl-C to stop.\n"
     );
+    let stop_requested = || stopping.load(std::sync::atomic::Ordering::SeqCst);
     let outcome = loop {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        if stop_requested() {
             break Ok(());
         }
-        if let Ok(Some(status)) = provider.try_wait() {
-            break Err(format!("{provider_name} stopped by itself ({status})"));
-        }
-        if let Ok(Some(status)) = client.try_wait() {
-            break Err(format!("client-web stopped by itself ({status})"));
+        let exited = match (provider.try_wait(), client.try_wait()) {
+            (Ok(Some(status)), _) => Some(format!("{provider_name} stopped by itself ({status})")),
+            (_, Ok(Some(status))) => Some(format!("client-web stopped by itself ({status})")),
+            _ => None,
+        };
+        if let Some(why) = exited {
+            // A Ctrl-C reaches the children too, and one may exit before our handler has run: give it a moment.
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            break if stop_requested() { Ok(()) } else { Err(why) };
         }
     };
     eprintln!("\n  Stopping the demo ...");

@@ -11,37 +11,34 @@ use crate::Error;
 /// a few KiB, so anything bigger is refused rather than buffered.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// How long one exchange with the authorization server may take when the client sets no timeout of its own.
+/// How long one exchange with the authorization server may take with [`http_client`].
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A reqwest client set up for talking to authorization servers: no redirects followed (a token request must not be
 /// re-sent to wherever a 3xx points), a 10 s connect timeout and a 30 s overall timeout.
 ///
 /// Pass your own `reqwest::Client` to [`SessionBuilder::http_client`](crate::SessionBuilder::http_client) for
-/// proxies or custom TLS, built with `redirect(reqwest::redirect::Policy::none())` as this one is: a client that
-/// follows a `307` from a token endpoint re-sends the body (code, verifier, secret) to wherever it points, and
-/// [`execute`] can only report that afterwards.
+/// proxies or custom TLS, built with `redirect(reqwest::redirect::Policy::none())` and timeouts as this one is: a
+/// client that follows a `307` from a token endpoint re-sends the body (code, verifier, secret) to wherever it
+/// points, and [`execute`] can only report that afterwards.
 pub fn http_client() -> Result<reqwest::Client, Error> {
     Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
+        .timeout(TIMEOUT)
         .build()?)
 }
 
 /// Sends a request built by `oauth2-core` and returns the response with its body read (at most [`MAX_BODY`] bytes).
 ///
-/// This is the whole adapter: every protocol decision stays in the core. Whatever `http` is configured with, the
-/// exchange gets a timeout ([`TIMEOUT`] when the client sets none), and an answer that came from another URL than
-/// the one asked (the client followed a redirect) is [`Error::Redirected`], not a response.
+/// This is the whole adapter: every protocol decision stays in the core. The client's own timeouts apply (those of
+/// [`http_client`] are [`TIMEOUT`]); an answer that came from another URL than the one asked (the client followed
+/// a redirect) is [`Error::Redirected`], not a response.
 pub async fn execute(
     http: &reqwest::Client,
     request: http::Request<Vec<u8>>,
 ) -> Result<http::Response<Vec<u8>>, Error> {
-    let mut request = reqwest::Request::try_from(request)?;
-    if request.timeout().is_none() {
-        *request.timeout_mut() = Some(TIMEOUT);
-    }
+    let request = reqwest::Request::try_from(request)?;
     let asked = request.url().clone();
     let mut response = http.execute(request).await?;
     if *response.url() != asked {

@@ -93,8 +93,8 @@ pub struct SessionBuilder {
 
 impl SessionBuilder {
     /// The reqwest client to use (default: [`http_client`]), for proxies or custom TLS. Build yours with
-    /// `redirect(reqwest::redirect::Policy::none())`: token requests must not follow redirects (a client that
-    /// does is refused with [`Error::Redirected`] once it has). Requests without a timeout get [`TIMEOUT`](crate::TIMEOUT).
+    /// `redirect(reqwest::redirect::Policy::none())` and a timeout: token requests must not follow redirects (a
+    /// client that does is refused with [`Error::Redirected`] once it has), and its timeouts are the ones used.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self

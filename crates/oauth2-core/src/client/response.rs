@@ -106,7 +106,9 @@ fn excerpt_of(body: &[u8]) -> String {
             }
             _ => {
                 let raw = String::from_utf8_lossy(body);
-                if SECRET_FIELDS.iter().any(|field| raw.contains(field)) {
+                // A field, not the bare word: an HTML error page saying "Error code 520" keeps its excerpt.
+                let names = |f: &str| raw.contains(&format!("\"{f}\"")) || raw.contains(&format!("{f}="));
+                if SECRET_FIELDS.iter().any(|field| names(field)) {
                     return "[withheld: the body names a secret field but could not be parsed to redact it]".into();
                 }
                 raw.into_owned()

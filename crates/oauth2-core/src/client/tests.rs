@@ -519,6 +519,16 @@ fn rfc6749_5_1_responses_that_break_the_rfc_are_unexpected_with_an_excerpt() {
         .unwrap();
     let err = lenient_client().parse_token_response(repeated, now()).unwrap_err();
     assert!(!format!("{err} {err:?}").contains("live-secret"), "{err:?}");
+    // A page that merely mentions a secret field's name as a word keeps its excerpt: it is what explains a failure.
+    let cdn = http::Response::builder()
+        .status(520)
+        .header(CONTENT_TYPE, "text/html")
+        .body(b"<html>Error code 520: web server returned an unknown error</html>".to_vec())
+        .unwrap();
+    match client().parse_token_response(cdn, now()).unwrap_err() {
+        TokenError::UnexpectedResponse { excerpt, .. } => assert!(excerpt.contains("Error code 520"), "{excerpt}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 fn lenient_client() -> Client {

@@ -365,7 +365,9 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
                 // As sets: a policy may return the tokens in another order.
                 s.is_subset_of(&request.scope) && request.scope.is_subset_of(&s)
             });
-        if redirect_ok && client.allows(grant) && scope_ok && pkce_ok {
+        // The server must still offer the grant: a request kept in a cookie could be edited to response_type=token.
+        let offered = self.config.grant_types.contains(&grant);
+        if redirect_ok && offered && client.allows(grant) && scope_ok && pkce_ok {
             Ok(())
         } else {
             Err(page("The authorization request was altered; start again from the application."))

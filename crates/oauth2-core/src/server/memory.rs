@@ -35,8 +35,12 @@ const SHARDS: usize = 256;
 pub struct MemoryStore {
     clients: RwLock<HashMap<String, Arc<RegisteredClient>>>,
     shards: Box<[Mutex<Shard>]>,
-    /// Revoked grant families, with the store clock when they were revoked.
-    revoked: RwLock<HashMap<GrantId, Nanos>>,
+    /// Revoked grant families, with the store clock when they were revoked and a sequence number.
+    revoked: RwLock<HashMap<GrantId, Revoked>>,
+    /// Revocations so far: the sequence numbers of [`Revoked`].
+    revocations: AtomicU64,
+    /// The revoked-list size at which `revoke_grant` purges (it doubles each time, so purging stays amortized).
+    purge_at: AtomicU64,
     /// The latest `issued_at` seen: the store's own clock, for sweeping and for forgetting revocations.
     clock: AtomicU64,
     /// The longest token lifetime seen (nanoseconds).
@@ -60,6 +64,19 @@ impl std::fmt::Debug for MemoryStore {
             .finish_non_exhaustive()
     }
 }
+
+/// When a grant family was revoked: the store clock then, and the revocation's sequence number (a purge forgets
+/// only revocations older than its own start, whose tokens every shard's sweep has seen).
+#[derive(Debug, Clone, Copy)]
+struct Revoked {
+    at: Nanos,
+    seq: u64,
+}
+
+type RevokedMap = HashMap<GrantId, Revoked>;
+
+/// Revoked-list size before the first automatic purge.
+const PURGE_FLOOR: u64 = 1024;
 
 /// A `SystemTime` as nanoseconds since the Unix epoch: 8 bytes instead of 16, exact from 1970 until 2554.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -195,7 +212,7 @@ impl Shard {
 
     /// Drops expired and revoked tokens and expired codes, marks the codes of revoked grants used, and forgets
     /// principals no token points to.
-    fn sweep(&mut self, now: Nanos, revoked: &HashMap<GrantId, Nanos>) {
+    fn sweep(&mut self, now: Nanos, revoked: &RevokedMap) {
         let live = |e: &Entry| e.expires_at > now && !revoked.contains_key(&e.grant);
         self.access.retain(|_, e| live(e));
         self.refresh.retain(|_, (e, _)| live(e));
@@ -216,12 +233,7 @@ impl Shard {
 /// Why not decide here from `capacity()`: a sweep erases by leaving tombstones, which `capacity()` does not count
 /// as free, so right after a sweep the map looks full and a `reserve` would double a table of tombstones (it did,
 /// under a steady load: memory stepped up with no more tokens alive).
-fn make_room<V>(
-    shard: &mut Shard,
-    pick: fn(&mut Shard) -> &mut KeyMap<V>,
-    now: Nanos,
-    revoked: &HashMap<GrantId, Nanos>,
-) {
+fn make_room<V>(shard: &mut Shard, pick: fn(&mut Shard) -> &mut KeyMap<V>, now: Nanos, revoked: &RevokedMap) {
     let map = pick(shard);
     if map.len() < map.capacity() {
         return;
@@ -236,6 +248,8 @@ impl MemoryStore {
             clients: RwLock::default(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             revoked: RwLock::default(),
+            revocations: AtomicU64::new(0),
+            purge_at: AtomicU64::new(PURGE_FLOOR),
             clock: AtomicU64::new(0),
             longest_lifetime: AtomicU64::new(0),
         }
@@ -251,7 +265,7 @@ impl MemoryStore {
         self.shards[key.shard()].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn revoked(&self) -> std::sync::RwLockReadGuard<'_, HashMap<GrantId, Nanos>> {
+    fn revoked(&self) -> std::sync::RwLockReadGuard<'_, RevokedMap> {
         self.revoked.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -265,46 +279,46 @@ impl MemoryStore {
 
     /// Stores a token under its hash (the caller holds the revocation read lock, so no revocation of its grant can
     /// slip in between the check and the insert).
-    fn insert_token(
-        &self,
-        (hash, record): (SecretHash, TokenRecord),
-        refresh: bool,
-        revoked: &HashMap<GrantId, Nanos>,
-    ) {
+    fn insert_token(&self, (hash, record): (SecretHash, TokenRecord), refresh: bool, revoked: &RevokedMap) {
         let issued = Nanos::of(record.issued_at);
         self.clock.fetch_max(issued.0, Ordering::Relaxed);
         let lifetime = Nanos::of(record.expires_at).0.saturating_sub(issued.0);
         self.longest_lifetime.fetch_max(lifetime, Ordering::Relaxed);
         let key = Key::of(&hash);
-        let now = self.now();
         let mut shard = self.shard(&key);
         let entry = shard.entry(record);
+        // Sweep with this token's own issue time, not the store clock: if the server's clock was stepped back, the
+        // clock is ahead, and tokens the server still holds live would be dropped.
         if refresh {
-            make_room(&mut shard, |s| &mut s.refresh, now, revoked);
+            make_room(&mut shard, |s| &mut s.refresh, issued, revoked);
             shard.refresh.insert(key, (entry, false));
         } else {
-            make_room(&mut shard, |s| &mut s.access, now, revoked);
+            make_room(&mut shard, |s| &mut s.access, issued, revoked);
             shard.access.insert(key, entry);
         }
     }
 
     /// Drops every code and token that expired before `now` and every token of a revoked grant, shard by shard (a
-    /// request waits for at most one shard), then forgets revoked grant ids whose tokens have all expired.
+    /// request waits for at most one shard), then forgets revoked grant ids whose tokens have all been swept and
+    /// expired. [`revoke_grant`](GrantStore::revoke_grant) runs it by itself each time the revoked list has doubled,
+    /// so the list stays bounded without a background task; calling it on a timer returns memory sooner.
     pub fn purge_expired(&self, now: SystemTime) {
         let now = Nanos::of(now);
-        {
+        // Revocations up to here are in the list during every shard's sweep below, so their tokens are gone after it.
+        let before = self.revocations.load(Ordering::SeqCst);
+        for shard in self.shards.iter() {
+            // The revoked list is read per shard: a revocation waiting for the write lock holds up one shard's
+            // sweep, not every request for the length of all of them.
             let revoked = self.revoked();
-            for shard in self.shards.iter() {
-                shard.lock().unwrap_or_else(PoisonError::into_inner).sweep(now, &revoked);
-            }
+            shard.lock().unwrap_or_else(PoisonError::into_inner).sweep(now, &revoked);
         }
-        // Every token of a grant was stored before it was revoked, so it expires by the store clock at revocation
-        // plus the longest lifetime; after that the id can go. Its codes were marked used by the sweep above.
+        // Every token of a grant was stored before it was revoked, so it expired by the store clock at revocation
+        // plus the longest lifetime; the id can go once that has passed and a full sweep has seen it.
         let longest = self.longest_lifetime.load(Ordering::Relaxed);
-        self.revoked
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, at| at.0.saturating_add(longest) >= now.0);
+        let mut revoked = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
+        revoked.retain(|_, r| r.seq >= before || r.at.0.saturating_add(longest) >= now.0);
+        let next = u64::try_from(revoked.len()).unwrap_or(u64::MAX).saturating_mul(2).max(PURGE_FLOOR);
+        self.purge_at.store(next, Ordering::Relaxed);
     }
 
     /// How many codes, access tokens and refresh tokens are stored, counting those expired or revoked but not yet
@@ -328,6 +342,7 @@ impl GrantStore for MemoryStore {
         let key = Key::of(&code);
         let revoked = self.revoked();
         let mut shard = self.shard(&key);
+        // Codes carry no issue time; the store clock (the latest token issue) is the best "now" at hand.
         make_room(&mut shard, |s| &mut s.codes, self.now(), &revoked);
         shard.codes.insert(key, (record, false));
         Ok(())
@@ -437,8 +452,17 @@ impl GrantStore for MemoryStore {
     }
 
     async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
-        let now = self.now();
-        self.revoked.write().unwrap_or_else(PoisonError::into_inner).entry(*grant).or_insert(now);
+        let size = {
+            let mut revoked = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
+            // The clock is read under the lock: every token stored before this point has updated it.
+            let at = self.now();
+            let seq = self.revocations.fetch_add(1, Ordering::SeqCst);
+            revoked.entry(*grant).or_insert(Revoked { at, seq });
+            u64::try_from(revoked.len()).unwrap_or(u64::MAX)
+        };
+        if size >= self.purge_at.load(Ordering::Relaxed) {
+            self.purge_expired(self.now().time());
+        }
         Ok(())
     }
 }
@@ -514,6 +538,42 @@ mod tests {
         }
         assert!(later_peak <= warm_peak, "the tables grew from {warm_peak} to {later_peak} slots under a steady load");
         assert!(later_peak < 4 * 40_000, "{later_peak} slots for about 40 000 live tokens");
+    }
+
+    #[test]
+    fn the_revoked_list_stays_bounded_without_a_purge_timer() {
+        // 3000 grants revoked, half of them a lifetime later than the rest: revoke_grant purges by itself as the
+        // list doubles, and forgets the first half once their tokens have expired and been swept.
+        let store = MemoryStore::new();
+        let start = SystemTime::now();
+        let id = |i: u32| {
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            GrantId::from_bytes(bytes)
+        };
+        let issue = |i: u32, at: SystemTime| {
+            let mut record = token(0, at, 60);
+            record.grant.id = id(i);
+            assert!(block_on(store.store_tokens((SecretHash::of(&format!("t{i}")), record), None)).unwrap());
+        };
+        for i in 0..1500 {
+            issue(i, start);
+        }
+        for i in 0..1500 {
+            block_on(store.revoke_grant(&id(i))).unwrap();
+        }
+        for i in 1500..3000 {
+            issue(i, start + Duration::from_secs(120));
+        }
+        for i in 1500..3000 {
+            block_on(store.revoke_grant(&id(i))).unwrap();
+        }
+        let kept = store.revoked().len();
+        assert!(kept < 2000, "{kept} revoked ids kept for 1500 live revocations");
+        for i in [0, 1499, 1500, 2999] {
+            let found = block_on(store.access_token(&SecretHash::of(&format!("t{i}")))).unwrap();
+            assert!(found.is_none(), "grant {i}'s token is revoked or swept");
+        }
     }
 
     #[test]

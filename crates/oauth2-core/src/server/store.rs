@@ -368,7 +368,8 @@ pub trait GrantStore: Send + Sync {
     fn revoke_access_token(&self, token: &SecretHash) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Revokes every code and token of a grant family: from now on its tokens are not found, its codes count as
-    /// used, and any later [`store_tokens`](Self::store_tokens) or [`rotate_refresh`](Self::rotate_refresh) for
-    /// it is refused.
+    /// used, and a later [`store_tokens`](Self::store_tokens) or [`rotate_refresh`](Self::rotate_refresh) for it is
+    /// refused, for as long as any code or token of it could still be alive (a store may forget the revocation
+    /// after that).
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

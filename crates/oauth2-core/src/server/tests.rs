@@ -290,6 +290,46 @@ fn rfc9700_2_1_2_the_implicit_grant_is_off_unless_the_server_offers_it() {
 }
 
 #[test]
+fn rfc6749_10_15_approve_refuses_a_grant_the_server_does_not_offer() {
+    // The request kept in the user's session is edited from code to token on a server without the implicit grant.
+    let store = MemoryStore::new();
+    store.add_client(
+        RegisteredClient::public("spa")
+            .redirect_uris(["http://127.0.0.1/callback"])
+            .grant_types([GrantType::Implicit, GrantType::AuthorizationCode])
+            .scopes("read"),
+    );
+    let s = AuthorizationServer::new(ServerConfig::new(ISSUER), store, Mutex::new(ChaCha20Rng::seed_from_u64(5)));
+    let q = format!(
+        "response_type=code&client_id=spa&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let mut request = block_on(s.authorization_request(&q)).unwrap();
+    request.response_type = crate::client::ResponseType::Token;
+    request.code_challenge = None;
+    let refused = block_on(s.approve(&request, "alice", None, now())).unwrap_err();
+    assert!(matches!(refused, AuthorizeError::Page(_)), "{refused:?}");
+}
+
+#[test]
+fn rfc6749_6_no_refresh_token_when_the_server_does_not_offer_refresh() {
+    let store = MemoryStore::new();
+    store.add_client(
+        RegisteredClient::confidential("app", "pw")
+            .grant_types([GrantType::Password, GrantType::RefreshToken])
+            .scopes("read"),
+    );
+    let mut config = ServerConfig::new(ISSUER);
+    config.grant_types.retain(|g| *g != GrantType::RefreshToken);
+    let s = AuthorizationServer::new(config, store, Mutex::new(ChaCha20Rng::seed_from_u64(6)))
+        .with_password_verifier(|u, _| Some(u.to_owned()));
+    let t =
+        json(&block_on(s.token(post("grant_type=password&username=a&password=b", Some(&basic("app", "pw"))), now())));
+    assert!(t["access_token"].is_string(), "{t}");
+    assert!(t.get("refresh_token").is_none(), "a refresh token the server would refuse: {t}");
+}
+
+#[test]
 fn rfc7636_4_2_plain_pkce_works_for_a_client_that_opted_in() {
     let store = MemoryStore::new();
     let mut client = RegisteredClient::public("legacy").redirect_uris(["http://127.0.0.1/callback"]).scopes("read");

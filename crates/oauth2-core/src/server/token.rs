@@ -72,6 +72,12 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         }
     }
 
+    /// Whether a refresh token goes with `client`'s tokens: the client is registered for the refresh grant and the
+    /// server offers it (a refresh token the token endpoint would then refuse is worse than none).
+    fn issues_refresh(&self, client: &RegisteredClient) -> bool {
+        client.allows(GrantType::RefreshToken) && self.config.grant_types.contains(&GrantType::RefreshToken)
+    }
+
     fn records(&self, grant: Grant, with_refresh: bool, now: SystemTime) -> Issued {
         let lifetime = self.config.access_token_lifetime;
         let access = self.new_secret();
@@ -155,7 +161,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
             (None, None) => {}
         }
         // Spend it and store its tokens in one atomic step: exactly one concurrent redemption gets Fresh.
-        let issued = self.records(record.grant, client.allows(GrantType::RefreshToken), now);
+        let issued = self.records(record.grant, self.issues_refresh(client), now);
         match self.store.redeem_code(&hash, issued.access, issued.refresh).await? {
             CodeUse::Fresh(_) => Ok(issued.body),
             CodeUse::Replayed(grant) => {
@@ -183,7 +189,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         let subject =
             verify(username, password).ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
         let grant = Grant { id: self.new_grant_id(), client_id: client.id.clone(), subject: Some(subject), scope };
-        self.issue(grant, client.allows(GrantType::RefreshToken), now).await
+        self.issue(grant, self.issues_refresh(client), now).await
     }
 
     /// §4.4: confidential clients only; no refresh token unless the client opted in (§4.4.3).
@@ -201,7 +207,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         }
         let scope = self.resolve_scope(client, params.get("scope"))?;
         let grant = Grant { id: self.new_grant_id(), client_id: client.id.clone(), subject: None, scope };
-        self.issue(grant, client.refresh_on_client_credentials, now).await
+        self.issue(grant, client.refresh_on_client_credentials && self.issues_refresh(client), now).await
     }
 
     /// §6 with rotation (RFC 9700 §4.14.2): the old refresh token is spent atomically; presenting a spent one
