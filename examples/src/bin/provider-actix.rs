@@ -35,7 +35,7 @@ async fn userinfo(Authenticated(grant): Authenticated, demo: web::Data<DemoApp>)
 }
 
 fn main() -> std::process::ExitCode {
-    let Started { listener, server, demo, .. } =
+    let Started { listener, server, demo } =
         match oauth2_examples::demo::start("provider-actix", &Args::parse().provider) {
             Ok(started) => started,
             Err((message, code)) => {

@@ -19,7 +19,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let Started { listener, server, demo, .. } =
+    let Started { listener, server, demo } =
         match oauth2_examples::demo::start("provider-axum", &Args::parse().provider) {
             Ok(started) => started,
             Err((message, code)) => {

@@ -35,10 +35,6 @@ pub struct ProviderArgs {
 pub struct Started {
     /// The bound listener (blocking mode; an async framework sets it non-blocking).
     pub listener: std::net::TcpListener,
-    /// The address bound, `HOST:PORT`.
-    pub addr: String,
-    /// The issuer identifier.
-    pub issuer: String,
     /// The authorization server.
     pub server: Arc<AuthorizationServer<MemoryStore>>,
     /// The login and consent pages and `/userinfo`.
@@ -63,7 +59,7 @@ pub fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, u8)> {
     if args.config.is_none() {
         println!("Built-in demo data:\n{}", config.describe());
     }
-    Ok(Started { listener, addr: bound.to_string(), issuer, server, demo })
+    Ok(Started { listener, server, demo })
 }
 
 /// The issuer of a provider started with `--listen LISTEN` and bound to `bound` (design.md §4): `http://HOST:PORT`
