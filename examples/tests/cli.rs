@@ -318,3 +318,34 @@ async fn authorize_listens_on_the_requested_port() {
     assert!(url.contains(&format!("127.0.0.1%3A{port}%2Fcallback")), "{url}");
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn rfc8252_7_3_authorize_prints_the_token_although_another_connection_hangs() {
+    // A connection that sends half a request to the callback port and then waits: before the fix, the CLI
+    // waited for it after the code was redeemed, timed out, and dropped the token.
+    let stub = StubServer::start().await;
+    let (mut child, url, _stderr) = start_authorize(&stub, &["--timeout", "15"]).await;
+    let parsed = url::Url::parse(&url).unwrap();
+    let q: std::collections::HashMap<_, _> = parsed.query_pairs().into_owned().collect();
+    let port = url::Url::parse(&q["redirect_uri"]).unwrap().port().unwrap();
+    let mut hanging = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut hanging, b"GET /callback?code=x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+
+    let browser = no_redirects();
+    let location = browser.get(&url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let page = browser.get(&location).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("Authorized"));
+
+    let status = tokio::time::timeout(Duration::from_secs(8), child.wait())
+        .await
+        .expect("the CLI still waits after the code was redeemed")
+        .unwrap();
+    assert!(status.success());
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
+    let token: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(stub.state.is_valid_access_token(token["access_token"].as_str().unwrap()), "{stdout}");
+    drop(hanging);
+}

@@ -115,11 +115,50 @@ impl ErrorResponse {
         Self { error, error_description: None, error_uri: None }
     }
 
-    /// Adds a description.
+    /// Adds a description, kept to the characters RFC 6749 §5.2 allows in `error_description` (%x20-21 / %x23-5B
+    /// / %x5D-7E): every other byte is written as `%XX`, so text echoed from a request (a parameter's name, say)
+    /// arrives escaped, never as it was sent. At most [`MAX_DESCRIPTION`] bytes are kept.
+    ///
+    /// ```
+    /// use oauth2_core::{ErrorCode, ErrorResponse};
+    /// let e = ErrorResponse::new(ErrorCode::InvalidRequest).with_description("`a\"b` appears twice §");
+    /// assert_eq!(e.error_description.as_deref(), Some("`a%22b` appears twice %C2%A7"));
+    /// ```
     pub fn with_description(mut self, description: impl Into<String>) -> Self {
-        self.error_description = Some(description.into());
+        self.error_description = Some(description_text(&description.into()));
         self
     }
+}
+
+/// The longest `error_description` [`ErrorResponse::with_description`] keeps, in bytes.
+pub const MAX_DESCRIPTION: usize = 256;
+
+/// Whether RFC 6749 §5.2 allows `b` in an `error_description`: %x20-21 / %x23-5B / %x5D-7E.
+pub(crate) fn is_description_byte(b: u8) -> bool {
+    matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)
+}
+
+/// `text` within RFC 6749 §5.2's `error_description` characters: others as `%XX` (and `%` itself as `%25`, so the
+/// escaping is unambiguous), cut at [`MAX_DESCRIPTION`] bytes without splitting a character.
+fn description_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_DESCRIPTION));
+    let mut utf8 = [0u8; 4];
+    for c in text.chars() {
+        let bytes = c.encode_utf8(&mut utf8).as_bytes();
+        let kept = bytes.len() == 1 && is_description_byte(bytes[0]) && bytes[0] != b'%';
+        let width = if kept { 1 } else { 3 * bytes.len() };
+        if out.len() + width > MAX_DESCRIPTION {
+            break;
+        }
+        if kept {
+            out.push(c);
+        } else {
+            for b in bytes {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 impl std::fmt::Display for ErrorResponse {
@@ -154,6 +193,25 @@ mod tests {
             let parsed = ErrorCode::parse(code);
             assert!(!matches!(parsed, ErrorCode::Other(_)), "{code} should be a known code");
             assert_eq!(parsed.as_str(), code);
+        }
+    }
+
+    #[test]
+    fn rfc6749_5_2_error_description_stays_within_its_characters() {
+        let hostile = "quote\" backslash\\ tab\t newline\n nul\0 é § 100% `name`";
+        let d = ErrorResponse::new(ErrorCode::InvalidRequest).with_description(hostile).error_description.unwrap();
+        assert!(d.bytes().all(is_description_byte), "{d}");
+        assert_eq!(d, "quote%22 backslash%5C tab%09 newline%0A nul%00 %C3%A9 %C2%A7 100%25 `name`");
+        let long = ErrorResponse::new(ErrorCode::InvalidRequest).with_description("é".repeat(1000));
+        let d = long.error_description.unwrap();
+        assert!(d.len() <= MAX_DESCRIPTION && d.ends_with("%C3%A9"), "cut inside a character: {d}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rfc6749_5_2_any_description_is_sanitized(text in "\\PC*|[\\x00-\\xff]*") {
+            let d = ErrorResponse::new(ErrorCode::InvalidRequest).with_description(text).error_description.unwrap();
+            proptest::prop_assert!(d.bytes().all(is_description_byte) && d.len() <= MAX_DESCRIPTION);
         }
     }
 

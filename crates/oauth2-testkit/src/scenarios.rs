@@ -615,6 +615,79 @@ async fn race_refresh(t: &Target) -> Outcome {
     Ok(())
 }
 
+async fn rfc6749_3_3_blank_scope_on_refresh(t: &Target) -> Outcome {
+    let first = t.password_tokens("read profile").await?;
+    let r = t
+        .token(
+            &[("grant_type", "refresh_token"), ("refresh_token", &first.str("refresh_token")), ("scope", " ")],
+            Some(LEGACY),
+        )
+        .await?;
+    check!(r.status == StatusCode::OK, "blank scope refresh: {} {}", r.status, r.body);
+    check!(r.body["scope"] == "read profile", "a blank scope means the original one: {}", r.body);
+    let api = t.api("/api/profile", &r.str("access_token")).await?;
+    check!(api.status == StatusCode::OK, "the refreshed token lost its scope: {} {}", api.status, api.body);
+    Ok(())
+}
+
+async fn rfc8252_7_3_native_redirects_vary_only_in_port(t: &Target) -> Outcome {
+    let ch = challenge(VERIFIER);
+    for redirect in [
+        "http://127.0.0.1:5000/x/../callback",
+        "http://127.0.0.1:5000/%2e%2e/callback",
+        "http://127.1:5000/callback",
+        "http://0x7f.1:5000/callback",
+        "http://0x7f000001:5000/callback",
+        "HTTP://127.0.0.1:5000/callback",
+        "http://127.0.0.1:0/callback",
+    ] {
+        let q = [
+            ("response_type", "code"),
+            ("client_id", SPA),
+            ("redirect_uri", redirect),
+            ("code_challenge", ch.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        let (status, location) = t.authorize(&q, "allow").await?;
+        check!(
+            status == StatusCode::BAD_REQUEST && location.is_none(),
+            "{redirect}: {status} {location:?} (only the port may vary)"
+        );
+    }
+    // A tab inside the redirect URI, sent raw in the query: URL parsers drop it, the comparison must not.
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={SPA}&redirect_uri=http://127.0.0.1:5000/call%09back\
+         &code_challenge={ch}&code_challenge_method=S256",
+        t.base
+    );
+    let r = t.http.get(url).header("x-test-user", "alice").send().await.map_err(|e| e.to_string())?;
+    check!(r.status() == StatusCode::BAD_REQUEST && r.headers().get("location").is_none(), "tab: {}", r.status());
+    Ok(())
+}
+
+async fn rfc6749_5_2_error_description_characters(t: &Target) -> Outcome {
+    let body = "grant_type=client_credentials&%22%C2%A7%5C%7F=1&%22%C2%A7%5C%7F=2".to_owned();
+    let r = t.raw_form("/token", body, Some(basic(SVC.0, SVC.1))).await?;
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_request")?;
+    let d = r.str("error_description");
+    check!(
+        !d.is_empty() && d.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+        "error_description outside RFC 6749 section 5.2's characters: {d:?}"
+    );
+    Ok(())
+}
+
+async fn rfc7009_2_1_another_clients_token(t: &Target) -> Outcome {
+    let tokens = t.password_tokens("read").await?;
+    for token in [tokens.str("access_token"), tokens.str("refresh_token")] {
+        let r = t.form("/revoke", &[("token", &token)], Some(SVC)).await?;
+        expect_error(&r, StatusCode::BAD_REQUEST, "unauthorized_client")?;
+    }
+    let api = t.api("/api/read", &tokens.str("access_token")).await?;
+    check!(api.status == StatusCode::OK, "another client's revocation touched the token: {}", api.status);
+    Ok(())
+}
+
 /// The client side (oauth2-reqwest) against this provider: discovery, code + PKCE, refresh, API calls, password,
 /// client credentials, introspection and revocation.
 async fn client_side_session(t: &Target) -> Outcome {
@@ -711,6 +784,10 @@ const SCENARIOS: &[(&str, Run)] = table![
     resource_without_or_with_bad_token,
     race_code_redemption,
     race_refresh,
+    rfc6749_3_3_blank_scope_on_refresh,
+    rfc8252_7_3_native_redirects_vary_only_in_port,
+    rfc6749_5_2_error_description_characters,
+    rfc7009_2_1_another_clients_token,
     client_side_session,
 ];
 

@@ -100,8 +100,10 @@ pub fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-/// Whether `given` is an allowed redirect URI for `client`: an exact string match, or for a native client a
-/// loopback URI that differs from a registered one only in its port (RFC 8252 §7.3, RFC 9700 §4.1.1).
+/// Whether `given` is an allowed redirect URI for `client`: an exact string match (RFC 9700 §4.1.1), or for a native
+/// client a loopback URI that differs from a registered one only in its port (RFC 8252 §7.3). The strings are
+/// compared with the port cut out and **nothing else normalised**: `/x/../cb`, `%2e%2e`, `127.1`, `0x7f.1`, an
+/// upper-case scheme or a tab inside are all different strings, and port 0 is refused.
 pub fn redirect_uri_allowed(client: &RegisteredClient, given: &str) -> bool {
     if client.redirect_uris.iter().any(|r| r == given) {
         return true;
@@ -109,17 +111,42 @@ pub fn redirect_uri_allowed(client: &RegisteredClient, given: &str) -> bool {
     if !client.native {
         return false;
     }
-    let Ok(given) = Url::parse(given) else { return false };
-    if given.scheme() != "http" || !crate::security::is_loopback(&given) {
-        return false;
+    let Some(given) = without_loopback_port(given) else { return false };
+    client.redirect_uris.iter().any(|r| without_loopback_port(r).is_some_and(|r| r == given))
+}
+
+/// `uri` with its port cut out, if it is an `http` URI on a loopback host written as RFC 8252 §7.3 and §8.3 write
+/// them (`127.0.0.1`, `[::1]`, `localhost`); `None` otherwise. A port, when written, is 1 to 65535 in decimal
+/// without leading zeros.
+fn without_loopback_port(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("http://")?;
+    let host_end =
+        if rest.starts_with('[') { rest.find(']')? + 1 } else { rest.find([':', '/', '?', '#']).unwrap_or(rest.len()) };
+    let (host, rest) = rest.split_at(host_end);
+    if !matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
+        return None;
     }
-    client.redirect_uris.iter().filter_map(|r| Url::parse(r).ok()).any(|mut r| {
-        if r.scheme() != "http" || r.host() != given.host() {
-            return false;
+    let after = match rest.strip_prefix(':') {
+        Some(port_and_rest) => {
+            let digits = port_and_rest.bytes().take_while(u8::is_ascii_digit).count();
+            let port = &port_and_rest[..digits];
+            let valid = !port.starts_with('0') && port.parse::<u16>().is_ok_and(|p| p != 0);
+            if !valid {
+                return None;
+            }
+            &port_and_rest[digits..]
         }
-        let _ = r.set_port(given.port());
-        r == given
-    })
+        None => rest,
+    };
+    if !(after.is_empty() || after.starts_with(['/', '?', '#'])) {
+        return None;
+    }
+    // The whole string must be a URI that parses as it is written, with nothing a parser would drop or rewrite
+    // silently (tabs and newlines are removed by URL parsers, so they would not reach the comparison otherwise).
+    if uri.bytes().any(|b| b.is_ascii_control() || b == b' ') || Url::parse(uri).is_err() {
+        return None;
+    }
+    Some(format!("http://{host}{after}"))
 }
 
 fn pkce_challenge_valid(s: &str) -> bool {

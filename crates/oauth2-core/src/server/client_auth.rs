@@ -80,7 +80,7 @@ fn presented<'a>(
     let body_secret = params.get("client_secret");
     match (basic, params.get("client_id"), body_secret) {
         (Some(_), _, Some(_)) => {
-            Err(OAuthError::invalid_request("use one client authentication method, not two (RFC 6749 §2.3)"))
+            Err(OAuthError::invalid_request("use one client authentication method, not two (RFC 6749 section 2.3)"))
         }
         (Some((id, secret)), body_id, None) => {
             if body_id.is_some_and(|b| b != id) {

@@ -9,6 +9,7 @@ use super::reply::{OAuthError, json_response};
 use super::store::{ClientStore, GrantStore, GrantType, SecretHash, TokenRecord};
 use super::token::form_of;
 use crate::client::Introspection;
+use crate::error::ErrorCode;
 use crate::metadata::AuthorizationServerMetadata;
 
 fn unix(t: SystemTime) -> u64 {
@@ -17,8 +18,8 @@ fn unix(t: SystemTime) -> u64 {
 
 impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     /// Revokes a token (RFC 7009 §2.1). Revoking a refresh token revokes its whole grant, access tokens included.
-    /// The answer is 200 for unknown tokens too (§2.2), and for tokens of other clients, which are left alone so a
-    /// client cannot learn or touch what another holds.
+    /// The answer is 200 for unknown tokens too (§2.2). A token issued to another client is left untouched and the
+    /// request refused with 400 `unauthorized_client` (§2.1: "the request is refused and the client is informed").
     pub async fn revoke<B: AsRef<[u8]>>(&self, request: http::Request<B>) -> http::Response<Vec<u8>> {
         match self.revoke_inner(&request).await {
             Ok(()) => {
@@ -35,20 +36,23 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         let client = self.authenticate_client(request.headers(), &params).await?;
         let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let hash = SecretHash::of(token);
+        let foreign = || OAuthError::new(ErrorCode::UnauthorizedClient, "the token was issued to another client");
         // The hint only orders the lookups (§2.1); both kinds are tried.
         let refresh_first = params.get("token_type_hint") == Some("refresh_token");
         for kind in if refresh_first { [true, false] } else { [false, true] } {
             if kind {
                 if let Some((record, _)) = self.store.refresh_token(&hash).await? {
-                    if record.grant.client_id == client.id {
-                        self.store.revoke_grant(&record.grant.id).await?;
+                    if record.grant.client_id != client.id {
+                        return Err(foreign());
                     }
+                    self.store.revoke_grant(&record.grant.id).await?;
                     return Ok(());
                 }
             } else if let Some(record) = self.store.access_token(&hash).await? {
-                if record.grant.client_id == client.id {
-                    self.store.revoke_access_token(&hash).await?;
+                if record.grant.client_id != client.id {
+                    return Err(foreign());
                 }
+                self.store.revoke_access_token(&hash).await?;
                 return Ok(());
             }
         }

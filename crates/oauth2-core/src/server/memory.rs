@@ -354,27 +354,32 @@ impl GrantStore for MemoryStore {
         access: (SecretHash, TokenRecord),
         refresh: Option<(SecretHash, TokenRecord)>,
     ) -> Result<CodeUse, StoreError> {
-        let revoked = self.revoked();
-        let record = {
+        // No `.await` in here: the call runs to its end once started, the revocation of a replay included.
+        let replayed = {
+            let revoked = self.revoked();
             let key = Key::of(code);
             let mut shard = self.shard(&key);
             match shard.codes.get_mut(&key) {
                 None => return Ok(CodeUse::Unknown),
                 Some((record, used)) if *used || revoked.contains_key(&record.grant.id) => {
                     *used = true;
-                    return Ok(CodeUse::Replayed(record.grant.id));
+                    record.grant.id
                 }
                 Some((record, used)) => {
                     *used = true;
-                    record.clone()
+                    let record = record.clone();
+                    drop(shard);
+                    self.insert_token(access, false, &revoked);
+                    if let Some(refresh) = refresh {
+                        self.insert_token(refresh, true, &revoked);
+                    }
+                    return Ok(CodeUse::Fresh(record));
                 }
             }
         };
-        self.insert_token(access, false, &revoked);
-        if let Some(refresh) = refresh {
-            self.insert_token(refresh, true, &revoked);
-        }
-        Ok(CodeUse::Fresh(record))
+        // A replay: revoke the family before answering (the shard and read locks are released first).
+        self.revoke_family(&replayed);
+        Ok(CodeUse::Replayed(replayed))
     }
 
     async fn code(&self, code: &SecretHash) -> Result<Option<(CodeRecord, bool)>, StoreError> {
@@ -414,23 +419,29 @@ impl GrantStore for MemoryStore {
         access: (SecretHash, TokenRecord),
         refresh: (SecretHash, TokenRecord),
     ) -> Result<Rotation, StoreError> {
-        let revoked = self.revoked();
-        {
+        // No `.await` in here: the call runs to its end once started, the revocation of a reuse included.
+        let reused = {
+            let revoked = self.revoked();
             let key = Key::of(old);
             let mut shard = self.shard(&key);
             match shard.refresh.get_mut(&key) {
                 Some((e, _)) if revoked.contains_key(&e.grant) => return Ok(Rotation::Unknown),
                 None => return Ok(Rotation::Unknown),
-                Some((e, used)) if *used => return Ok(Rotation::Reused(e.grant)),
-                Some((_, used)) => *used = true,
+                Some((e, used)) if *used => e.grant,
+                Some((_, used)) => {
+                    *used = true;
+                    drop(shard);
+                    if revoked.contains_key(&access.1.grant.id) {
+                        return Ok(Rotation::Unknown);
+                    }
+                    self.insert_token(access, false, &revoked);
+                    self.insert_token(refresh, true, &revoked);
+                    return Ok(Rotation::Rotated);
+                }
             }
-        }
-        if revoked.contains_key(&access.1.grant.id) {
-            return Ok(Rotation::Unknown);
-        }
-        self.insert_token(access, false, &revoked);
-        self.insert_token(refresh, true, &revoked);
-        Ok(Rotation::Rotated)
+        };
+        self.revoke_family(&reused);
+        Ok(Rotation::Reused(reused))
     }
 
     async fn access_token(&self, token: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
@@ -452,6 +463,15 @@ impl GrantStore for MemoryStore {
     }
 
     async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
+        self.revoke_family(grant);
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// Puts `grant` on the deny-list: from now on none of its tokens is found and none can be stored. Synchronous,
+    /// so the store methods that detect a reuse revoke within the same call.
+    fn revoke_family(&self, grant: &GrantId) {
         let size = {
             let mut revoked = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
             // The clock is read under the lock: every token stored before this point has updated it.
@@ -463,7 +483,6 @@ impl GrantStore for MemoryStore {
         if size >= self.purge_at.load(Ordering::Relaxed) {
             self.purge_expired(self.now().time());
         }
-        Ok(())
     }
 }
 

@@ -179,6 +179,31 @@ pub type PasswordVerifier = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sy
 /// and refuses any scope outside them.
 pub type ScopePolicy = Arc<dyn Fn(&RegisteredClient, Option<&Scope>) -> Option<Scope> + Send + Sync>;
 
+fn scope_refused() -> OAuthError {
+    OAuthError::new(crate::ErrorCode::InvalidScope, "unknown scope, or one this client may not ask for")
+}
+
+/// A `scope` parameter as sent (RFC 6749 §3.3): `None` when omitted **or blank** (a scope has at least one token,
+/// so `scope=%20` asks for nothing in particular), `invalid_scope` when a token has characters §3.3 does not allow.
+pub(crate) fn requested_scope(raw: Option<&str>) -> Result<Option<Scope>, OAuthError> {
+    let requested = raw.map(Scope::parse).filter(|s| !s.is_empty());
+    match requested {
+        Some(s) if !s.is_valid_syntax() => Err(scope_refused()),
+        other => Ok(other),
+    }
+}
+
+/// The one rule for every grant's scope (RFC 6749 §3.3, §6): omitted or blank means all of `allowed`; a malformed
+/// one, or one wider than `allowed`, is `invalid_scope`; a narrower one is granted as asked. `allowed` is the
+/// client's registration for a new grant, and the original grant's scope for a refresh.
+pub(crate) fn decide_scope(raw: Option<&str>, allowed: &Scope) -> Result<Scope, OAuthError> {
+    match requested_scope(raw)? {
+        None => Ok(allowed.clone()),
+        Some(s) if s.is_subset_of(allowed) => Ok(s),
+        Some(_) => Err(scope_refused()),
+    }
+}
+
 /// An authorization server over a store `S` (clients and grants).
 pub struct AuthorizationServer<S> {
     config: ServerConfig,
@@ -210,28 +235,17 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         self
     }
 
-    /// The scope for a request by `client` that asked for `requested` (RFC 6749 §3.3).
+    /// The scope for a request by `client` that asked for `requested` (RFC 6749 §3.3): the server's policy if
+    /// it has one, else [`decide_scope`] within the client's registered scopes.
     pub(crate) fn resolve_scope(
         &self,
         client: &RegisteredClient,
         requested: Option<&str>,
     ) -> Result<Scope, OAuthError> {
-        let refused =
-            || OAuthError::new(crate::ErrorCode::InvalidScope, "unknown scope, or one this client may not ask for");
-        // A scope that parses empty (`scope=%20`) counts as omitted (§3.3: a scope has at least one token).
-        let requested = requested.map(Scope::parse).filter(|s| !s.is_empty());
-        if requested.as_ref().is_some_and(|s| !s.is_valid_syntax()) {
-            return Err(refused());
+        match &self.scope_policy {
+            Some(policy) => policy(client, requested_scope(requested)?.as_ref()).ok_or_else(scope_refused),
+            None => decide_scope(requested, &client.scopes),
         }
-        let decided = match &self.scope_policy {
-            Some(policy) => policy(client, requested.as_ref()),
-            None => match requested {
-                None => Some(client.scopes.clone()),
-                Some(s) if s.is_subset_of(&client.scopes) => Some(s),
-                Some(_) => None,
-            },
-        };
-        decided.ok_or_else(refused)
     }
 
     /// Enables the password grant (legacy, RFC 9700 §2.4) with a function that checks credentials and returns the

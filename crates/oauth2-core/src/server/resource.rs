@@ -70,6 +70,8 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         let mut challenge = format!("Bearer realm=\"{}\"", quoted(&self.config.realm));
         let mut error = OAuthError::new(code.clone().unwrap_or(ErrorCode::InvalidToken), description);
         if let Some(code) = &code {
+            // The description as the body carries it: already within RFC 6749 §5.2's characters.
+            let description = error.error.error_description.as_deref().unwrap_or("");
             challenge.push_str(&format!(
                 ", error=\"{}\", error_description=\"{}\"",
                 quoted(code.as_str()),

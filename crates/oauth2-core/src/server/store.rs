@@ -284,7 +284,8 @@ pub struct TokenRecord {
 pub enum CodeUse {
     /// First use: the code is now marked used and the tokens are stored.
     Fresh(CodeRecord),
-    /// The code was used before: a replay. The caller revokes this grant.
+    /// The code was used before: a replay. The store has revoked this grant family in the same atomic step
+    /// (RFC 6749 §4.1.2), so no token issued from the code is live any more.
     Replayed(GrantId),
     /// No such code.
     Unknown,
@@ -295,7 +296,8 @@ pub enum CodeUse {
 pub enum Rotation {
     /// The old refresh token is now used and the new tokens are stored.
     Rotated,
-    /// The refresh token was already used: reuse. The caller revokes this grant (RFC 9700 §4.14.2).
+    /// The refresh token was already used: reuse. The store has revoked this grant family in the same atomic step
+    /// (RFC 9700 §4.14.2), the tokens of the rotation that won included.
     Reused(GrantId),
     /// No such refresh token (unknown or revoked).
     Unknown,
@@ -318,8 +320,11 @@ pub trait GrantStore: Send + Sync {
     fn store_code(&self, code: SecretHash, record: CodeRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Atomically: if the code is unused, mark it used and store the tokens issued for it, in one step. A second
-    /// call for the same code stores nothing and returns [`CodeUse::Replayed`]. Exactly one of any number of
-    /// concurrent calls sees [`CodeUse::Fresh`], and a code is never spent without its tokens being stored.
+    /// call for the same code stores nothing, **revokes the code's grant family** (as
+    /// [`revoke_grant`](Self::revoke_grant) does) and returns [`CodeUse::Replayed`], all in the same atomic step:
+    /// a caller whose future is dropped after this call started cannot leave the replayed grant alive. Exactly one
+    /// of any number of concurrent calls sees [`CodeUse::Fresh`], and a code is never spent without its tokens
+    /// being stored.
     fn redeem_code(
         &self,
         code: &SecretHash,
@@ -345,8 +350,10 @@ pub trait GrantStore: Send + Sync {
         token: &SecretHash,
     ) -> impl Future<Output = Result<Option<(TokenRecord, bool)>, StoreError>> + Send;
 
-    /// Compare-and-swap: if `old` is unused, mark it used and store the new tokens, all at once. Exactly one of any
-    /// number of concurrent calls with the same `old` sees [`Rotation::Rotated`].
+    /// Compare-and-swap: if `old` is unused, mark it used and store the new tokens, all at once. If `old` was
+    /// already used, store nothing, **revoke its grant family** in the same atomic step (RFC 9700 §4.14.2) and
+    /// return [`Rotation::Reused`]. Exactly one of any number of concurrent calls with the same `old` sees
+    /// [`Rotation::Rotated`], and after such a race no token of the family is live, the winner's included.
     fn rotate_refresh(
         &self,
         old: &SecretHash,

@@ -182,6 +182,52 @@ fn rfc8252_7_3_loopback_redirect_port_may_vary_for_native_clients_only() {
 }
 
 #[test]
+fn rfc8252_7_3_only_the_port_of_a_native_loopback_redirect_may_vary() {
+    let native = RegisteredClient::public("n").redirect_uris([
+        "http://127.0.0.1/callback",
+        "http://[::1]:8080/cb",
+        "http://localhost/cb?x=1",
+    ]);
+    for ok in [
+        "http://127.0.0.1:51234/callback",
+        "http://127.0.0.1:65535/callback",
+        "http://127.0.0.1/callback",
+        "http://[::1]:1/cb",
+        "http://[::1]/cb",
+        "http://localhost:9/cb?x=1",
+    ] {
+        assert!(redirect_uri_allowed(&native, ok), "{ok} should be allowed");
+    }
+    for refused in [
+        "http://127.0.0.1:51234/x/../callback",
+        "http://127.0.0.1:51234/%2e%2e/callback",
+        "http://127.0.0.1:51234/%63allback",
+        "http://0x7f.1:51234/callback",
+        "http://127.1:51234/callback",
+        "http://0x7f000001:51234/callback",
+        "http://2130706433:51234/callback",
+        "HTTP://127.0.0.1:51234/callback",
+        "http://127.0.0.1:51234/call\tback",
+        "http://127.0.0.1:51234/callback\n",
+        "http://127.0.0.1:0/callback",
+        "http://127.0.0.1:051234/callback",
+        "http://127.0.0.1:65536/callback",
+        "http://127.0.0.1:/callback",
+        "http://127.0.0.1:80x/callback",
+        "http://127.0.0.1:51234/callback/",
+        "http://127.0.0.1:51234/callback?extra",
+        "http://user@127.0.0.1:51234/callback",
+        "http://[0:0:0:0:0:0:0:1]:51234/cb",
+        "http://LOCALHOST:9/cb?x=1",
+        "https://127.0.0.1:51234/callback",
+    ] {
+        assert!(!redirect_uri_allowed(&native, refused), "{refused:?} must be refused");
+    }
+    let confidential = RegisteredClient::confidential("c", "s").redirect_uris(["http://127.0.0.1/callback"]);
+    assert!(!redirect_uri_allowed(&confidential, "http://127.0.0.1:51234/callback"), "only native clients vary");
+}
+
+#[test]
 fn rfc6749_4_1_2_1_errors_after_redirect_validation_go_back_with_state_and_iss() {
     let s = server();
     let base = "client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz";
@@ -485,6 +531,26 @@ fn rfc6749_3_2_token_endpoint_input_rules() {
     assert_eq!(json(&block_on(s.token(get, now())))["error"], "invalid_request");
 }
 
+#[test]
+fn rfc6749_5_2_error_descriptions_never_echo_raw_input() {
+    let s = server();
+    let allowed = |d: &str| d.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E));
+    // A repeated parameter whose name is attacker-chosen bytes, on the token endpoint ...
+    let body = "grant_type=client_credentials&%22%C2%A7%0A%5C=1&%22%C2%A7%0A%5C=2";
+    let e = json(&block_on(s.token(post(body, web_auth().as_deref()), now())));
+    assert_eq!(e["error"], "invalid_request");
+    let d = e["error_description"].as_str().unwrap();
+    assert!(allowed(d) && d.contains("%22%C2%A7%0A%5C"), "{d}");
+    // ... and in an authorization error redirected back to the client.
+    let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=s&scope=qu%22ote%C2%A7";
+    let (_, p) = redirect_error(block_on(s.authorization_request(q)).unwrap_err());
+    assert!(p.get("error_description").is_some_and(allowed), "{:?}", p.get("error_description"));
+    // Two authentication methods: our own text carries no `§` either.
+    let e =
+        json(&block_on(s.token(post("grant_type=client_credentials&client_secret=x", web_auth().as_deref()), now())));
+    assert!(allowed(e["error_description"].as_str().unwrap()), "{e}");
+}
+
 // ---- password, client credentials ----
 
 #[test]
@@ -541,6 +607,23 @@ fn rfc6749_6_refresh_rotates_and_may_narrow_scope() {
     // §6: the new refresh token keeps the original scope.
     let r2 = json(&refresh(&s, b1["refresh_token"].as_str().unwrap(), ""));
     assert_eq!(r2["scope"], "read write");
+}
+
+#[test]
+fn rfc6749_3_3_blank_scope_on_refresh_means_the_original_scope() {
+    let s = server();
+    let t = password_tokens(&s);
+    for blank in ["&scope=%20", "&scope=+++", "&scope="] {
+        let t = password_tokens(&s);
+        let r = refresh(&s, t["refresh_token"].as_str().unwrap(), blank);
+        assert_eq!(r.status(), StatusCode::OK, "{blank}");
+        assert_eq!(json(&r)["scope"], "read write", "{blank}: a blank scope is an omitted one");
+        let h = bearer_headers(json(&r)["access_token"].as_str().unwrap());
+        let grant = block_on(s.authenticate_bearer(&h, &crate::Scope::parse("read write"), now()));
+        assert!(grant.is_ok(), "{blank}: the new access token carries the original scope");
+    }
+    let malformed = refresh(&s, t["refresh_token"].as_str().unwrap(), "&scope=read+qu%22ote");
+    assert_eq!(json(&malformed)["error"], "invalid_scope", "a malformed scope token is refused on refresh too");
 }
 
 #[test]
@@ -635,9 +718,6 @@ fn rfc7009_2_revocation() {
         block_on(s.revoke(form_post("/revoke", "token=unknown", web_auth().as_deref()))).status(),
         StatusCode::OK
     );
-    // Another client cannot revoke it (200, nothing happens).
-    block_on(s.revoke(form_post("/revoke", &format!("token={at}"), Some(&basic("other", "x")))));
-    assert!(block_on(s.authenticate_bearer(&bearer_headers(at), &crate::Scope::empty(), now())).is_ok());
     // Revoking the refresh token revokes its access tokens (§2.1).
     let resp = block_on(s.revoke(form_post(
         "/revoke",
@@ -649,6 +729,22 @@ fn rfc7009_2_revocation() {
     // Client authentication is required.
     assert_eq!(block_on(s.revoke(form_post("/revoke", "token=x", None))).status(), StatusCode::UNAUTHORIZED);
     assert_eq!(json(&block_on(s.revoke(form_post("/revoke", "", web_auth().as_deref()))))["error"], "invalid_request");
+}
+
+#[test]
+fn rfc7009_2_1_revoking_another_clients_token_is_refused_and_leaves_it_alone() {
+    let s = server();
+    let t = password_tokens(&s);
+    let (at, rt) = (t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap());
+    for (token, hint) in [(at, "access_token"), (rt, "refresh_token"), (rt, "access_token"), (at, "refresh_token")] {
+        let body = format!("token={token}&token_type_hint={hint}");
+        let resp = block_on(s.revoke(form_post("/revoke", &body, Some(&basic("other", "x")))));
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{hint}");
+        assert_eq!(json(&resp)["error"], "unauthorized_client");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+    }
+    assert!(block_on(s.authenticate_bearer(&bearer_headers(at), &crate::Scope::empty(), now())).is_ok());
+    assert_eq!(refresh(&s, rt, "").status(), StatusCode::OK, "the refresh token is untouched too");
 }
 
 #[test]
@@ -703,8 +799,18 @@ fn memory_store_passes_the_store_suite() {
     block_on(suite::run(&MemoryStore::new(), now()));
 }
 
-/// A store that checks a code, awaits, then writes: the read-then-write bug the suite's races exist to catch.
-struct ReadThenWrite(MemoryStore);
+/// A store with one deliberate bug, for showing that the suite (or the endpoint) catches it.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// Checks a code, awaits, then writes: the read-then-write bug the suite's races exist to catch.
+    ReadThenWrite,
+    /// Reports a replayed code or a reused refresh token without revoking the family.
+    DetectWithoutRevoking,
+    /// `revoke_grant` never completes: a request future dropped while it waits there (the client hung up).
+    StalledRevoke,
+}
+
+struct Faulty(MemoryStore, Fault);
 
 /// Returns `Pending` once, so other futures of the same task run in between.
 async fn yield_once() {
@@ -720,7 +826,13 @@ async fn yield_once() {
     .await
 }
 
-impl GrantStore for ReadThenWrite {
+impl ClientStore for Faulty {
+    async fn client(&self, id: &str) -> Result<Option<std::sync::Arc<RegisteredClient>>, StoreError> {
+        self.0.client(id).await
+    }
+}
+
+impl GrantStore for Faulty {
     async fn store_code(&self, code: SecretHash, record: CodeRecord) -> Result<(), StoreError> {
         self.0.store_code(code, record).await
     }
@@ -731,12 +843,18 @@ impl GrantStore for ReadThenWrite {
         refresh: Option<(SecretHash, TokenRecord)>,
     ) -> Result<CodeUse, StoreError> {
         let seen = self.0.code(code).await?;
-        yield_once().await;
-        let outcome = self.0.redeem_code(code, access, refresh).await?;
-        Ok(match seen {
-            Some((record, false)) => CodeUse::Fresh(record),
-            _ => outcome,
-        })
+        match (self.1, seen) {
+            (Fault::ReadThenWrite, seen) => {
+                yield_once().await;
+                let outcome = self.0.redeem_code(code, access, refresh).await?;
+                Ok(match seen {
+                    Some((record, false)) => CodeUse::Fresh(record),
+                    _ => outcome,
+                })
+            }
+            (Fault::DetectWithoutRevoking, Some((record, true))) => Ok(CodeUse::Replayed(record.grant.id)),
+            _ => self.0.redeem_code(code, access, refresh).await,
+        }
     }
     async fn code(&self, code: &SecretHash) -> Result<Option<(CodeRecord, bool)>, StoreError> {
         self.0.code(code).await
@@ -757,6 +875,11 @@ impl GrantStore for ReadThenWrite {
         access: (SecretHash, TokenRecord),
         refresh: (SecretHash, TokenRecord),
     ) -> Result<Rotation, StoreError> {
+        if self.1 == Fault::DetectWithoutRevoking
+            && let Some((record, true)) = self.0.refresh_token(old).await?
+        {
+            return Ok(Rotation::Reused(record.grant.id));
+        }
         self.0.rotate_refresh(old, access, refresh).await
     }
     async fn access_token(&self, token: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
@@ -766,16 +889,90 @@ impl GrantStore for ReadThenWrite {
         self.0.revoke_access_token(token).await
     }
     async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
+        if self.1 == Fault::StalledRevoke {
+            return std::future::pending().await;
+        }
         self.0.revoke_grant(grant).await
     }
 }
 
+/// The message of the suite's panic on `store`.
+fn suite_failure(store: Faulty) -> String {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block_on(suite::run(&store, now()))));
+    let message = caught.expect_err("the suite must reject a broken store");
+    message
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| message.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 #[test]
 fn the_store_suite_catches_a_read_then_write_store() {
-    let caught = std::panic::catch_unwind(|| block_on(suite::run(&ReadThenWrite(MemoryStore::new()), now())));
-    let message = caught.expect_err("the suite must reject a non-atomic redeem_code");
-    let message = message.downcast_ref::<String>().cloned().unwrap_or_default();
+    let message = suite_failure(Faulty(MemoryStore::new(), Fault::ReadThenWrite));
     assert!(message.contains("exactly one of 100 concurrent redemptions"), "failed for another reason: {message}");
+}
+
+#[test]
+fn the_store_suite_catches_a_store_that_detects_a_replay_without_revoking() {
+    let message = suite_failure(Faulty(MemoryStore::new(), Fault::DetectWithoutRevoking));
+    assert!(message.contains("a replay revokes"), "failed for another reason: {message}");
+}
+
+/// Polls `f` a bounded number of times, then drops it: a request whose client hung up, or that timed out.
+fn poll_then_drop<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    (0..1000).find_map(|_| match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    })
+}
+
+fn stalling_server() -> AuthorizationServer<Faulty> {
+    let s = server();
+    let store = MemoryStore::new();
+    for id in ["web", "native", "other"] {
+        store.add_client(RegisteredClient::clone(&block_on(s.store().client(id)).unwrap().unwrap()));
+    }
+    AuthorizationServer::new(
+        s.config().clone(),
+        Faulty(store, Fault::StalledRevoke),
+        Mutex::new(ChaCha20Rng::seed_from_u64(11)),
+    )
+    .with_password_verifier(|u, p| (u == "alice" && p == "wonderland").then(|| "alice".to_owned()))
+}
+
+#[test]
+fn rfc6749_4_1_2_a_replay_is_revoked_even_if_the_request_is_dropped_after_detection() {
+    let s = stalling_server();
+    let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz";
+    let req = block_on(s.authorization_request(q)).unwrap();
+    let (_, p) = location_params(&block_on(s.approve(&req, "alice", None, now())).unwrap());
+    let body = format!(
+        "grant_type=authorization_code&code={}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
+        p.get("code").unwrap()
+    );
+    let first = json(&block_on(s.token(post(&body, web_auth().as_deref()), now())));
+    // The replay's request is abandoned wherever it waits; the revocation must already have happened.
+    let _ = poll_then_drop(s.token(post(&body, web_auth().as_deref()), now()));
+    let h = bearer_headers(first["access_token"].as_str().unwrap());
+    let checked = block_on(s.authenticate_bearer(&h, &crate::Scope::empty(), now()));
+    assert!(checked.is_err(), "the replayed code's access token is still live");
+}
+
+#[test]
+fn rfc9700_4_14_2_a_reuse_is_revoked_even_if_the_request_is_dropped_after_detection() {
+    let s = stalling_server();
+    let t = json(&block_on(s.token(
+        post("grant_type=password&username=alice&password=wonderland&scope=read", web_auth().as_deref()),
+        now(),
+    )));
+    let body = format!("grant_type=refresh_token&refresh_token={}", t["refresh_token"].as_str().unwrap());
+    let rotated = json(&block_on(s.token(post(&body, web_auth().as_deref()), now())));
+    let _ = poll_then_drop(s.token(post(&body, web_auth().as_deref()), now()));
+    let h = bearer_headers(rotated["access_token"].as_str().unwrap());
+    assert!(block_on(s.authenticate_bearer(&h, &crate::Scope::empty(), now())).is_err(), "the family is still live");
 }
 
 #[test]
@@ -953,8 +1150,12 @@ mod never_panic {
                     "/revoke" => block_on(s.revoke(request)),
                     _ => block_on(s.introspect(request, now())),
                 };
-                // Every answer is an RFC answer: a success, or an error with a status in the 4xx range.
+                // Every answer is an RFC answer: a success, or an error with a status in the 4xx range ...
                 prop_assert!(response.status().is_success() || response.status().is_client_error());
+                // ... whose description stays within RFC 6749 §5.2's characters, whatever was sent.
+                if let Some(d) = json(&response)["error_description"].as_str() {
+                    prop_assert!(d.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)), "{}", d);
+                }
             }
         }
 

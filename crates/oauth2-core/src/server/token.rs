@@ -4,12 +4,12 @@ use std::time::SystemTime;
 
 use http::StatusCode;
 
-use super::AuthorizationServer;
 use super::authorize::redirect_uri_allowed;
 use super::reply::{OAuthError, json_bytes_response, push_json_string};
 use super::store::{
     ClientStore, CodeUse, Grant, GrantStore, GrantType, RegisteredClient, Rotation, SecretHash, TokenRecord,
 };
+use super::{AuthorizationServer, decide_scope};
 use crate::error::ErrorCode;
 use crate::form::FormParams;
 use crate::pkce::PkceVerifier;
@@ -126,48 +126,46 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         // client's credentials or verifier) cannot burn it for the real client.
         let (record, used) = self.store.code(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
         if record.grant.client_id != client.id {
+            // Another client's replay does not revoke the owner's grant (it could not have redeemed it anyway).
             return Err(OAuthError::invalid_grant("the code was issued to another client"));
         }
-        if used {
-            // A replay by the client it was issued to: revoke what the code issued (§4.1.2, RFC 9700 §4.2.4).
-            self.store.revoke_grant(&record.grant.id).await?;
-            return Err(OAuthError::invalid_grant("the code was already used; its tokens are revoked"));
-        }
-        if record.expires_at <= now {
-            return Err(OAuthError::invalid_grant("the code expired"));
-        }
-        match (&record.redirect_uri, params.get("redirect_uri")) {
-            (Some(expected), Some(given)) if expected == given => {}
-            (Some(_), _) => {
-                return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request"));
+        // A used code goes straight to the atomic call below, which revokes what it issued (§4.1.2, RFC 9700
+        // §4.2.4) in the same step that detects the replay: no second call that a dropped future could skip.
+        if !used {
+            if record.expires_at <= now {
+                return Err(OAuthError::invalid_grant("the code expired"));
             }
-            (None, Some(given)) if !redirect_uri_allowed(client, given) => {
-                return Err(OAuthError::invalid_grant("redirect_uri is not registered"));
-            }
-            (None, _) => {}
-        }
-        match (&record.challenge, params.get("code_verifier")) {
-            (Some((challenge, method)), Some(verifier)) => {
-                let ok = PkceVerifier::new(verifier).map(|v| v.matches(challenge, *method)).unwrap_or(false);
-                if !ok {
-                    return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            match (&record.redirect_uri, params.get("redirect_uri")) {
+                (Some(expected), Some(given)) if expected == given => {}
+                (Some(_), _) => {
+                    return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request"));
                 }
+                (None, Some(given)) if !redirect_uri_allowed(client, given) => {
+                    return Err(OAuthError::invalid_grant("redirect_uri is not registered"));
+                }
+                (None, _) => {}
             }
-            (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
-            // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
-            (None, Some(_)) => {
-                return Err(OAuthError::invalid_grant("code_verifier sent for a code issued without PKCE"));
+            match (&record.challenge, params.get("code_verifier")) {
+                (Some((challenge, method)), Some(verifier)) => {
+                    let ok = PkceVerifier::new(verifier).map(|v| v.matches(challenge, *method)).unwrap_or(false);
+                    if !ok {
+                        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+                    }
+                }
+                (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+                // RFC 9700 §2.1.1: a verifier for a code issued without a challenge is a downgrade attempt.
+                (None, Some(_)) => {
+                    return Err(OAuthError::invalid_grant("code_verifier sent for a code issued without PKCE"));
+                }
+                (None, None) => {}
             }
-            (None, None) => {}
         }
-        // Spend it and store its tokens in one atomic step: exactly one concurrent redemption gets Fresh.
+        // Spend it and store its tokens in one atomic step: exactly one concurrent redemption gets Fresh, and a
+        // replay is revoked by the store within the same call.
         let issued = self.records(record.grant, self.issues_refresh(client), now);
         match self.store.redeem_code(&hash, issued.access, issued.refresh).await? {
             CodeUse::Fresh(_) => Ok(issued.body),
-            CodeUse::Replayed(grant) => {
-                self.store.revoke_grant(&grant).await?;
-                Err(OAuthError::invalid_grant("the code was already used; its tokens are revoked"))
-            }
+            CodeUse::Replayed(_) => Err(OAuthError::invalid_grant("the code was already used; its tokens are revoked")),
             CodeUse::Unknown => Err(OAuthError::invalid_grant("unknown code")),
         }
     }
@@ -227,22 +225,16 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         if record.grant.client_id != client.id {
             return Err(OAuthError::invalid_grant("the refresh token was issued to another client"));
         }
-        if used {
-            self.store.revoke_grant(&record.grant.id).await?;
-            return Err(OAuthError::invalid_grant("the refresh token was already used; the grant is revoked"));
-        }
-        if record.expires_at <= now {
-            return Err(OAuthError::invalid_grant("the refresh token expired"));
-        }
-        let scope = match params.get("scope") {
-            None => record.grant.scope.clone(),
-            Some(s) => {
-                let s = crate::scope::Scope::parse(s);
-                if !s.is_subset_of(&record.grant.scope) {
-                    return Err(OAuthError::new(ErrorCode::InvalidScope, "a refresh cannot widen the scope"));
-                }
-                s
+        // A used token goes straight to the atomic call below, which revokes the family in the step that detects
+        // the reuse (RFC 9700 §4.14.2).
+        let scope = if used {
+            record.grant.scope.clone()
+        } else {
+            if record.expires_at <= now {
+                return Err(OAuthError::invalid_grant("the refresh token expired"));
             }
+            // §6: the scope may narrow, never widen; omitted (or blank) means the original scope.
+            decide_scope(params.get("scope"), &record.grant.scope)?
         };
         let access_grant = Grant { scope, ..record.grant.clone() };
         let mut issued = self.records(access_grant, true, now);
@@ -252,8 +244,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         refresh_record.grant.scope = record.grant.scope.clone();
         match self.store.rotate_refresh(&hash, issued.access, (refresh_hash, refresh_record)).await? {
             Rotation::Rotated => Ok(issued.body),
-            Rotation::Reused(grant) => {
-                self.store.revoke_grant(&grant).await?;
+            Rotation::Reused(_) => {
                 Err(OAuthError::invalid_grant("the refresh token was already used; the grant is revoked"))
             }
             Rotation::Unknown => Err(OAuthError::invalid_grant("unknown refresh token")),

@@ -14,7 +14,7 @@ use oauth2_core::{Client, ClientAuthMethod, Password, RefreshToken, Scope};
 use oauth2_reqwest::{Error, execute, fetch_metadata, http_client};
 
 use args::{AuthMethod, Cli, Command, Hint};
-use callback::{Outcome, wait_for_callback};
+use callback::{Outcome, WaitError, wait_for_callback};
 
 /// A failure: `Usage` exits 2, `Failed` exits 1. Both end with `error: <code>: <description>` on stderr.
 enum CliError {
@@ -281,10 +281,11 @@ async fn authorize(
             Outcome { result, ok, message }
         })
     };
-    let outcome = tokio::time::timeout(timeout, wait_for_callback(listener, handler))
-        .await
-        .map_err(|_| failed("timeout", format!("no callback within {} s", timeout.as_secs())))?
-        .ok_or_else(|| failed("callback_failed", "the callback listener stopped"))?;
+    // Once the callback has come, its token is printed whatever the listener does next (callback.rs).
+    let outcome = wait_for_callback(listener, timeout, handler).await.map_err(|e| match e {
+        WaitError::Timeout => failed("timeout", format!("no callback within {} s", timeout.as_secs())),
+        WaitError::Stopped => failed("callback_failed", "the callback listener stopped"),
+    })?;
     print_body(&outcome?);
     Ok(())
 }
