@@ -7,8 +7,8 @@ mod common;
 use std::process::Stdio;
 
 use common::{Browser, config_file, free_port, start, userinfo};
-use oauth2_core::client::TokenTypeHint;
-use oauth2_core::{Client, Scope};
+use oauth2_core::Client;
+use oauth2_core::introspection::TokenTypeHint;
 use oauth2_reqwest::Session;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
@@ -36,7 +36,7 @@ async fn session_flows(provider: &str, base: &str, web_port: u16) {
     session.finish_authorization(&pending, &callback).await.unwrap();
     let me: serde_json::Value = session.get(format!("{base}/userinfo")).send().await.unwrap().json().await.unwrap();
     assert_eq!(me, serde_json::json!({"sub": "alice", "name": "Alice Liddell"}), "[{provider}] session userinfo");
-    let refreshed = session.refresh(Scope::empty()).await.unwrap();
+    let refreshed = session.refresh().await.unwrap();
     assert_eq!(session.get(format!("{base}/userinfo")).send().await.unwrap().status(), 200);
     let rt = refreshed.refresh_token.clone().unwrap();
     session.revoke(rt.secret(), Some(TokenTypeHint::RefreshToken)).await.unwrap();

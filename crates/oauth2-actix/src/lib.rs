@@ -5,18 +5,20 @@
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
 //! use oauth2_actix::{Authenticated, Provider};
+//! use oauth2_core::grant::GrantType;
 //! use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let store = MemoryStore::new();
-//! store.add_client(RegisteredClient::confidential("svc", "s3cret").scopes("read"));
-//! let provider = Provider::new(AuthorizationServer::new(ServerConfig::new("https://as.example"), store, OsTokenGenerator));
+//! // A backend service that gets tokens with client credentials and calls the API with them.
+//! store.add_client(RegisteredClient::confidential("svc", "s3cret").grant_types([GrantType::ClientCredentials]).scopes("read"));
+//! let provider = Provider::new(AuthorizationServer::new(ServerConfig::new("http://127.0.0.1:8080"), store, OsTokenGenerator));
 //!
 //! HttpServer::new(move || {
 //!     App::new().configure(provider.configure()).service(
 //!         web::resource("/api/me")
 //!             .wrap(provider.require_scope("read"))
-//!             .route(web::get().to(|Authenticated(grant): Authenticated| async move { format!("{:?}", grant.subject) })),
+//!             .route(web::get().to(|Authenticated(grant): Authenticated| async move { web::Json(grant) })),
 //!     )
 //! })
 //! .bind(("127.0.0.1", 8080))?
@@ -25,12 +27,14 @@
 //! # }
 //! ```
 //!
-//! - [`Provider::configure`]: `POST` token, revocation and introspection services and
-//!   `GET /.well-known/oauth-authorization-server`, at the paths of the server's configuration.
+//! - [`Provider::configure`]: every [`Endpoint`] of the server (token, revocation, introspection, metadata) at its
+//!   configured path and method, all through one handler.
 //! - [`Provider::authorization_request`], [`Provider::approve`], [`Provider::deny`]: the authorization endpoint,
-//!   with login and consent left to the app.
-//! - [`Provider::require_scope`]: middleware that checks the Bearer token (RFC 6750) and the scope;
-//!   [`Authenticated`] then yields the grant in handlers.
+//!   with login and consent left to the app. A refused request is an [`AuthorizeRejection`]: loggable, and a
+//!   response.
+//! - [`RequireScope`]: middleware that checks the Bearer token (RFC 6750) and the scope, with the provider
+//!   ([`Provider::require_scope`]) or with any [`AccessTokenVerifier`]; [`Authenticated`] then yields the grant.
+//! - [`to_http_request`] and [`into_response`]: the conversions, for an app's own pages.
 //!
 //! Bodies are read up to the configured limit; too large, unreadable or mistyped bodies are RFC 6749
 //! `invalid_request`, never a 500.
@@ -47,10 +51,11 @@ use std::time::SystemTime;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
-use oauth2_core::Scope;
+use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, ResourceServer};
 use oauth2_core::server::{
-    AccessGrant, AuthorizationRequest, AuthorizationServer, ClientStore, GrantStore, OAuthError,
+    AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientStore, Endpoint, GrantStore,
 };
+use oauth2_core::{OAuthError, Scope};
 
 /// Converts a core response into an actix one (actix-web 4 has its own `http` 0.2 types, so by name and bytes).
 pub fn into_response(response: http::Response<Vec<u8>>) -> HttpResponse {
@@ -64,36 +69,34 @@ pub fn into_response(response: http::Response<Vec<u8>>) -> HttpResponse {
     builder.body(body)
 }
 
-/// The request's headers as an `http::HeaderMap`.
-fn headers_of(request: &HttpRequest) -> http::HeaderMap {
-    let mut map = http::HeaderMap::new();
+/// The `http::Request` the core takes, from an actix request and its body (method, URI and headers by name and
+/// bytes); `None` for a method or URI the `http` crate cannot represent.
+pub fn to_http_request<B>(request: &HttpRequest, body: B) -> Option<http::Request<B>> {
+    let mut out = http::Request::new(body);
+    *out.method_mut() = http::Method::from_bytes(request.method().as_str().as_bytes()).ok()?;
+    *out.uri_mut() = request.uri().to_string().parse().ok()?;
     for (name, value) in request.headers() {
         if let (Ok(n), Ok(v)) =
             (http::HeaderName::from_bytes(name.as_str().as_bytes()), http::HeaderValue::from_bytes(value.as_bytes()))
         {
-            map.append(n, v);
+            out.headers_mut().append(n, v);
         }
     }
-    map
+    Some(out)
 }
 
-/// Reads the body (bounded) and rebuilds the request as the `http::Request<Vec<u8>>` the core takes.
-async fn buffered(
+/// Reads the body (bounded) and rebuilds the request as the `http::Request` the core takes.
+pub async fn buffered(
     request: &HttpRequest,
     payload: web::Payload,
     limit: usize,
-) -> Result<http::Request<Vec<u8>>, HttpResponse> {
-    let too_large =
+) -> Result<http::Request<web::Bytes>, HttpResponse> {
+    let refused =
         || into_response(OAuthError::invalid_request("the request body is too large or unreadable").into_response());
-    let body = match payload.to_bytes_limited(limit).await {
-        Ok(Ok(bytes)) => bytes.to_vec(),
-        _ => return Err(too_large()),
-    };
-    let mut out = http::Request::new(body);
-    *out.method_mut() = http::Method::from_bytes(request.method().as_str().as_bytes()).map_err(|_| too_large())?;
-    *out.uri_mut() = request.uri().to_string().parse().map_err(|_| too_large())?;
-    *out.headers_mut() = headers_of(request);
-    Ok(out)
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => to_http_request(request, bytes).ok_or_else(refused),
+        _ => Err(refused()),
+    }
 }
 
 /// An authorization server mounted on actix-web. Cheap to clone.
@@ -110,7 +113,7 @@ impl<S> Clone for Provider<S> {
 impl<S: ClientStore + GrantStore + 'static> Provider<S> {
     /// Wraps a configured server.
     pub fn new(server: AuthorizationServer<S>) -> Self {
-        Self { server: Arc::new(server) }
+        Self::from_shared(Arc::new(server))
     }
 
     /// Wraps a server that the app shares (for its own pages, say).
@@ -123,63 +126,38 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
         &self.server
     }
 
-    /// Mounts the token, revocation, introspection and metadata services: `App::new().configure(p.configure())`.
+    /// Mounts every endpoint the server serves by itself: `App::new().configure(p.configure())`.
     pub fn configure(&self) -> impl FnOnce(&mut web::ServiceConfig) + Clone + 'static {
         let provider = self.clone();
         move |cfg: &mut web::ServiceConfig| {
-            let c = provider.server.config().clone();
-            let limit = c.max_body_bytes;
-            let (token, revoke, introspect, metadata) =
-                (provider.clone(), provider.clone(), provider.clone(), provider.clone());
-            cfg.route(
-                &c.token_path,
-                web::post().to(move |req: HttpRequest, body: web::Payload| {
-                    let p = token.clone();
-                    async move {
-                        match buffered(&req, body, limit).await {
-                            Ok(r) => into_response(p.server.token(r, SystemTime::now()).await),
-                            Err(resp) => resp,
-                        }
-                    }
-                }),
-            )
-            .route(
-                &c.revocation_path,
-                web::post().to(move |req: HttpRequest, body: web::Payload| {
-                    let p = revoke.clone();
-                    async move {
-                        match buffered(&req, body, limit).await {
-                            Ok(r) => into_response(p.server.revoke(r).await),
-                            Err(resp) => resp,
-                        }
-                    }
-                }),
-            )
-            .route(
-                &c.introspection_path,
-                web::post().to(move |req: HttpRequest, body: web::Payload| {
-                    let p = introspect.clone();
-                    async move {
-                        match buffered(&req, body, limit).await {
-                            Ok(r) => into_response(p.server.introspect(r, SystemTime::now()).await),
-                            Err(resp) => resp,
-                        }
-                    }
-                }),
-            )
-            .route(
-                &c.metadata_path(),
-                web::get().to(move || {
-                    let p = metadata.clone();
-                    async move { into_response(p.server.metadata_response()) }
-                }),
-            );
+            for (endpoint, method, path) in provider.server.endpoints() {
+                let p = provider.clone();
+                let method = actix_web::http::Method::from_bytes(method.as_str().as_bytes()).unwrap_or_default();
+                cfg.route(
+                    &path,
+                    web::method(method).to(move |req: HttpRequest, body: web::Payload| {
+                        let p = p.clone();
+                        async move { p.serve(endpoint, req, body).await }
+                    }),
+                );
+            }
         }
     }
 
-    /// Validates the authorization request of `request` (its query string). `Err` is the response to send as is.
-    pub async fn authorization_request(&self, request: &HttpRequest) -> Result<AuthorizationRequest, HttpResponse> {
-        self.server.authorization_request(request.query_string()).await.map_err(|e| into_response(e.into_response()))
+    async fn serve(&self, endpoint: Endpoint, request: HttpRequest, body: web::Payload) -> HttpResponse {
+        match buffered(&request, body, self.server.config().max_body_bytes).await {
+            Ok(r) => into_response(self.server.serve(endpoint, r, SystemTime::now()).await),
+            Err(response) => response,
+        }
+    }
+
+    /// Validates the authorization request of `request` (its query string); a refusal is an
+    /// [`AuthorizeRejection`] to log and send as is.
+    pub async fn authorization_request(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<AuthorizationRequest, AuthorizeRejection> {
+        self.server.authorization_request(request.query_string()).await.map_err(AuthorizeRejection)
     }
 
     /// The user allowed: the redirect back to the client with the code (or token).
@@ -195,40 +173,69 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
         into_response(self.server.deny(request).await)
     }
 
-    /// Middleware that lets a request through only with a valid Bearer token carrying `scope` (empty for any
-    /// valid token); it answers 400/401/403 with the RFC 6750 challenge otherwise.
-    pub fn require_scope(&self, scope: impl Into<Scope>) -> RequireScope<S> {
-        RequireScope { server: self.server.clone(), scope: Arc::new(scope.into()) }
+    /// Middleware that lets a request through only with a valid Bearer token of this server carrying `scope`
+    /// (empty for any valid token).
+    pub fn require_scope(&self, scope: impl Into<Scope>) -> RequireScope<AuthorizationServer<S>> {
+        RequireScope::new(self.server.resource_server(), self.server.clone(), scope)
     }
 }
 
-/// The middleware of [`Provider::require_scope`].
-pub struct RequireScope<S> {
-    server: Arc<AuthorizationServer<S>>,
+/// A refused authorization request: the core's [`AuthorizeError`] (its `Display` says why, for the app's log) and
+/// the response to send (an error page, or the redirect back to the client).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct AuthorizeRejection(pub AuthorizeError);
+
+impl AuthorizeRejection {
+    /// The response to send.
+    pub fn into_response(self) -> HttpResponse {
+        into_response(self.0.into_response())
+    }
+}
+
+/// So a handler can return `Result<_, actix_web::Error>` and use `?` on a refusal.
+impl actix_web::ResponseError for AuthorizeRejection {
+    fn error_response(&self) -> HttpResponse {
+        into_response(self.0.clone().into_response())
+    }
+}
+
+/// Middleware that checks the Bearer token of every request (RFC 6750) with a verifier `V` and requires a scope;
+/// it answers 400/401/403 with the RFC 6750 challenge otherwise, and 503 when the verifier fails.
+pub struct RequireScope<V> {
+    check: Arc<ResourceServer>,
+    verifier: Arc<V>,
     scope: Arc<Scope>,
 }
 
-impl<S> Clone for RequireScope<S> {
+impl<V> Clone for RequireScope<V> {
     fn clone(&self) -> Self {
-        Self { server: self.server.clone(), scope: self.scope.clone() }
+        Self { check: self.check.clone(), verifier: self.verifier.clone(), scope: self.scope.clone() }
     }
 }
 
-impl<S> std::fmt::Debug for RequireScope<S> {
+impl<V> std::fmt::Debug for RequireScope<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequireScope").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("RequireScope").field("check", &self.check).field("scope", &self.scope).finish_non_exhaustive()
     }
 }
 
-impl<I, B, S> Transform<I, ServiceRequest> for RequireScope<S>
+impl<V> RequireScope<V> {
+    /// Requires `scope` of tokens that `verifier` knows, with `check`'s realm in the challenges.
+    pub fn new(check: ResourceServer, verifier: impl Into<Arc<V>>, scope: impl Into<Scope>) -> Self {
+        Self { check: Arc::new(check), verifier: verifier.into(), scope: Arc::new(scope.into()) }
+    }
+}
+
+impl<I, B, V> Transform<I, ServiceRequest> for RequireScope<V>
 where
     I: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
-    S: ClientStore + GrantStore + 'static,
+    V: AccessTokenVerifier + 'static,
 {
     type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
-    type Transform = RequireScopeService<I, S>;
+    type Transform = RequireScopeService<I, V>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, ()>>;
 
@@ -238,16 +245,17 @@ where
 }
 
 /// The service [`RequireScope`] wraps around a route.
-pub struct RequireScopeService<I, S> {
-    layer: RequireScope<S>,
+#[derive(Debug)]
+pub struct RequireScopeService<I, V> {
+    layer: RequireScope<V>,
     inner: Rc<I>,
 }
 
-impl<I, B, S> Service<ServiceRequest> for RequireScopeService<I, S>
+impl<I, B, V> Service<ServiceRequest> for RequireScopeService<I, V>
 where
     I: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
-    S: ClientStore + GrantStore + 'static,
+    V: AccessTokenVerifier + 'static,
 {
     type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
@@ -256,26 +264,22 @@ where
     actix_web::dev::forward_ready!(inner);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let layer = self.layer.clone();
-        let inner = self.inner.clone();
+        let (layer, inner) = (self.layer.clone(), self.inner.clone());
         Box::pin(async move {
             // Only the Authorization values go to the core: nothing else of the request is converted.
             let values = request.headers().get_all(actix_web::http::header::AUTHORIZATION).map(|v| v.as_bytes());
-            match layer.server.authenticate_authorization(values, &layer.scope, SystemTime::now()).await {
+            match layer.check.check(&*layer.verifier, values, &layer.scope, SystemTime::now()).await {
                 Ok(grant) => {
                     request.extensions_mut().insert(grant);
                     Ok(inner.call(request).await?.map_into_boxed_body())
                 }
-                Err(e) => {
-                    let (req, _) = request.into_parts();
-                    Ok(ServiceResponse::new(req, into_response(e.into_response())))
-                }
+                Err(e) => Ok(ServiceResponse::new(request.into_parts().0, into_response(e.into_response()))),
             }
         })
     }
 }
 
-/// The grant of a request that passed [`Provider::require_scope`]: subject, client and scope.
+/// The grant of a request that passed a [`RequireScope`] middleware: subject, client and scope.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub AccessGrant);
 
@@ -286,7 +290,7 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(req.extensions().get::<AccessGrant>().cloned().map(Authenticated).ok_or_else(|| {
             // A route using the extractor without the middleware is a programming error, not the client's.
-            actix_web::error::ErrorInternalServerError("this route is not protected by Provider::require_scope")
+            actix_web::error::ErrorInternalServerError("this route is not protected by RequireScope")
         }))
     }
 }

@@ -8,7 +8,7 @@ use oauth2_core::server::MemoryStore;
 async fn authorize(req: HttpRequest, provider: web::Data<Provider<MemoryStore>>) -> HttpResponse {
     let request = match provider.authorization_request(&req).await {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(rejection) => return rejection.into_response(),
     };
     let Some(user) = req.headers().get("x-test-user").and_then(|v| v.to_str().ok()) else {
         return HttpResponse::Unauthorized().body("login required");

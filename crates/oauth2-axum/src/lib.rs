@@ -3,30 +3,34 @@
 //! The protocol lives in `oauth2-core`; this crate converts between axum and `http` values and wires routes.
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//! use axum::{Router, routing::get};
+//! use axum::{Json, Router, routing::get};
 //! use oauth2_axum::{Authenticated, Provider};
+//! use oauth2_core::grant::GrantType;
 //! use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
 //!
-//! # async fn run() {
+//! # async fn run() -> std::io::Result<()> {
 //! let store = MemoryStore::new();
-//! store.add_client(RegisteredClient::confidential("svc", "s3cret").scopes("read"));
-//! let provider = Provider::new(AuthorizationServer::new(ServerConfig::new("https://as.example"), store, OsTokenGenerator));
+//! // A backend service that gets tokens with client credentials and calls the API with them.
+//! store.add_client(RegisteredClient::confidential("svc", "s3cret").grant_types([GrantType::ClientCredentials]).scopes("read"));
+//! let provider = Provider::new(AuthorizationServer::new(ServerConfig::new("http://127.0.0.1:8080"), store, OsTokenGenerator));
 //!
 //! let api = Router::new()
-//!     .route("/api/me", get(|Authenticated(grant): Authenticated| async move { format!("{:?}", grant.subject) }))
+//!     .route("/api/me", get(|Authenticated(grant): Authenticated| async move { Json(grant) }))
 //!     .route_layer(provider.require_scope("read"));
 //! let app: Router = Router::new().merge(provider.router()).merge(api);
 //! // The app adds its own GET /authorize: provider.authorization_request(..), its login and consent pages,
 //! // then provider.approve(..) or provider.deny(..).
-//! # let _ = app; }
+//! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8080").await?, app).await
+//! # }
 //! ```
 //!
-//! - [`Provider::router`]: `POST` token, revocation and introspection endpoints and
-//!   `GET /.well-known/oauth-authorization-server`, at the paths of the server's configuration.
+//! - [`Provider::router`]: every [`Endpoint`] of the server (token, revocation, introspection, metadata) at its
+//!   configured path and method, all through one handler.
 //! - [`Provider::authorization_request`], [`Provider::approve`], [`Provider::deny`]: the authorization endpoint,
-//!   with login and consent left to the app.
-//! - [`Provider::require_scope`]: a tower layer that checks the Bearer token (RFC 6750) and the scope;
+//!   with login and consent left to the app. A refused request is an [`AuthorizeRejection`]: loggable, and a
+//!   response.
+//! - [`RequireScope`]: a tower layer that checks the Bearer token (RFC 6750) and the scope, with the provider
+//!   ([`Provider::require_scope`]) or with any [`AccessTokenVerifier`] (an API that only validates tokens);
 //!   [`Authenticated`] then yields the grant in handlers.
 //!
 //! Request bodies are read up to the configured limit; a body that is too large, unreadable or of the wrong type is
@@ -46,12 +50,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use http::request::Parts;
-use oauth2_core::Scope;
+use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, ResourceServer};
 use oauth2_core::server::{
-    AccessGrant, AuthorizationRequest, AuthorizationServer, ClientStore, GrantStore, OAuthError,
+    AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientStore, Endpoint, GrantStore,
 };
+use oauth2_core::{OAuthError, Scope};
 
 /// Converts a core response into an axum one.
 pub fn into_response(response: http::Response<Vec<u8>>) -> Response {
@@ -59,7 +63,7 @@ pub fn into_response(response: http::Response<Vec<u8>>) -> Response {
 }
 
 /// Reads a request's body (bounded) into the `http::Request` the core takes (the bytes are not copied).
-async fn buffered(request: Request, limit: usize) -> Result<http::Request<axum::body::Bytes>, Response> {
+pub async fn buffered(request: Request, limit: usize) -> Result<http::Request<axum::body::Bytes>, Response> {
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => Ok(http::Request::from_parts(parts, bytes)),
@@ -83,7 +87,7 @@ impl<S> Clone for Provider<S> {
 impl<S: ClientStore + GrantStore + 'static> Provider<S> {
     /// Wraps a configured server.
     pub fn new(server: AuthorizationServer<S>) -> Self {
-        Self { server: Arc::new(server) }
+        Self::from_shared(Arc::new(server))
     }
 
     /// Wraps a server that the app shares (for its own pages, say).
@@ -96,54 +100,34 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
         &self.server
     }
 
-    /// The token, revocation, introspection and metadata routes, ready to merge into the app's router.
+    /// Every endpoint the server serves by itself, at its path and method, ready to merge into the app's router.
     pub fn router<T: Clone + Send + Sync + 'static>(&self) -> Router<T> {
-        let c = self.server.config();
-        let limit = c.max_body_bytes;
-        let (token, revoke, introspect) = (self.clone(), self.clone(), self.clone());
-        let metadata = self.clone();
-        Router::new()
-            .route(
-                &c.token_path,
-                post(move |req: Request| async move {
-                    match buffered(req, limit).await {
-                        Ok(req) => into_response(token.server.token(req, SystemTime::now()).await),
-                        Err(resp) => resp,
-                    }
-                }),
-            )
-            .route(
-                &c.revocation_path,
-                post(move |req: Request| async move {
-                    match buffered(req, limit).await {
-                        Ok(req) => into_response(revoke.server.revoke(req).await),
-                        Err(resp) => resp,
-                    }
-                }),
-            )
-            .route(
-                &c.introspection_path,
-                post(move |req: Request| async move {
-                    match buffered(req, limit).await {
-                        Ok(req) => into_response(introspect.server.introspect(req, SystemTime::now()).await),
-                        Err(resp) => resp,
-                    }
-                }),
-            )
-            .route(&c.metadata_path(), get(move || async move { into_response(metadata.server.metadata_response()) }))
+        self.server.endpoints().fold(Router::new(), |router, (endpoint, method, path)| {
+            let provider = self.clone();
+            let handler = move |request: Request| async move { provider.serve(endpoint, request).await };
+            let filter = axum::routing::MethodFilter::try_from(method).unwrap_or(axum::routing::MethodFilter::POST);
+            router.route(&path, axum::routing::on(filter, handler))
+        })
     }
 
-    /// Validates an authorization request from the raw query string. `Err` is the response to send as is: an
-    /// error page (no redirect) or the redirect back to the client with the error.
-    pub async fn authorization_request(&self, query: Option<&str>) -> Result<AuthorizationRequest, Response> {
-        self.server.authorization_request(query.unwrap_or("")).await.map_err(|e| into_response(e.into_response()))
+    async fn serve(&self, endpoint: Endpoint, request: Request) -> Response {
+        match buffered(request, self.server.config().max_body_bytes).await {
+            Ok(request) => into_response(self.server.serve(endpoint, request, SystemTime::now()).await),
+            Err(response) => response,
+        }
+    }
+
+    /// Validates an authorization request from the raw query string; a refusal is an [`AuthorizeRejection`] to
+    /// log and send as is.
+    pub async fn authorization_request(&self, query: Option<&str>) -> Result<AuthorizationRequest, AuthorizeRejection> {
+        self.server.authorization_request(query.unwrap_or("")).await.map_err(AuthorizeRejection)
     }
 
     /// The user allowed: the redirect back to the client with the code (or token).
     pub async fn approve(&self, request: &AuthorizationRequest, subject: &str, granted: Option<Scope>) -> Response {
         match self.server.approve(request, subject, granted, SystemTime::now()).await {
             Ok(r) => into_response(r),
-            Err(e) => into_response(e.into_response()),
+            Err(e) => AuthorizeRejection(e).into_response(),
         }
     }
 
@@ -152,33 +136,54 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
         into_response(self.server.deny(request).await)
     }
 
-    /// A layer that lets a request through only with a valid Bearer token carrying `scope` (empty for any valid
-    /// token); it answers 400/401/403 with the RFC 6750 challenge otherwise.
-    pub fn require_scope(&self, scope: impl Into<Scope>) -> RequireScope<S> {
-        RequireScope { server: self.server.clone(), scope: Arc::new(scope.into()) }
+    /// A layer that lets a request through only with a valid Bearer token of this server carrying `scope` (empty for
+    /// any valid token).
+    pub fn require_scope(&self, scope: impl Into<Scope>) -> RequireScope<AuthorizationServer<S>> {
+        RequireScope::new(self.server.resource_server(), self.server.clone(), scope)
     }
 }
 
-/// The tower layer of [`Provider::require_scope`].
-pub struct RequireScope<S> {
-    server: Arc<AuthorizationServer<S>>,
+/// A refused authorization request: the core's [`AuthorizeError`] (its `Display` says why, for the app's log) and
+/// the response to send (an error page, or the redirect back to the client).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct AuthorizeRejection(pub AuthorizeError);
+
+impl IntoResponse for AuthorizeRejection {
+    fn into_response(self) -> Response {
+        into_response(self.0.into_response())
+    }
+}
+
+/// A tower layer that checks the Bearer token of every request (RFC 6750) with a verifier `V` and requires a
+/// scope; it answers 400/401/403 with the RFC 6750 challenge otherwise, and 503 when the verifier fails.
+pub struct RequireScope<V> {
+    check: Arc<ResourceServer>,
+    verifier: Arc<V>,
     scope: Arc<Scope>,
 }
 
-impl<S> Clone for RequireScope<S> {
+impl<V> Clone for RequireScope<V> {
     fn clone(&self) -> Self {
-        Self { server: self.server.clone(), scope: self.scope.clone() }
+        Self { check: self.check.clone(), verifier: self.verifier.clone(), scope: self.scope.clone() }
     }
 }
 
-impl<S> std::fmt::Debug for RequireScope<S> {
+impl<V> std::fmt::Debug for RequireScope<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequireScope").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("RequireScope").field("check", &self.check).field("scope", &self.scope).finish_non_exhaustive()
     }
 }
 
-impl<I, S> tower_layer::Layer<I> for RequireScope<S> {
-    type Service = RequireScopeService<I, S>;
+impl<V> RequireScope<V> {
+    /// Requires `scope` of tokens that `verifier` knows, with `check`'s realm in the challenges.
+    pub fn new(check: ResourceServer, verifier: impl Into<Arc<V>>, scope: impl Into<Scope>) -> Self {
+        Self { check: Arc::new(check), verifier: verifier.into(), scope: Arc::new(scope.into()) }
+    }
+}
+
+impl<I, V> tower_layer::Layer<I> for RequireScope<V> {
+    type Service = RequireScopeService<I, V>;
 
     fn layer(&self, inner: I) -> Self::Service {
         RequireScopeService { layer: self.clone(), inner }
@@ -186,28 +191,23 @@ impl<I, S> tower_layer::Layer<I> for RequireScope<S> {
 }
 
 /// The service [`RequireScope`] wraps around a route.
-pub struct RequireScopeService<I, S> {
-    layer: RequireScope<S>,
+#[derive(Debug)]
+pub struct RequireScopeService<I, V> {
+    layer: RequireScope<V>,
     inner: I,
 }
 
-impl<I: Clone, S> Clone for RequireScopeService<I, S> {
+impl<I: Clone, V> Clone for RequireScopeService<I, V> {
     fn clone(&self) -> Self {
         Self { layer: self.layer.clone(), inner: self.inner.clone() }
     }
 }
 
-impl<I, S> std::fmt::Debug for RequireScopeService<I, S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequireScopeService").field("layer", &self.layer).finish_non_exhaustive()
-    }
-}
-
-impl<I, S> tower_service::Service<Request> for RequireScopeService<I, S>
+impl<I, V> tower_service::Service<Request> for RequireScopeService<I, V>
 where
     I: tower_service::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     I::Future: Send,
-    S: ClientStore + GrantStore + 'static,
+    V: AccessTokenVerifier + 'static,
 {
     type Response = Response;
     type Error = Infallible;
@@ -223,8 +223,8 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let checked = layer.server.authenticate_bearer(request.headers(), &layer.scope, SystemTime::now()).await;
-            match checked {
+            let l = &layer;
+            match l.check.check_headers(&*l.verifier, request.headers(), &l.scope, SystemTime::now()).await {
                 Ok(grant) => {
                     request.extensions_mut().insert(grant);
                     inner.call(request).await
@@ -235,7 +235,7 @@ where
     }
 }
 
-/// The grant of a request that passed [`Provider::require_scope`]: subject, client and scope.
+/// The grant of a request that passed a [`RequireScope`] layer: subject, client and scope.
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub AccessGrant);
 
@@ -245,8 +245,7 @@ impl<T: Send + Sync> FromRequestParts<T> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, _: &T) -> Result<Self, Self::Rejection> {
         parts.extensions.get::<AccessGrant>().cloned().map(Authenticated).ok_or_else(|| {
             // A route using the extractor without the layer is a programming error, not the client's.
-            (http::StatusCode::INTERNAL_SERVER_ERROR, "this route is not protected by Provider::require_scope")
-                .into_response()
+            (http::StatusCode::INTERNAL_SERVER_ERROR, "this route is not protected by RequireScope").into_response()
         })
     }
 }

@@ -16,7 +16,7 @@ fn app(provider: Provider<MemoryStore>) -> Router {
         move |RawQuery(query): RawQuery, headers: HeaderMap| async move {
             let request = match provider.authorization_request(query.as_deref()).await {
                 Ok(r) => r,
-                Err(response) => return response,
+                Err(rejection) => return rejection.into_response(),
             };
             let Some(user) = headers.get("x-test-user").and_then(|v| v.to_str().ok()) else {
                 return (StatusCode::UNAUTHORIZED, "login required").into_response();

@@ -12,8 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use oauth2_core::form::FormParams;
+use oauth2_core::grant::GrantType;
 use oauth2_core::server::{
-    AuthorizationServer, GrantType, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig, TokenResponse,
+    AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig, TokenResponse,
 };
 use oauth2_core::{Client, Scope};
 use rand_chacha::ChaCha20Rng;
@@ -134,7 +135,8 @@ fn server_side(c: &mut Criterion) {
         let bearer = format!("Bearer {}", body["access_token"].as_str().expect("token"));
         headers.insert("authorization", http::HeaderValue::from_str(&bearer).expect("header"));
         let read = Scope::parse("read");
-        b.iter(|| block_on(s.authenticate_bearer(black_box(&headers), &read, now)).expect("valid"))
+        let rs = s.resource_server();
+        b.iter(|| block_on(rs.check_headers(&s, black_box(&headers), &read, now)).expect("valid"))
     });
     g.bench_function("token response serialization", |b| {
         let response = TokenResponse::new("2YotnFZFEjr1zCsicMWpAA", 3600)

@@ -1,6 +1,12 @@
-//! OAuth error responses (RFC 6749 §4.1.2.1, §4.2.2.1, §5.2; RFC 6750 §3.1; RFC 7009 §2.2.1).
+//! OAuth error responses (RFC 6749 §4.1.2.1, §4.2.2.1, §5.2; RFC 6750 §3.1; RFC 7009 §2.2.1): the codes and
+//! bodies both sides share, and [`OAuthError`], an error as a server sends it (code, status, challenge).
 
+use http::header::WWW_AUTHENTICATE;
+use http::{HeaderValue, StatusCode};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::reply::{json_response, quoted};
+use crate::scope::Scope;
 
 /// An OAuth `error` code. The registered codes are variants; a code we do not know is kept as [`ErrorCode::Other`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -98,6 +104,7 @@ impl<'de> Deserialize<'de> for ErrorCode {
 
 /// An error response: the `error` code with its optional description and URI (RFC 6749 §5.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ErrorResponse {
     /// The error code.
     pub error: ErrorCode,
@@ -176,6 +183,190 @@ impl std::fmt::Display for ErrorResponse {
 
 impl std::error::Error for ErrorResponse {}
 
+/// The `WWW-Authenticate` challenge an [`OAuthError`] is sent with (RFC 7235 §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Challenge {
+    /// `Basic realm="…", charset="UTF-8"`: a client failed to authenticate (RFC 6749 §5.2, RFC 7617).
+    Basic {
+        /// The protection space.
+        realm: String,
+    },
+    /// `Bearer realm="…"[, error="…", error_description="…"][, scope="…"]` (RFC 6750 §3). Without `error`, the
+    /// request carried no credentials: the challenge is bare and the body empty (§3.1).
+    Bearer {
+        /// The protection space.
+        realm: String,
+        /// The error code, when credentials were sent (the description comes from the error itself).
+        error: Option<ErrorCode>,
+        /// The scope the resource needs, for `insufficient_scope`.
+        scope: Option<Scope>,
+    },
+}
+
+/// An OAuth error as the server sends it: the RFC error body, the HTTP status, and any `WWW-Authenticate`
+/// challenge. [`into_response`](Self::into_response) renders it; adapters need nothing else.
+///
+/// ```
+/// use oauth2_core::{ErrorCode, OAuthError};
+/// let e = OAuthError::new(ErrorCode::InvalidGrant, "the code expired");
+/// assert_eq!(e.status(), 400);
+/// let response = e.into_response();
+/// assert_eq!(response.headers()["cache-control"], "no-store");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{response}")]
+#[non_exhaustive]
+pub struct OAuthError {
+    response: ErrorResponse,
+    status: StatusCode,
+    // Boxed: most errors have none, and every `Result<_, OAuthError>` carries the size of this struct.
+    challenge: Option<Box<Challenge>>,
+}
+
+impl OAuthError {
+    /// An error with `code` and `description`, and the status the RFCs give the code: 401 for `invalid_client`
+    /// and `invalid_token`, 403 for `insufficient_scope`, 500 / 503 for `server_error` / `temporarily_unavailable`,
+    /// 400 for the rest (RFC 6749 §5.2, RFC 6750 §3.1). The description is kept within RFC 6749 §5.2's characters.
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+        let status = match code {
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self { response: ErrorResponse::new(code).with_description(description), status, challenge: None }
+    }
+
+    /// `invalid_request`.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    /// `invalid_grant`.
+    pub fn invalid_grant(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    /// `invalid_client` (401) with a `Basic` challenge of realm `oauth`: RFC 6749 §5.2 requires one when the client
+    /// tried Basic, and RFC 7235 §3.1 requires a challenge on every 401.
+    pub fn invalid_client(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidClient, description).with_challenge(Challenge::Basic { realm: "oauth".into() })
+    }
+
+    /// The same error with `challenge` instead of the one it had.
+    pub fn with_challenge(mut self, challenge: Challenge) -> Self {
+        self.challenge = Some(Box::new(challenge));
+        self
+    }
+
+    /// The same error with another status (a `Retry-After` answer the RFC leaves to the server, say).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The error code.
+    pub fn code(&self) -> &ErrorCode {
+        &self.response.error
+    }
+
+    /// The description sent, if any.
+    pub fn description(&self) -> Option<&str> {
+        self.response.error_description.as_deref()
+    }
+
+    /// The error body.
+    pub fn response(&self) -> &ErrorResponse {
+        &self.response
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The `WWW-Authenticate` challenge, if the error has one.
+    pub fn challenge(&self) -> Option<&Challenge> {
+        self.challenge.as_deref()
+    }
+
+    /// The `WWW-Authenticate` header value, if the error has a challenge.
+    pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        let value = match self.challenge.as_deref()? {
+            Challenge::Basic { realm } => format!("Basic realm=\"{}\", charset=\"UTF-8\"", quoted(realm)),
+            Challenge::Bearer { realm, error, scope } => {
+                let mut value = format!("Bearer realm=\"{}\"", quoted(realm));
+                if let Some(code) = error {
+                    // The description is already within RFC 6749 §5.2's characters (no quote, no backslash).
+                    let description = self.description().unwrap_or("");
+                    value.push_str(&format!(
+                        ", error=\"{}\", error_description=\"{}\"",
+                        quoted(code.as_str()),
+                        quoted(description)
+                    ));
+                }
+                if let Some(scope) = scope {
+                    value.push_str(&format!(", scope=\"{}\"", quoted(&scope.to_string())));
+                }
+                value
+            }
+        };
+        // Every part is quoted or a token, so the value is valid; a bare scheme is the fallback that cannot fail.
+        Some(HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer")))
+    }
+
+    /// The JSON response for this error (RFC 6749 §5.2), with `Cache-Control: no-store` and its challenge. A Bearer
+    /// challenge without an error code (no credentials were sent) has an empty body (RFC 6750 §3.1).
+    pub fn into_response(self) -> http::Response<Vec<u8>> {
+        let bare = matches!(self.challenge.as_deref(), Some(Challenge::Bearer { error: None, .. }));
+        let mut response = json_response(self.status, &self.response);
+        if bare {
+            response.body_mut().clear();
+            response.headers_mut().remove(http::header::CONTENT_TYPE);
+        }
+        if let Some(value) = self.www_authenticate() {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// A failure of what a decision depends on: a database, a cache, an introspection endpoint. Endpoints answer 503
+/// `temporarily_unavailable` and store nothing half-done; the message and source are for logs, never for the peer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("store error: {message}")]
+pub struct StoreError {
+    message: String,
+    #[source]
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A failure described by `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), source: None }
+    }
+
+    /// A failure caused by `source` (a database driver's error, say), kept for `Error::source`.
+    pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self { message: message.into(), source: Some(std::sync::Arc::new(source)) }
+    }
+
+    /// What failed.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(_: StoreError) -> Self {
+        // The store's message may name internals; the peer gets the RFC code only.
+        Self::new(ErrorCode::TemporarilyUnavailable, "the authorization server's storage is unavailable")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +404,17 @@ mod tests {
             let d = ErrorResponse::new(ErrorCode::InvalidRequest).with_description(text).error_description.unwrap();
             proptest::prop_assert!(d.bytes().all(is_description_byte) && d.len() <= MAX_DESCRIPTION);
         }
+    }
+
+    #[test]
+    fn store_errors_keep_their_source_and_tell_the_peer_nothing() {
+        let io = std::io::Error::other("connection refused by db.internal:5432");
+        let e = StoreError::with_source("cannot reach the database", io);
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("connection refused by db.internal:5432"));
+        let reply = OAuthError::from(e);
+        assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!reply.description().unwrap_or("").contains("db.internal"));
     }
 
     #[test]

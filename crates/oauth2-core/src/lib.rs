@@ -55,19 +55,27 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod client;
+// The shared wire types, at the bottom: both sides and the resource server use them.
 pub mod error;
 pub mod form;
+pub mod grant;
+pub mod html;
+pub mod introspection;
 pub mod metadata;
 pub mod pkce;
 pub mod random;
+mod reply;
 pub mod scope;
 pub mod secret;
 pub mod security;
+
+// The three roles, above them; client/ and server/ never name each other (`cargo xtask lint` checks).
+pub mod client;
+pub mod resource;
 pub mod server;
 
-pub use client::{Client, ClientAuthMethod, ClientBuilder, PendingAuthorization, Token, TokenError};
-pub use error::{ErrorCode, ErrorResponse};
+pub use client::{Client, ClientAuthMethod, ClientBuilder, PendingAuthorization, ResponseError, Token};
+pub use error::{ErrorCode, ErrorResponse, OAuthError, StoreError};
 pub use scope::Scope;
 pub use secret::{AccessToken, AuthorizationCode, ClientSecret, Password, RefreshToken, State};
 

@@ -56,12 +56,7 @@ impl PkceVerifier {
     /// Checks a received verifier's syntax (RFC 7636 §4.1).
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidVerifier> {
         let value = value.into();
-        let unreserved = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
-        if (43..=128).contains(&value.len()) && value.bytes().all(unreserved) {
-            Ok(Self(value))
-        } else {
-            Err(InvalidVerifier)
-        }
+        if has_pkce_syntax(&value) { Ok(Self(value)) } else { Err(InvalidVerifier) }
     }
 
     /// The verifier itself, as sent in the token request.
@@ -80,6 +75,80 @@ impl PkceVerifier {
     /// Whether this verifier matches `challenge` under `method` (RFC 7636 §4.6), compared in constant time.
     pub fn matches(&self, challenge: &str, method: PkceMethod) -> bool {
         constant_time_eq(self.challenge(method).as_bytes(), challenge.as_bytes())
+    }
+}
+
+/// RFC 7636 §4.1 and §4.2 give verifiers and challenges the same syntax: 43 to 128 characters of
+/// `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.
+fn has_pkce_syntax(value: &str) -> bool {
+    let unreserved = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+    (43..=128).contains(&value.len()) && value.bytes().all(unreserved)
+}
+
+/// A `code_challenge` that does not have RFC 7636 §4.2 syntax (43 to 128 characters of `[A-Za-z0-9-._~]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a code_challenge is 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.2)")]
+pub struct InvalidChallenge;
+
+/// A `code_challenge` with its method (RFC 7636 §4.2, §4.3), its syntax checked once, here: what an authorization
+/// request carries and a code is bound to.
+///
+/// ```
+/// use oauth2_core::pkce::{PkceChallenge, PkceMethod, PkceVerifier};
+/// let verifier = PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")?;
+/// let challenge = PkceChallenge::new("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", PkceMethod::S256)?;
+/// assert!(challenge.is_satisfied_by(&verifier));
+/// assert!(PkceChallenge::new("short", PkceMethod::S256).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ChallengeFields")]
+pub struct PkceChallenge {
+    #[serde(rename = "code_challenge")]
+    value: String,
+    #[serde(rename = "code_challenge_method")]
+    method: PkceMethod,
+}
+
+/// What [`PkceChallenge`] deserializes from, before its syntax is checked.
+#[derive(Deserialize)]
+struct ChallengeFields {
+    code_challenge: String,
+    code_challenge_method: PkceMethod,
+}
+
+impl TryFrom<ChallengeFields> for PkceChallenge {
+    type Error = InvalidChallenge;
+    fn try_from(f: ChallengeFields) -> Result<Self, Self::Error> {
+        Self::new(f.code_challenge, f.code_challenge_method)
+    }
+}
+
+impl PkceChallenge {
+    /// A received challenge, if it has RFC 7636 §4.2 syntax.
+    pub fn new(value: impl Into<String>, method: PkceMethod) -> Result<Self, InvalidChallenge> {
+        let value = value.into();
+        if has_pkce_syntax(&value) { Ok(Self { value, method }) } else { Err(InvalidChallenge) }
+    }
+
+    /// The challenge for `verifier` under `method` (what a client sends).
+    pub fn of(verifier: &PkceVerifier, method: PkceMethod) -> Self {
+        Self { value: verifier.challenge(method), method }
+    }
+
+    /// The `code_challenge` value.
+    pub fn as_str(&self) -> &str {
+        &self.value
+    }
+
+    /// The `code_challenge_method`.
+    pub fn method(&self) -> PkceMethod {
+        self.method
+    }
+
+    /// Whether `verifier` is the one this challenge was made from (RFC 7636 §4.6), compared in constant time.
+    pub fn is_satisfied_by(&self, verifier: &PkceVerifier) -> bool {
+        verifier.matches(&self.value, self.method)
     }
 }
 
@@ -146,6 +215,18 @@ mod tests {
     fn rfc7636_4_2_plain_challenge_is_the_verifier() {
         let v = PkceVerifier::generate(&mut ChaCha20Rng::seed_from_u64(2));
         assert_eq!(v.challenge(PkceMethod::Plain), v.secret());
+    }
+
+    #[test]
+    fn rfc7636_4_2_challenge_syntax_is_checked_once_and_survives_serde() {
+        let c = PkceChallenge::new("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", PkceMethod::S256).unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<PkceChallenge>(&json).unwrap(), c);
+        let forged = json.replace("E9Melhoa", "E9Mel+oa");
+        assert!(serde_json::from_str::<PkceChallenge>(&forged).is_err(), "a stored challenge is re-checked");
+        for bad in ["a".repeat(42), "a".repeat(129), format!("{}=", "a".repeat(43))] {
+            assert_eq!(PkceChallenge::new(bad, PkceMethod::S256), Err(InvalidChallenge));
+        }
     }
 
     proptest! {

@@ -1,13 +1,16 @@
-//! Secret newtypes: client secrets, tokens, codes, PKCE verifiers and passwords.
+//! Secret newtypes (client secrets, tokens, codes, state, passwords) and [`SecretHash`], what stores keep instead.
 //!
 //! Their `Debug` never shows the value (so a logged struct cannot leak it), equality is constant-time, and the only
 //! way to read the value is the explicit [`secret`](AccessToken::secret) accessor.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Compares two byte strings in constant time (for equal lengths; the length itself is not secret).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
@@ -70,6 +73,53 @@ secret_type!(
     /// A resource owner's password (RFC 6749 §4.3).
     Password
 );
+
+/// The SHA-256 of a secret, code or token: what stores keep instead of the value. 32 bytes, `Copy`; serialized as
+/// base64url without padding.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretHash([u8; 32]);
+
+impl SecretHash {
+    /// Hashes `secret`.
+    pub fn of(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// Whether `secret` hashes to this value, compared in constant time.
+    pub fn matches(&self, secret: &str) -> bool {
+        constant_time_eq(&Self::of(secret).0, &self.0)
+    }
+
+    /// The digest's bytes (safe to log or index by: they do not reveal the secret).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// A hash read back from a store (the bytes [`as_bytes`](Self::as_bytes) gave).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl std::fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretHash({}…)", URL_SAFE_NO_PAD.encode(&self.0[..6]))
+    }
+}
+
+impl Serialize for SecretHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = URL_SAFE_NO_PAD.decode(text.as_bytes()).map_err(serde::de::Error::custom)?;
+        bytes.try_into().map(Self).map_err(|_| serde::de::Error::custom("a SecretHash is 32 bytes"))
+    }
+}
 
 #[cfg(test)]
 mod tests {

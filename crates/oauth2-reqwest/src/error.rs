@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
-use oauth2_core::TokenError;
+use oauth2_core::ResponseError;
+use oauth2_core::client::DiscoveryError;
 use oauth2_core::client::{CallbackError, ConfigError, InvalidTokenValue, RequestError};
-use oauth2_core::metadata::DiscoveryError;
 use oauth2_core::security::InsecureEndpoint;
 
 /// Everything that can go wrong in a session, typed by where it went wrong.
@@ -35,7 +35,7 @@ pub enum Error {
     Callback(#[from] CallbackError),
     /// The authorization server refused or answered something unreadable.
     #[error(transparent)]
-    Token(#[from] TokenError),
+    Response(#[from] ResponseError),
     /// Metadata discovery failed.
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
@@ -70,7 +70,7 @@ impl Error {
             Self::Config(_) => "invalid_configuration",
             Self::Request(_) => "invalid_request",
             Self::Callback(e) => e.code(),
-            Self::Token(e) => e.code(),
+            Self::Response(e) => e.code(),
             Self::Discovery(e) => e.code(),
             Self::InvalidIssuer(_) => "invalid_issuer",
             Self::Insecure(_) => "insecure_endpoint",
@@ -84,7 +84,7 @@ impl Error {
     /// A description for people: the server's `error_description` where it sent one.
     pub fn description(&self) -> String {
         match self {
-            Self::Token(e) => e.description(),
+            Self::Response(e) => e.description(),
             Self::Callback(CallbackError::Provider(e)) => {
                 e.error_description.clone().unwrap_or_else(|| "the authorization server refused".into())
             }
@@ -109,7 +109,7 @@ impl Error {
     /// The OAuth error the server sent, if this error carries one.
     pub fn error_response(&self) -> Option<&oauth2_core::ErrorResponse> {
         match self {
-            Self::Token(e) => e.error_response(),
+            Self::Response(e) => e.error_response(),
             Self::Callback(CallbackError::Provider(e)) => Some(e),
             Self::RefreshFailed(inner) => inner.error_response(),
             _ => None,

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use oauth2_core::metadata::{AuthorizationServerMetadata, discovery_urls, parse_metadata};
+use oauth2_core::client::parse_metadata;
+use oauth2_core::metadata::{AuthorizationServerMetadata, discovery_urls};
 use oauth2_core::security::check_endpoint;
 
 use crate::Error;
@@ -74,7 +75,7 @@ pub async fn fetch_metadata(
     issuer: &str,
     allow_insecure_http: bool,
 ) -> Result<Discovered, Error> {
-    let urls = discovery_urls(issuer)?;
+    let urls = discovery_urls(issuer).map_err(oauth2_core::client::DiscoveryError::from)?;
     let mut last: Option<Error> = None;
     for url in urls {
         check_endpoint(&url, allow_insecure_http)?;
@@ -91,7 +92,7 @@ pub async fn fetch_metadata(
         };
         match parse_metadata(issuer, &response) {
             Ok(metadata) => return Ok(Discovered { metadata, response }),
-            Err(e @ oauth2_core::metadata::DiscoveryError::IssuerMismatch { .. }) => return Err(e.into()),
+            Err(e @ oauth2_core::client::DiscoveryError::IssuerMismatch { .. }) => return Err(e.into()),
             Err(e) => last = Some(e.into()),
         }
     }

@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::header::AUTHORIZATION;
-use oauth2_core::client::{BearerChallenge, Introspection, TokenTypeHint};
+use oauth2_core::client::BearerChallenge;
+use oauth2_core::introspection::{Introspection, TokenTypeHint};
 use oauth2_core::random::OsRng;
 use oauth2_core::{Client, Password, PendingAuthorization, Scope, Token};
 use reqwest::{IntoUrl, Method};
@@ -279,8 +280,14 @@ impl Session {
         Ok(token)
     }
 
-    /// Refreshes the token now (RFC 6749 §6), optionally for a narrower scope, and passes it to the callback.
-    pub async fn refresh(&self, scope: impl Into<Scope>) -> Result<Token, Error> {
+    /// Refreshes the token now (RFC 6749 §6) for the scope it was granted, and passes it to the callback.
+    pub async fn refresh(&self) -> Result<Token, Error> {
+        self.refresh_with_scope(Scope::empty()).await
+    }
+
+    /// Refreshes the token now for a narrower `scope` (RFC 6749 §6: a refresh may narrow, never widen), and passes
+    /// it to the callback. An empty scope asks for the scope originally granted, as [`refresh`](Self::refresh) does.
+    pub async fn refresh_with_scope(&self, scope: impl Into<Scope>) -> Result<Token, Error> {
         let scope = scope.into();
         let _guard = self.inner.refresh_lock.lock().await;
         let (current, generation) = {
@@ -322,7 +329,10 @@ impl Session {
         Ok(self.inner.client.parse_revocation_response(self.send(request).await?)?)
     }
 
-    /// Asks the server whether a token is active (RFC 7662).
+    /// Asks the server whether a token is active (RFC 7662). Introspection is for confidential clients: the server
+    /// wants the client's credentials (§2.1), and a public client is refused. Our authorization server also shows a
+    /// client only the tokens issued to it (any other token is `active: false`), unless the client is registered
+    /// as a resource server.
     pub async fn introspect(&self, token: &str, hint: Option<TokenTypeHint>) -> Result<Introspection, Error> {
         let request = self.inner.client.introspection_request(token, hint)?;
         Ok(self.inner.client.parse_introspection_response(self.send(request).await?)?)

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use oauth2_core::client::TokenTypeHint;
+use oauth2_core::introspection::TokenTypeHint;
 use oauth2_core::{Client, ClientAuthMethod, ErrorCode, RefreshToken, Token};
 use oauth2_reqwest::{Error, Session};
 use oauth2_testkit::{CLIENT_ID, CLIENT_SECRET, PASSWORD, PUBLIC_CLIENT_ID, StubServer, USERNAME};
@@ -141,7 +141,7 @@ async fn rfc6749_5_2_client_authentication_failure_is_typed() {
     let err = Session::new(bad).unwrap().client_credentials("read").await.unwrap_err();
     assert_eq!(err.code(), "invalid_client");
     match err {
-        Error::Token(oauth2_core::TokenError::Provider { status, .. }) => assert_eq!(status, 401),
+        Error::Response(oauth2_core::ResponseError::Provider { status, .. }) => assert_eq!(status, 401),
         other => panic!("{other:?}"),
     }
 }
@@ -296,7 +296,7 @@ async fn expired_token_without_refresh_token_is_an_error() {
 async fn rfc6749_6_manual_refresh_with_narrower_scope() {
     let stub = StubServer::start().await;
     let session = Session::builder(client(&stub)).token(stored_token(&stub, "at-1", "rt-1", 3600)).build().unwrap();
-    let token = session.refresh("read").await.unwrap();
+    let token = session.refresh_with_scope("read").await.unwrap();
     assert_eq!(token.scope.unwrap().to_string(), "read");
     let (_, body) = stub.state.last_token_request.lock().unwrap().clone().unwrap();
     assert!(body.iter().any(|(k, v)| k == "scope" && v == "read"));

@@ -16,9 +16,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use oauth2_core::server::{
-    AuthorizationServer, GrantType, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig,
-};
+use oauth2_core::grant::GrantType;
+use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -708,7 +707,7 @@ async fn client_side_session(t: &Target) -> Outcome {
     let token = session.finish_authorization(&pending, &callback).await.map_err(e)?;
     let me: Value = session.get(t.url("/api/read")).send().await.map_err(e)?.json().await.map_err(|e| e.to_string())?;
     check!(me["sub"] == "alice", "session API call: {me}");
-    let refreshed = session.refresh(oauth2_core::Scope::empty()).await.map_err(e)?;
+    let refreshed = session.refresh().await.map_err(e)?;
     check!(refreshed.access_token != token.access_token, "refresh gave the same token");
     let info = session.introspect(refreshed.access_token.secret(), None).await.map_err(e)?;
     check!(info.active, "introspection of the session's token");
@@ -738,7 +737,7 @@ async fn client_side_session(t: &Target) -> Outcome {
     let token = s.finish_authorization(&pending, &callback).await.map_err(e)?;
     check!(token.refresh_token.is_some(), "the public client got no refresh token");
     check!(s.get(t.url("/api/read")).send().await.map_err(e)?.status() == StatusCode::OK, "public client session");
-    s.refresh(oauth2_core::Scope::empty()).await.map_err(e)?;
+    s.refresh().await.map_err(e)?;
     check!(s.get(t.url("/api/read")).send().await.map_err(e)?.status() == StatusCode::OK, "public client refresh");
     let (url, pending) = s.implicit_url("read").map_err(e)?;
     let callback = t.visit(url).await?;

@@ -6,9 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use oauth2_core::Scope;
-use oauth2_core::server::{
-    Grant, GrantId, GrantStore, MemoryStore, OsTokenGenerator, SecretHash, TokenGenerator, TokenRecord,
-};
+use oauth2_core::secret::SecretHash;
+use oauth2_core::server::{Grant, GrantId, GrantStore, MemoryStore, OsTokenGenerator, TokenGenerator, TokenRecord};
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

@@ -6,9 +6,8 @@
 //! `listening on http://ADDR`.
 
 use clap::{Parser, ValueEnum};
-use oauth2_core::server::{
-    AuthorizationServer, GrantType, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig,
-};
+use oauth2_core::grant::GrantType;
+use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
 
 /// The body of W0 and W2: the same shape, so the two differ only by the Bearer check and the extractor. W0's is
 /// constant; W2's names the client of the validated token.

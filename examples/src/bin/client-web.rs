@@ -11,8 +11,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use clap::Parser;
-use oauth2_core::random::{OsRng, random_token};
-use oauth2_core::server::html_escape;
+use oauth2_core::html::escape as html_escape;
+use oauth2_core::random::OsRng;
+use oauth2_core::server::{OsTokenGenerator, TokenGenerator};
 use oauth2_core::{Client, PendingAuthorization, Scope};
 use oauth2_reqwest::Session;
 
@@ -115,7 +116,7 @@ async fn login(State(app): State<Shared>, headers: HeaderMap) -> Response {
             return (StatusCode::INTERNAL_SERVER_ERROR, page("Error", &html_escape(&e.to_string()))).into_response();
         }
     };
-    let id = app.visitor_id(&headers).unwrap_or_else(|| random_token(&mut OsRng, 32));
+    let id = app.visitor_id(&headers).unwrap_or_else(|| OsTokenGenerator.generate());
     app.visitors.lock().unwrap_or_else(PoisonError::into_inner).entry(id.clone()).or_default().pending = Some(pending);
     let mut response = Redirect::to(url.as_str()).into_response();
     if let Ok(v) = HeaderValue::try_from(format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax")) {
@@ -180,7 +181,7 @@ async fn profile(State(app): State<Shared>, headers: HeaderMap) -> Response {
 
 async fn refresh(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let Some(session) = app.session(&headers) else { return Redirect::to("/").into_response() };
-    match session.refresh(Scope::empty()).await {
+    match session.refresh().await {
         Ok(_) => Redirect::to("/profile").into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, page("Refresh failed", &html_escape(&e.description()))).into_response(),
     }
@@ -194,7 +195,7 @@ async fn logout(State(app): State<Shared>, headers: HeaderMap) -> Response {
             let secret = token.refresh_token.as_ref().map(|r| r.secret().to_owned());
             let s = Session::builder(app.client.clone()).http_client(app.http.clone()).build();
             if let (Some(secret), Ok(s)) = (secret, s) {
-                let _ = s.revoke(&secret, Some(oauth2_core::client::TokenTypeHint::RefreshToken)).await;
+                let _ = s.revoke(&secret, Some(oauth2_core::introspection::TokenTypeHint::RefreshToken)).await;
             }
         }
     }

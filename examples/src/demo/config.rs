@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use oauth2_core::Scope;
-use oauth2_core::server::{
-    AuthorizationServer, GrantType, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig,
-};
+use oauth2_core::grant::GrantType;
+use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
 use serde::Deserialize;
 
 /// A client entry of the TOML file.
@@ -209,7 +208,9 @@ impl DemoConfig {
         let server = AuthorizationServer::new(config, store, OsTokenGenerator).with_password_verifier(move |u, p| {
             users
                 .iter()
-                .find(|x| x.username == u && oauth2_core::secret::constant_time_eq(x.password.as_bytes(), p.as_bytes()))
+                .find(|x| {
+                    x.username == u && bool::from(subtle::ConstantTimeEq::ct_eq(x.password.as_bytes(), p.as_bytes()))
+                })
                 .map(|x| x.username.clone())
         });
         Ok(Arc::new(server))

@@ -11,9 +11,9 @@ use std::time::SystemTime;
 use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use oauth2_core::form::FormParams;
-use oauth2_core::random::{OsRng, random_token};
-use oauth2_core::secret::constant_time_eq;
-use oauth2_core::server::{AccessGrant, AuthorizationRequest, AuthorizationServer, MemoryStore};
+use oauth2_core::resource::AccessGrant;
+use oauth2_core::server::{AuthorizationRequest, AuthorizationServer, MemoryStore, OsTokenGenerator, TokenGenerator};
+use subtle::ConstantTimeEq;
 
 pub use config::{ClientConfig, ConfigError, DemoConfig, UserConfig};
 
@@ -132,16 +132,23 @@ impl DemoApp {
     /// or a `403` for a token that speaks for no user (client credentials).
     pub fn userinfo(&self, grant: &AccessGrant) -> http::Response<Vec<u8>> {
         let Some(sub) = grant.subject.as_deref() else {
-            let mut e = oauth2_core::server::OAuthError::new(
+            let refused = oauth2_core::OAuthError::new(
                 oauth2_core::ErrorCode::InsufficientScope,
                 "this token was issued to a client, not for a user",
             );
-            e.challenge =
-                Some("Bearer error=\"insufficient_scope\", error_description=\"the token speaks for no user\"".into());
-            return e.into_response();
+            let challenge = oauth2_core::error::Challenge::Bearer {
+                realm: self.server.config().realm.clone(),
+                error: Some(oauth2_core::ErrorCode::InsufficientScope),
+                scope: None,
+            };
+            return refused.with_challenge(challenge).into_response();
         };
         let name = self.users.iter().find(|u| u.username == sub).map(|u| u.name.clone());
-        oauth2_core::server::json_response(StatusCode::OK, &serde_json::json!({ "sub": sub, "name": name }))
+        let body = serde_json::json!({ "sub": sub, "name": name }).to_string().into_bytes();
+        let mut response = http::Response::new(body);
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
@@ -163,14 +170,14 @@ impl DemoApp {
     }
 
     fn new_session(&self, user: Option<String>, pending: HashMap<String, (u64, AuthorizationRequest)>) -> String {
-        let id = random_token(&mut OsRng, 32);
+        let id = OsTokenGenerator.generate();
         let created = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut sessions = self.sessions();
         if sessions.len() >= MAX_SESSIONS {
             let cutoff = created.saturating_sub(MAX_SESSIONS as u64 / 2);
             sessions.retain(|_, s| s.created >= cutoff);
         }
-        sessions.insert(id.clone(), Session { user, csrf: random_token(&mut OsRng, 32), pending, created });
+        sessions.insert(id.clone(), Session { user, csrf: OsTokenGenerator.generate(), pending, created });
         id
     }
 
@@ -191,7 +198,7 @@ impl DemoApp {
             Ok(v) => v,
             Err(e) => return e.into_response(),
         };
-        let rid = random_token(&mut OsRng, 16);
+        let rid = OsTokenGenerator.generate();
         let (sid, fresh) = match self.session_id(&request) {
             Some(sid) => (sid, false),
             None => (self.new_session(None, HashMap::new()), true),
@@ -222,7 +229,7 @@ impl DemoApp {
         let sessions = self.sessions();
         let session = sessions.get(&sid)?;
         let sent = form.get("csrf").unwrap_or("");
-        constant_time_eq(sent.as_bytes(), session.csrf.as_bytes()).then_some((sid, form))
+        bool::from(sent.as_bytes().ct_eq(session.csrf.as_bytes())).then_some((sid, form))
     }
 
     fn login(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
@@ -235,7 +242,7 @@ impl DemoApp {
         let user = self
             .users
             .iter()
-            .find(|u| u.username == username && constant_time_eq(u.password.as_bytes(), password.as_bytes()));
+            .find(|u| u.username == username && bool::from(u.password.as_bytes().ct_eq(password.as_bytes())));
         let mut sessions = self.sessions();
         let Some(session) = sessions.get_mut(&sid) else {
             return html(StatusCode::BAD_REQUEST, pages::message("Session lost", "Start again from the application."));
@@ -298,18 +305,7 @@ fn refused() -> http::Response<Vec<u8>> {
 }
 
 fn html(status: StatusCode, body: String) -> http::Response<Vec<u8>> {
-    let mut r = http::Response::new(body.into_bytes());
-    *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // The pages must not be framed by another site (clickjacking on the consent button). No form-action rule:
-    // browsers apply it to the redirect after the consent POST, which goes to the client's origin.
-    r.headers_mut().insert("x-frame-options", HeaderValue::from_static("DENY"));
-    r.headers_mut().insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
-    );
-    r
+    oauth2_core::html::response(status, body)
 }
 
 fn set_cookie(response: &mut http::Response<Vec<u8>>, name: &str, sid: &str) {

@@ -1,7 +1,8 @@
 //! The login and consent pages: plain HTML forms that work without JavaScript, with labels, a sensible focus
 //! order, and a little CSS.
 
-use oauth2_core::server::{AuthorizationRequest, html_escape};
+use oauth2_core::html::escape as html_escape;
+use oauth2_core::server::AuthorizationRequest;
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;background:#f4f5f7;color:#1f2328;margin:0}

@@ -9,37 +9,19 @@ use url::Url;
 use super::{Client, RequestError, Token, checked_scope, response};
 use crate::error::ErrorResponse;
 use crate::form::FormParams;
-use crate::pkce::{PkceMethod, PkceVerifier};
+use crate::grant::ResponseType;
+use crate::pkce::{PkceChallenge, PkceMethod, PkceVerifier};
 use crate::random::{CryptoRng, TOKEN_BYTES, random_token};
 use crate::scope::Scope;
 use crate::secret::{AuthorizationCode, State, constant_time_eq};
 
-/// What the authorization endpoint is asked to return (RFC 6749 §3.1.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ResponseType {
-    /// An authorization code, redeemed at the token endpoint (§4.1).
-    Code,
-    /// An access token in the redirect's fragment (§4.2). Legacy: RFC 9700 §2.1.2 says not to use it.
-    Token,
-}
-
-impl ResponseType {
-    /// The `response_type` value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Code => "code",
-            Self::Token => "token",
-        }
-    }
-}
-
 const RESERVED: [&str; 7] =
     ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"];
 
-/// An authorization request being built: scope and extra parameters, then [`build`](Self::build).
+/// An authorization request's URL being built: scope and extra parameters, then [`build`](Self::build) gives the
+/// URL to send the browser to and the [`PendingAuthorization`] to keep.
 #[must_use]
-pub struct AuthorizationRequest<'a> {
+pub struct AuthorizationUrlBuilder<'a> {
     client: &'a Client,
     response_type: ResponseType,
     state: State,
@@ -49,7 +31,7 @@ pub struct AuthorizationRequest<'a> {
     params: Vec<(String, String)>,
 }
 
-impl AuthorizationRequest<'_> {
+impl AuthorizationUrlBuilder<'_> {
     /// The scope to ask for (RFC 6749 §3.3). Without it the server applies its default.
     pub fn scope(mut self, scope: impl Into<Scope>) -> Self {
         self.scope = scope.into();
@@ -99,7 +81,8 @@ impl AuthorizationRequest<'_> {
             }
             q.append_pair("state", self.state.secret());
             if let Some((verifier, method)) = &self.verifier {
-                q.append_pair("code_challenge", &verifier.challenge(*method));
+                let challenge = PkceChallenge::of(verifier, *method);
+                q.append_pair("code_challenge", challenge.as_str());
                 q.append_pair("code_challenge_method", method.as_str());
             }
             for (k, v) in &self.params {
@@ -226,7 +209,7 @@ impl Client {
     /// assert_eq!(token_request.method(), "POST");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn authorization_request<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> AuthorizationRequest<'_> {
+    pub fn authorization_request<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> AuthorizationUrlBuilder<'_> {
         let state = State::new(random_token(rng, TOKEN_BYTES));
         let verifier = self.pkce.map(|m| (PkceVerifier::generate(rng), m));
         self.start(ResponseType::Code, state, verifier)
@@ -234,7 +217,7 @@ impl Client {
 
     /// Starts an implicit grant request (RFC 6749 §4.2.1). Legacy: RFC 9700 §2.1.2 says clients should use the
     /// code grant with PKCE instead; this exists for servers that offer nothing else.
-    pub fn implicit_request<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> AuthorizationRequest<'_> {
+    pub fn implicit_request<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> AuthorizationUrlBuilder<'_> {
         let state = State::new(random_token(rng, TOKEN_BYTES));
         self.start(ResponseType::Token, state, None)
     }
@@ -244,8 +227,8 @@ impl Client {
         response_type: ResponseType,
         state: State,
         verifier: Option<(PkceVerifier, PkceMethod)>,
-    ) -> AuthorizationRequest<'_> {
-        AuthorizationRequest {
+    ) -> AuthorizationUrlBuilder<'_> {
+        AuthorizationUrlBuilder {
             client: self,
             response_type,
             state,

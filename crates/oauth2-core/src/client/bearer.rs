@@ -38,7 +38,7 @@ impl Token {
 
 /// One challenge of a `WWW-Authenticate` header (RFC 7235 §4.1): a scheme with a token68 or parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
+pub struct ParsedChallenge {
     /// The auth scheme, such as `Bearer` or `Basic`.
     pub scheme: String,
     /// The token68 form, if used instead of parameters.
@@ -47,7 +47,7 @@ pub struct Challenge {
     pub params: Vec<(String, String)>,
 }
 
-impl Challenge {
+impl ParsedChallenge {
     /// The value of parameter `name` (case-insensitive).
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
@@ -148,7 +148,7 @@ impl Cursor<'_> {
 /// assert_eq!(c[0].scheme, "Bearer");
 /// assert_eq!(c[0].param("error"), Some("invalid_token"));
 /// ```
-pub fn parse_challenges(value: &str) -> Result<Vec<Challenge>, InvalidChallenge> {
+pub fn parse_challenges(value: &str) -> Result<Vec<ParsedChallenge>, InvalidChallenge> {
     let mut c = Cursor { s: value.as_bytes(), i: 0 };
     let mut out = Vec::new();
     loop {
@@ -157,7 +157,7 @@ pub fn parse_challenges(value: &str) -> Result<Vec<Challenge>, InvalidChallenge>
             return Ok(out);
         }
         let scheme = c.token().ok_or(InvalidChallenge(c.i))?;
-        let mut challenge = Challenge { scheme, token68: None, params: Vec::new() };
+        let mut challenge = ParsedChallenge { scheme, token68: None, params: Vec::new() };
         let had_space = matches!(c.peek(), Some(b' ' | b'\t'));
         c.skip_ws();
         if had_space && !c.at_param() && c.peek().is_some_and(is_token68_char) {
@@ -270,7 +270,7 @@ mod tests {
         let c = parse_challenges(r#"Bearer realm="example""#).unwrap();
         assert_eq!(
             c,
-            vec![Challenge {
+            vec![ParsedChallenge {
                 scheme: "Bearer".into(),
                 token68: None,
                 params: vec![("realm".into(), "example".into())]

@@ -13,11 +13,14 @@
 //! | refresh (§6) | [`Client::refresh_request`] | [`Client::parse_refresh_response`] |
 //! | revocation (RFC 7009) | [`Client::revocation_request`] | [`Client::parse_revocation_response`] |
 //! | introspection (RFC 7662) | [`Client::introspection_request`] | [`Client::parse_introspection_response`] |
+//! | discovery (RFC 8414 §3) | [`discovery_urls`](crate::metadata::discovery_urls) | [`parse_metadata`] |
 
 mod authorization;
 mod bearer;
-mod management;
+mod discovery;
+mod introspection;
 pub(crate) mod response;
+mod revocation;
 mod token;
 
 use std::sync::Arc;
@@ -27,12 +30,13 @@ use base64::engine::general_purpose::STANDARD;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use url::Url;
 
-pub use authorization::{AuthorizationRequest, CallbackError, PendingAuthorization, ResponseType};
-pub use bearer::{BearerChallenge, Challenge, InvalidChallenge, InvalidTokenValue, parse_challenges};
-pub use management::{Introspection, TokenTypeHint};
-pub use response::TokenError;
+pub use authorization::{AuthorizationUrlBuilder, CallbackError, PendingAuthorization};
+pub use bearer::{BearerChallenge, InvalidChallenge, InvalidTokenValue, ParsedChallenge, parse_challenges};
+pub use discovery::{DiscoveryError, parse_metadata};
+pub use response::ResponseError;
 pub use token::{Token, TokenType};
 
+use crate::introspection::TokenTypeHint;
 use crate::metadata::AuthorizationServerMetadata;
 use crate::pkce::PkceMethod;
 use crate::scope::Scope;
@@ -427,6 +431,22 @@ impl Client {
             params.push(("scope", &scope_s));
         }
         self.token_endpoint_request(&params)
+    }
+
+    /// A client-authenticated POST of `token` and its hint: the shape RFC 7009 §2.1 and RFC 7662 §2.1 share.
+    fn token_management_request(
+        &self,
+        endpoint: &Option<Url>,
+        name: &'static str,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> Result<http::Request<Vec<u8>>, RequestError> {
+        let url = endpoint.as_ref().ok_or(RequestError::MissingEndpoint(name))?;
+        let mut params = vec![("token", token)];
+        if let Some(h) = hint {
+            params.push(("token_type_hint", h.as_str()));
+        }
+        Ok(self.authenticated_post(url, &params))
     }
 
     /// A POST of `params` to the token endpoint with client authentication (§2.3, §3.2).

@@ -19,7 +19,7 @@ const EXCERPT: usize = 200;
 /// success.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum TokenError {
+pub enum ResponseError {
     /// The server answered with an RFC 6749 §5.2 error.
     #[error("{error} (HTTP {status})")]
     Provider {
@@ -40,7 +40,7 @@ pub enum TokenError {
     },
 }
 
-impl TokenError {
+impl ResponseError {
     /// The RFC error code, or `unexpected_response`.
     pub fn code(&self) -> &str {
         match self {
@@ -118,8 +118,8 @@ fn excerpt_of(body: &[u8]) -> String {
     text.trim().chars().take(EXCERPT).collect()
 }
 
-pub(crate) fn unexpected(response: &http::Response<Vec<u8>>, reason: impl Into<String>) -> TokenError {
-    TokenError::UnexpectedResponse {
+pub(crate) fn unexpected(response: &http::Response<Vec<u8>>, reason: impl Into<String>) -> ResponseError {
+    ResponseError::UnexpectedResponse {
         status: response.status(),
         reason: reason.into(),
         excerpt: excerpt_of(response.body()),
@@ -138,7 +138,10 @@ fn media_type(response: &http::Response<Vec<u8>>) -> String {
 
 /// The body as a JSON object. Strict: `application/json` (or `+json`) only. Lenient: also a JSON body under another
 /// media type, and form-encoded bodies (as some providers send by default).
-pub(crate) fn body_object(response: &http::Response<Vec<u8>>, lenient: bool) -> Result<Map<String, Value>, TokenError> {
+pub(crate) fn body_object(
+    response: &http::Response<Vec<u8>>,
+    lenient: bool,
+) -> Result<Map<String, Value>, ResponseError> {
     let media = media_type(response);
     let is_json = media == "application/json" || media.ends_with("+json");
     if is_json || lenient {
@@ -159,10 +162,10 @@ pub(crate) fn body_object(response: &http::Response<Vec<u8>>, lenient: bool) -> 
 }
 
 /// Reads an error body (RFC 6749 §5.2) from a non-success response.
-pub(crate) fn error_from(response: &http::Response<Vec<u8>>, lenient: bool) -> TokenError {
+pub(crate) fn error_from(response: &http::Response<Vec<u8>>, lenient: bool) -> ResponseError {
     match body_object(response, lenient) {
         Ok(map) => match error_of(&map) {
-            Some(error) => TokenError::Provider { status: response.status(), error },
+            Some(error) => ResponseError::Provider { status: response.status(), error },
             None => unexpected(response, "an error status without an `error` field"),
         },
         Err(e) => e,
@@ -242,7 +245,7 @@ impl Client {
         &self,
         response: http::Response<Vec<u8>>,
         now: SystemTime,
-    ) -> Result<Token, TokenError> {
+    ) -> Result<Token, ResponseError> {
         let response = self.prepare(response);
         if !is_success(response.status(), self.lenient) {
             return Err(error_from(&response, self.lenient));
@@ -250,7 +253,7 @@ impl Client {
         let fields = body_object(&response, self.lenient)?;
         if let Some(error) = error_of(&fields) {
             if self.lenient {
-                return Err(TokenError::Provider { status: response.status(), error });
+                return Err(ResponseError::Provider { status: response.status(), error });
             }
             return Err(unexpected(&response, format!("a success status with an error body ({})", error.error)));
         }
@@ -266,7 +269,7 @@ impl Client {
         previous: &Token,
         requested: &Scope,
         now: SystemTime,
-    ) -> Result<Token, TokenError> {
+    ) -> Result<Token, ResponseError> {
         let mut token = self.parse_token_response(response, now)?;
         if token.refresh_token.is_none() {
             token.refresh_token = previous.refresh_token.clone();

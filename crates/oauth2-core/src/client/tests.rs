@@ -11,6 +11,7 @@ use rand_core::SeedableRng;
 use super::*;
 use crate::error::{ErrorCode, ErrorResponse};
 use crate::form::FormParams;
+use crate::grant::ResponseType;
 use crate::metadata::AuthorizationServerMetadata;
 use crate::pkce::PkceVerifier;
 use crate::secret::State;
@@ -455,7 +456,10 @@ fn rfc6749_5_2_example_error_response() {
     let err = client().parse_token_response(json(400, r#"{"error":"invalid_request"}"#), now()).unwrap_err();
     assert_eq!(
         err,
-        TokenError::Provider { status: StatusCode::BAD_REQUEST, error: ErrorResponse::new(ErrorCode::InvalidRequest) }
+        ResponseError::Provider {
+            status: StatusCode::BAD_REQUEST,
+            error: ErrorResponse::new(ErrorCode::InvalidRequest)
+        }
     );
     let err = client()
         .parse_token_response(json(401, r#"{"error":"invalid_client","error_description":"bad secret"}"#), now())
@@ -474,7 +478,7 @@ fn rfc6749_5_1_responses_that_break_the_rfc_are_unexpected_with_an_excerpt() {
         .body(format!("  <html>{}</html>  ", "x".repeat(500)).into_bytes())
         .unwrap();
     match client().parse_token_response(html, now()).unwrap_err() {
-        TokenError::UnexpectedResponse { status, excerpt, .. } => {
+        ResponseError::UnexpectedResponse { status, excerpt, .. } => {
             assert_eq!(status, StatusCode::BAD_GATEWAY);
             assert!(excerpt.starts_with("<html>"));
             assert_eq!(excerpt.chars().count(), 200);
@@ -526,7 +530,7 @@ fn rfc6749_5_1_responses_that_break_the_rfc_are_unexpected_with_an_excerpt() {
         .body(b"<html>Error code 520: web server returned an unknown error</html>".to_vec())
         .unwrap();
     match client().parse_token_response(cdn, now()).unwrap_err() {
-        TokenError::UnexpectedResponse { excerpt, .. } => assert!(excerpt.contains("Error code 520"), "{excerpt}"),
+        ResponseError::UnexpectedResponse { excerpt, .. } => assert!(excerpt.contains("Error code 520"), "{excerpt}"),
         other => panic!("{other:?}"),
     }
 }

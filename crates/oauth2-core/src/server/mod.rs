@@ -1,6 +1,6 @@
 //! The provider side of OAuth 2.0: an authorization server (RFC 6749 §3–6, RFC 7009, RFC 7662, RFC 8414, RFC 9207)
-//! and a resource server (RFC 6750), with RFC 9700's defaults. No I/O: each endpoint takes an `http` request (or
-//! its parts) and `now`, asks the store for the facts it needs, and returns the `http` response to send.
+//! with RFC 9700's defaults. No I/O: each endpoint takes an `http` request and `now`, asks the store for the facts
+//! it needs, decides with plain functions, makes at most one atomic write, and returns the `http` response to send.
 //!
 //! | endpoint | call |
 //! |---|---|
@@ -8,13 +8,21 @@
 //! | token (§3.2, §4.1.3, §4.3, §4.4, §6) | [`AuthorizationServer::token`] |
 //! | revocation (RFC 7009) | [`AuthorizationServer::revoke`] |
 //! | introspection (RFC 7662) | [`AuthorizationServer::introspect`] |
-//! | metadata (RFC 8414) | [`AuthorizationServer::metadata`] |
-//! | protected resource (RFC 6750) | [`AuthorizationServer::authenticate_bearer`] |
+//! | metadata (RFC 8414) | [`AuthorizationServer::metadata_response`] |
+//! | any of the last four, by [`Endpoint`] | [`AuthorizationServer::serve`] |
+//!
+//! The server also verifies its own access tokens for a resource server ([`crate::resource`]): it is an
+//! [`AccessTokenVerifier`](crate::resource::AccessTokenVerifier).
+//!
+//! Layout: `endpoint/` (one file per endpoint) is above `rules/` (redirect URIs, client authentication, the
+//! request form, scope, lifetimes), which is above `store/` (the store traits, records, the in-memory store and the
+//! store suite).
 //!
 //! ```
-//! # #[cfg(feature = "os-rng")] {
+//! # #[cfg(feature = "os-rng")] futures_executor::block_on(async {
 //! use std::time::SystemTime;
-//! use oauth2_core::server::{AuthorizationServer, GrantType, MemoryStore, RegisteredClient, ServerConfig, OsTokenGenerator};
+//! use oauth2_core::grant::GrantType;
+//! use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
 //!
 //! let store = MemoryStore::new();
 //! store.add_client(RegisteredClient::confidential("svc", "s3cret").grant_types([GrantType::ClientCredentials]).scopes("read"));
@@ -23,115 +31,38 @@
 //! let request = http::Request::post("/token")
 //!     .header("content-type", "application/x-www-form-urlencoded")
 //!     .body(b"grant_type=client_credentials&client_id=svc&client_secret=s3cret".to_vec())?;
-//! # let response = futures_block_on(server.token(request, SystemTime::now()));
+//! let response = server.token(request, SystemTime::now()).await;
 //! assert_eq!(response.status(), 200);
 //! assert_eq!(response.headers()["cache-control"], "no-store");
-//! # fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     let mut f = std::pin::pin!(f);
-//! #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-//! #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
-//! # }
-//! # }
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 
-mod authorize;
-mod client_auth;
-mod management;
-mod memory;
-mod reply;
-mod resource;
+mod config;
+mod endpoint;
+mod rules;
 pub mod store;
-pub mod suite;
-mod token;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-pub use authorize::{AuthorizationRequest, AuthorizeError, html_escape, redirect_uri_allowed};
-pub use memory::MemoryStore;
-pub use reply::{OAuthError, json_response};
-pub use resource::AccessGrant;
-pub use store::{
-    ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, GrantType, InvalidGrantId, RegisteredClient,
-    Rotation, SecretHash, StoreError, TokenRecord,
-};
-pub use token::TokenResponse;
+use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+pub use config::ServerConfig;
+pub use endpoint::Endpoint;
+pub use endpoint::authorize::{AuthorizationRequest, AuthorizeError};
+pub use endpoint::token::TokenResponse;
+pub use rules::redirect_uri::redirect_uri_allowed;
+pub use store::{
+    ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, InvalidGrantId, MemoryStore, RegisteredClient,
+    Rotation, TokenRecord,
+};
+
+use crate::error::{OAuthError, StoreError};
+use crate::form::FormParams;
 use crate::random::{CryptoRng, TOKEN_BYTES};
+use crate::resource::{AccessGrant, AccessTokenVerifier, BearerToken, ResourceServer};
 use crate::scope::Scope;
-
-/// Where the endpoints live and how long things last.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct ServerConfig {
-    /// The issuer identifier (RFC 8414 §2): `iss` in authorization responses, and the base of the endpoint URLs.
-    pub issuer: String,
-    /// Path of the authorization endpoint (default `/authorize`).
-    pub authorization_path: String,
-    /// Path of the token endpoint (default `/token`).
-    pub token_path: String,
-    /// Path of the revocation endpoint (default `/revoke`).
-    pub revocation_path: String,
-    /// Path of the introspection endpoint (default `/introspect`).
-    pub introspection_path: String,
-    /// Path of an OpenID-style userinfo endpoint to advertise, if the app serves one.
-    pub userinfo_path: Option<String>,
-    /// How long a code may be redeemed (default 60 s; RFC 6749 §4.1.2 says at most 10 minutes).
-    pub code_lifetime: Duration,
-    /// Access token lifetime (default 1 hour).
-    pub access_token_lifetime: Duration,
-    /// Refresh token lifetime, renewed at each rotation (default 30 days).
-    pub refresh_token_lifetime: Duration,
-    /// Largest request body accepted (default 16 KiB).
-    pub max_body_bytes: usize,
-    /// The realm in `WWW-Authenticate: Bearer` challenges.
-    pub realm: String,
-    /// Scopes to advertise in metadata; `None` advertises none.
-    pub scopes_supported: Option<Scope>,
-    /// The grants this server offers, advertised in its metadata and refused (`unsupported_grant_type`,
-    /// `unsupported_response_type`) when not listed, whatever a client's registration says. Default:
-    /// authorization code, refresh token and client credentials; [`with_password_verifier`] adds the password
-    /// grant. The implicit grant (legacy, RFC 9700 §2.1.2) is only offered when added here.
-    ///
-    /// [`with_password_verifier`]: AuthorizationServer::with_password_verifier
-    pub grant_types: Vec<GrantType>,
-}
-
-impl ServerConfig {
-    /// Defaults for an issuer such as `https://as.example` (no trailing slash).
-    pub fn new(issuer: impl Into<String>) -> Self {
-        Self {
-            issuer: issuer.into(),
-            authorization_path: "/authorize".into(),
-            token_path: "/token".into(),
-            revocation_path: "/revoke".into(),
-            introspection_path: "/introspect".into(),
-            userinfo_path: None,
-            code_lifetime: Duration::from_secs(60),
-            access_token_lifetime: Duration::from_secs(3600),
-            refresh_token_lifetime: Duration::from_secs(30 * 24 * 3600),
-            max_body_bytes: 16 * 1024,
-            realm: "oauth".into(),
-            scopes_supported: None,
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials],
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer.trim_end_matches('/'))
-    }
-
-    /// Where the metadata is served: `/.well-known/oauth-authorization-server` followed by the issuer's path, if it
-    /// has one (RFC 8414 §3.1).
-    pub fn metadata_path(&self) -> String {
-        let path = url::Url::parse(&self.issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
-        format!("/.well-known/oauth-authorization-server{path}")
-    }
-}
 
 /// Makes the codes, tokens and grant ids the server issues. Implemented for `Mutex<R>` of any [`CryptoRng`], so
 /// tests can pass a seeded generator; [`OsTokenGenerator`] is the one for production.
@@ -155,11 +86,8 @@ impl<R: CryptoRng + Send> TokenGenerator for Mutex<R> {
 }
 
 /// Tokens from the operating system's entropy, through rand's `ThreadRng`: a ChaCha12 CSPRNG per thread, seeded
-/// from the OS (`getrandom`) and reseeded from it after every 64 KiB of output.
-///
-/// Why not one `getrandom` call per token: on the benchmark machine that syscall costs about 0.6 µs, and a token
-/// request needs two values (grant id and token), so it alone would take some 8% of a bare handler's request time;
-/// `ThreadRng` gives the same 32 bytes in about 15 ns. Both are cryptographically secure.
+/// from the OS (`getrandom`) and reseeded from it after every 64 KiB of output. Both it and a `getrandom` call per
+/// token are cryptographically secure; this one is much cheaper per token (BENCHMARKS.md has the figures).
 #[cfg(feature = "os-rng")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OsTokenGenerator;
@@ -178,31 +106,6 @@ pub type PasswordVerifier = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sy
 /// `None` refuses with `invalid_scope`. The default grants the client's registered scopes when none is asked for,
 /// and refuses any scope outside them.
 pub type ScopePolicy = Arc<dyn Fn(&RegisteredClient, Option<&Scope>) -> Option<Scope> + Send + Sync>;
-
-fn scope_refused() -> OAuthError {
-    OAuthError::new(crate::ErrorCode::InvalidScope, "unknown scope, or one this client may not ask for")
-}
-
-/// A `scope` parameter as sent (RFC 6749 §3.3): `None` when omitted **or blank** (a scope has at least one token,
-/// so `scope=%20` asks for nothing in particular), `invalid_scope` when a token has characters §3.3 does not allow.
-pub(crate) fn requested_scope(raw: Option<&str>) -> Result<Option<Scope>, OAuthError> {
-    let requested = raw.map(Scope::parse).filter(|s| !s.is_empty());
-    match requested {
-        Some(s) if !s.is_valid_syntax() => Err(scope_refused()),
-        other => Ok(other),
-    }
-}
-
-/// The one rule for every grant's scope (RFC 6749 §3.3, §6): omitted or blank means all of `allowed`; a malformed
-/// one, or one wider than `allowed`, is `invalid_scope`; a narrower one is granted as asked. `allowed` is the
-/// client's registration for a new grant, and the original grant's scope for a refresh.
-pub(crate) fn decide_scope(raw: Option<&str>, allowed: &Scope) -> Result<Scope, OAuthError> {
-    match requested_scope(raw)? {
-        None => Ok(allowed.clone()),
-        Some(s) if s.is_subset_of(allowed) => Ok(s),
-        Some(_) => Err(scope_refused()),
-    }
-}
 
 /// An authorization server over a store `S` (clients and grants).
 pub struct AuthorizationServer<S> {
@@ -235,19 +138,6 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         self
     }
 
-    /// The scope for a request by `client` that asked for `requested` (RFC 6749 §3.3): the server's policy if
-    /// it has one, else [`decide_scope`] within the client's registered scopes.
-    pub(crate) fn resolve_scope(
-        &self,
-        client: &RegisteredClient,
-        requested: Option<&str>,
-    ) -> Result<Scope, OAuthError> {
-        match &self.scope_policy {
-            Some(policy) => policy(client, requested_scope(requested)?.as_ref()).ok_or_else(scope_refused),
-            None => decide_scope(requested, &client.scopes),
-        }
-    }
-
     /// Enables the password grant (legacy, RFC 9700 §2.4) with a function that checks credentials and returns the
     /// subject; only clients registered for the grant may use it.
     pub fn with_password_verifier(
@@ -255,9 +145,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         verify: impl Fn(&str, &str) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
         self.passwords = Some(Arc::new(verify));
-        if !self.config.grant_types.contains(&GrantType::Password) {
-            self.config.grant_types.push(GrantType::Password);
-        }
+        self.config = self.config.offer(crate::grant::GrantType::Password);
         self
     }
 
@@ -271,6 +159,43 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         &self.store
     }
 
+    /// The Bearer check of this server's resources, with its realm: pass the server itself as the verifier.
+    pub fn resource_server(&self) -> ResourceServer {
+        ResourceServer::new(self.config.realm.clone())
+    }
+
+    /// Authenticates the client of a form-posting request (RFC 6749 §2.3, §3.2.1) as the token, revocation and
+    /// introspection endpoints do, for an app's own client-authenticated endpoints: a confidential client by its
+    /// secret (`client_secret_basic` or `client_secret_post`, never both), a public client by its `client_id`
+    /// alone. Unknown clients and wrong secrets are both `invalid_client` (401, with a `Basic` challenge).
+    pub async fn authenticate_client(
+        &self,
+        headers: &http::HeaderMap,
+        params: &FormParams,
+    ) -> Result<Arc<RegisteredClient>, OAuthError> {
+        rules::client_auth::authenticate(&self.store, headers, params).await.map_err(|e| {
+            if matches!(e.challenge(), Some(crate::error::Challenge::Basic { .. })) {
+                e.with_challenge(crate::error::Challenge::Basic { realm: self.config.realm.clone() })
+            } else {
+                e
+            }
+        })
+    }
+
+    /// The scope for a request by `client` that asked for `requested` (RFC 6749 §3.3): the server's policy if
+    /// it has one, else the one scope rule within the client's registered scopes.
+    pub(crate) fn resolve_scope(
+        &self,
+        client: &RegisteredClient,
+        requested: Option<&str>,
+    ) -> Result<Scope, OAuthError> {
+        match &self.scope_policy {
+            Some(policy) => policy(client, rules::scope::requested_scope(requested)?.as_ref())
+                .ok_or_else(rules::scope::scope_refused),
+            None => rules::scope::decide_scope(requested, &client.scopes),
+        }
+    }
+
     fn new_secret(&self) -> String {
         self.tokens.generate()
     }
@@ -280,6 +205,12 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         let mut bytes = [0u8; 16];
         self.tokens.fill_bytes(&mut bytes);
         GrantId::from_bytes(bytes)
+    }
+}
+
+impl<S: ClientStore + GrantStore> AccessTokenVerifier for AuthorizationServer<S> {
+    async fn verify(&self, token: &BearerToken<'_>, _now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
+        self.store.access_grant(&token.hash()).await
     }
 }
 

@@ -108,11 +108,7 @@ async fn callback<T: Send + 'static>(State(shared): State<Arc<Shared<T>>>, RawQu
          <body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto\">\
          <h1 style=\"color:{color}\">{title}</h1><p>{}</p><p>You can close this tab and return to the terminal.</p>\
          </body></html>",
-        html_escape(&message)
+        oauth2_core::html::escape(&message)
     );
     ([(header::CONNECTION, "close"), (header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use oauth2_core::client::TokenTypeHint;
+use oauth2_core::introspection::TokenTypeHint;
 use oauth2_core::metadata::AuthorizationServerMetadata;
 use oauth2_core::random::OsRng;
 use oauth2_core::{Client, ClientAuthMethod, Password, RefreshToken, Scope};

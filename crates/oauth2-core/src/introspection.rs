@@ -1,9 +1,8 @@
-//! Token revocation (RFC 7009) and introspection (RFC 7662) requests and responses.
+//! Token introspection's answer (RFC 7662 §2.2) and the token type hint that revocation (RFC 7009 §2.1) and
+//! introspection (RFC 7662 §2.1) share: wire types both sides use.
 
 use serde::{Deserialize, Serialize};
 
-use super::response::{body_object, error_from, unexpected};
-use super::{Client, RequestError, TokenError};
 use crate::scope::Scope;
 
 /// Which kind of token is being revoked or introspected (RFC 7009 §2.1, RFC 7662 §2.1): a hint the server may use
@@ -97,62 +96,5 @@ impl Introspection {
             jti: None,
             extra: serde_json::Map::new(),
         }
-    }
-}
-
-impl Client {
-    /// A client-authenticated POST of `token` and its hint: the shape RFC 7009 §2.1 and RFC 7662 §2.1 share.
-    fn token_management_request(
-        &self,
-        endpoint: &Option<url::Url>,
-        name: &'static str,
-        token: &str,
-        hint: Option<TokenTypeHint>,
-    ) -> Result<http::Request<Vec<u8>>, RequestError> {
-        let url = endpoint.as_ref().ok_or(RequestError::MissingEndpoint(name))?;
-        let mut params = vec![("token", token)];
-        if let Some(h) = hint {
-            params.push(("token_type_hint", h.as_str()));
-        }
-        Ok(self.authenticated_post(url, &params))
-    }
-
-    /// Asks the server to revoke `token` (RFC 7009 §2.1), with client authentication.
-    pub fn revocation_request(
-        &self,
-        token: &str,
-        hint: Option<TokenTypeHint>,
-    ) -> Result<http::Request<Vec<u8>>, RequestError> {
-        self.token_management_request(&self.revocation_endpoint, "revocation_endpoint", token, hint)
-    }
-
-    /// Reads a revocation response: 200 means revoked or unknown, both success (RFC 7009 §2.2).
-    pub fn parse_revocation_response(&self, response: http::Response<Vec<u8>>) -> Result<(), TokenError> {
-        let response = self.prepare(response);
-        if super::response::is_success(response.status(), self.lenient) {
-            Ok(())
-        } else {
-            Err(error_from(&response, self.lenient))
-        }
-    }
-
-    /// Asks the server about `token` (RFC 7662 §2.1), with client authentication.
-    pub fn introspection_request(
-        &self,
-        token: &str,
-        hint: Option<TokenTypeHint>,
-    ) -> Result<http::Request<Vec<u8>>, RequestError> {
-        self.token_management_request(&self.introspection_endpoint, "introspection_endpoint", token, hint)
-    }
-
-    /// Reads an introspection response (RFC 7662 §2.2): a JSON object with a boolean `active`.
-    pub fn parse_introspection_response(&self, response: http::Response<Vec<u8>>) -> Result<Introspection, TokenError> {
-        let response = self.prepare(response);
-        if !super::response::is_success(response.status(), self.lenient) {
-            return Err(error_from(&response, self.lenient));
-        }
-        let map = body_object(&response, self.lenient)?;
-        serde_json::from_value(serde_json::Value::Object(map))
-            .map_err(|e| unexpected(&response, format!("not an RFC 7662 introspection response: {e}")))
     }
 }

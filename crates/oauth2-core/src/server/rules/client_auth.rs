@@ -6,10 +6,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::header::AUTHORIZATION;
 
-use super::AuthorizationServer;
-use super::reply::{OAuthError, quoted};
-use super::store::{ClientStore, GrantStore, RegisteredClient, SecretHash};
+use crate::error::OAuthError;
 use crate::form::FormParams;
+use crate::secret::SecretHash;
+use crate::server::store::{ClientStore, RegisteredClient};
+
+fn bad_basic() -> OAuthError {
+    OAuthError::invalid_client("malformed Basic credentials")
+}
 
 /// The credentials a request presented, borrowed from it where nothing had to be decoded.
 enum Presented<'a> {
@@ -55,23 +59,21 @@ fn presented<'a>(
         if auths.next().is_some() {
             return Err(OAuthError::invalid_request("more than one Authorization header"));
         }
-        let value = value.to_str().map_err(|_| OAuthError::invalid_client(true))?;
+        let value = value.to_str().map_err(|_| bad_basic())?;
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(OAuthError::invalid_client(false));
+            return Err(OAuthError::invalid_client("client authentication failed"));
         }
-        let decoded = basic_credentials(rest.trim(), buf).ok_or_else(|| OAuthError::invalid_client(true))?;
+        let decoded = basic_credentials(rest.trim(), buf).ok_or_else(bad_basic)?;
         let (id, secret) = match decoded {
             Cow::Borrowed(d) => {
-                let (id, secret) = d.split_once(':').ok_or_else(|| OAuthError::invalid_client(true))?;
-                let decode = |s| form_decode(s).ok_or_else(|| OAuthError::invalid_client(true));
+                let (id, secret) = d.split_once(':').ok_or_else(bad_basic)?;
+                let decode = |s| form_decode(s).ok_or_else(bad_basic);
                 (decode(id)?, decode(secret)?)
             }
             Cow::Owned(d) => {
-                let (id, secret) = d.split_once(':').ok_or_else(|| OAuthError::invalid_client(true))?;
-                let decode = |s| {
-                    form_decode(s).map(|c| Cow::Owned(c.into_owned())).ok_or_else(|| OAuthError::invalid_client(true))
-                };
+                let (id, secret) = d.split_once(':').ok_or_else(bad_basic)?;
+                let decode = |s| form_decode(s).map(|c| Cow::Owned(c.into_owned())).ok_or_else(bad_basic);
                 (decode(id)?, decode(secret)?)
             }
         };
@@ -95,54 +97,49 @@ fn presented<'a>(
     }
 }
 
-/// Authenticates the client of a request: a confidential client by its secret (Basic or body, never both), a
-/// public client by its `client_id` alone. Unknown clients and wrong secrets are both `invalid_client` (401).
+/// Why a client was refused, for the operator's log (never for the peer, which gets `invalid_client` alone).
+fn log_failure(id: &str, why: &str) {
+    tracing::info!(client_id = %id.escape_debug(), why, "client authentication failed");
+}
+
+/// Authenticates the client of a form-posting request (RFC 6749 §2.3, §3.2.1): a confidential client by its
+/// secret (Basic or body, never both), a public client by its `client_id` alone. Unknown clients and wrong
+/// secrets are both `invalid_client` (401, with a `Basic` challenge).
 pub(crate) async fn authenticate<S: ClientStore>(
     store: &S,
     headers: &http::HeaderMap,
     params: &FormParams,
 ) -> Result<std::sync::Arc<RegisteredClient>, OAuthError> {
     let mut buf = [0u8; 256];
-    let (id, secret, basic) = match presented(headers, params, &mut buf)? {
-        Presented::Basic(id, secret) => (id, Some(secret), true),
-        Presented::Post(id, secret) => (Cow::Borrowed(id), Some(Cow::Borrowed(secret)), false),
-        Presented::None(id) => (Cow::Borrowed(id), None, false),
-        Presented::Nothing => return Err(OAuthError::invalid_client(false)),
+    let (id, secret) = match presented(headers, params, &mut buf)? {
+        Presented::Basic(id, secret) => (id, Some(secret)),
+        Presented::Post(id, secret) => (Cow::Borrowed(id), Some(Cow::Borrowed(secret))),
+        Presented::None(id) => (Cow::Borrowed(id), None),
+        Presented::Nothing => {
+            return Err(OAuthError::invalid_client("client authentication is required (RFC 6749 section 3.2.1)"));
+        }
     };
     let client = store.client(&id).await?;
-    let ok = match (&client, &secret) {
-        (Some(c), Some(s)) => c.secret_hash.as_ref().is_some_and(|h| h.matches(s)),
-        (Some(c), None) => !c.is_confidential(),
-        (None, Some(s)) => {
+    let refused = match (&client, &secret) {
+        (Some(c), Some(s)) if c.secret_hash.as_ref().is_some_and(|h| h.matches(s)) => None,
+        (Some(c), None) if !c.is_confidential() => None,
+        (Some(c), Some(_)) if !c.is_confidential() => Some("a secret for a public client"),
+        (Some(_), Some(_)) => Some("wrong secret"),
+        (Some(_), None) => Some("a confidential client sent no secret"),
+        (None, secret) => {
             // Spend the same hashing work for unknown clients, so timing does not reveal which ids exist.
-            let _ = SecretHash::of(s);
-            false
-        }
-        (None, None) => false,
-    };
-    match client {
-        Some(c) if ok => Ok(c),
-        _ => Err(OAuthError::invalid_client(basic)),
-    }
-}
-
-impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
-    /// Authenticates the client of a form-posting request (RFC 6749 §2.3, §3.2.1), as the token, revocation and
-    /// introspection endpoints do: a confidential client by its secret (`client_secret_basic` or
-    /// `client_secret_post`, never both), a public client by its `client_id` alone. For an app's own endpoints
-    /// (pushed authorization requests, say). Unknown clients and wrong secrets are both `invalid_client` (401, with
-    /// a `Basic` challenge).
-    pub async fn authenticate_client(
-        &self,
-        headers: &http::HeaderMap,
-        params: &FormParams,
-    ) -> Result<std::sync::Arc<RegisteredClient>, OAuthError> {
-        authenticate(self.store(), headers, params).await.map_err(|mut e| {
-            if e.challenge.as_deref().is_some_and(|c| c.starts_with("Basic")) {
-                e.challenge = Some(format!("Basic realm=\"{}\", charset=\"UTF-8\"", quoted(&self.config().realm)));
+            if let Some(s) = secret {
+                let _ = SecretHash::of(s);
             }
-            e
-        })
+            Some("unknown client")
+        }
+    };
+    match (client, refused) {
+        (Some(c), None) => Ok(c),
+        (_, why) => {
+            log_failure(&id, why.unwrap_or("refused"));
+            Err(OAuthError::invalid_client("client authentication failed"))
+        }
     }
 }
 

@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::AccessGrant;
-use super::store::{
-    ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, RegisteredClient, Rotation, SecretHash, StoreError,
-    TokenRecord,
-};
+use super::{ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, RegisteredClient, Rotation, TokenRecord};
+use crate::error::StoreError;
+use crate::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
 use crate::scope::Scope;
+use crate::secret::SecretHash;
 
 /// One shard per value of a key byte: a growing map rehashes 1/256 of the tokens.
 const SHARDS: usize = 256;
@@ -465,6 +464,12 @@ impl GrantStore for MemoryStore {
     async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
         self.revoke_family(grant);
         Ok(())
+    }
+}
+
+impl AccessTokenVerifier for MemoryStore {
+    async fn verify(&self, token: &BearerToken<'_>, _now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
+        self.access_grant(&token.hash()).await
     }
 }
 

@@ -10,8 +10,9 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
-use super::store::{CodeRecord, CodeUse, Grant, GrantId, GrantStore, Rotation, SecretHash, TokenRecord};
+use super::{CodeRecord, CodeUse, Grant, GrantId, GrantStore, Rotation, TokenRecord};
 use crate::scope::Scope;
+use crate::secret::SecretHash;
 
 /// A grant id named by a short label (its bytes, zero-padded).
 fn gid(label: &str) -> GrantId {

@@ -1,0 +1,299 @@
+//! The resource server (RFC 6750): the check of a Bearer token, standing alone. An API that only validates tokens
+//! needs a [`ResourceServer`] and something that knows what tokens grant (an [`AccessTokenVerifier`]): the
+//! provider's store, an introspection client, a cache. It needs no authorization server.
+//!
+//! The check is three steps, and the middle one is the caller's I/O:
+//! 1. [`ResourceServer::bearer_token`] reads the `Authorization` header (§2.1; never the query string) and hands out
+//!    the token, with the [`hash`](BearerToken::hash) a store looks it up by;
+//! 2. the caller looks the token up;
+//! 3. [`ResourceServer::finish`] decides from what was found, the scope the resource needs and `now`.
+//!
+//! [`ResourceServer::check`] runs all three with a verifier.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use oauth2_core::Scope;
+//! use oauth2_core::resource::{AccessGrant, ResourceServer};
+//!
+//! let rs = ResourceServer::new("api");
+//! let token = rs.bearer_token([b"Bearer mF_9.B5f-4.1JqM".as_slice()])?;
+//! // Look `token.hash()` up wherever tokens live; here, a grant of scope "read" found for it:
+//! let now = SystemTime::now();
+//! let found = AccessGrant::new(Some("alice".into()), "app".into(), Scope::from("read").into(), now + Duration::from_secs(60));
+//! let grant = rs.finish(Some(found), &Scope::from("read"), now)?;
+//! assert_eq!(grant.subject.as_deref(), Some("alice"));
+//! // Without a token, the answer is a bare challenge (RFC 6750 §3.1).
+//! let refused = rs.bearer_token(std::iter::empty()).unwrap_err();
+//! assert_eq!(refused.into_response().headers()["www-authenticate"], "Bearer realm=\"api\"");
+//! # Ok::<(), oauth2_core::OAuthError>(())
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::error::{Challenge, ErrorCode, OAuthError, StoreError};
+use crate::scope::Scope;
+use crate::secret::SecretHash;
+
+/// What a valid access token grants: who, to which client, for what. Cheap to clone: its strings are shared with
+/// the store (the in-memory store hands out the same ones for every token of a client, user and scope).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct AccessGrant {
+    /// The resource owner (`None` for client credentials).
+    pub subject: Option<Arc<str>>,
+    /// The client the token was issued to.
+    pub client_id: Arc<str>,
+    /// The token's scope.
+    pub scope: Arc<Scope>,
+    /// When it expires.
+    pub expires_at: SystemTime,
+}
+
+impl AccessGrant {
+    /// A grant for `client_id` on behalf of `subject`, with `scope`, until `expires_at` (for stores that build one).
+    pub fn new(subject: Option<Arc<str>>, client_id: Arc<str>, scope: Arc<Scope>, expires_at: SystemTime) -> Self {
+        Self { subject, client_id, scope, expires_at }
+    }
+}
+
+/// The access token a request presented, borrowed from its `Authorization` header.
+#[derive(Clone, Copy)]
+pub struct BearerToken<'h> {
+    value: &'h str,
+}
+
+impl std::fmt::Debug for BearerToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken([redacted])")
+    }
+}
+
+impl<'h> BearerToken<'h> {
+    /// The token itself (to send to an introspection endpoint, say).
+    pub fn secret(&self) -> &'h str {
+        self.value
+    }
+
+    /// The SHA-256 of the token: what stores index tokens by.
+    pub fn hash(&self) -> SecretHash {
+        SecretHash::of(self.value)
+    }
+}
+
+/// Knows what access tokens grant: a store, an introspection client, a cache in front of either.
+pub trait AccessTokenVerifier: Send + Sync {
+    /// What `token` grants if it is known and not revoked; `None` if not. Expiry and scope are
+    /// [`ResourceServer::finish`]'s to check; an `Err` means the lookup itself failed (the store is down).
+    fn verify(
+        &self,
+        token: &BearerToken<'_>,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Option<AccessGrant>, StoreError>> + Send;
+}
+
+impl<V: AccessTokenVerifier + ?Sized> AccessTokenVerifier for Arc<V> {
+    fn verify(
+        &self,
+        token: &BearerToken<'_>,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Option<AccessGrant>, StoreError>> + Send {
+        (**self).verify(token, now)
+    }
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`, checked byte by byte
+/// (a misplaced `=` is left to the lookup, where it simply matches no token). A table: every protected request
+/// checks some 43 bytes here.
+const B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        table[c] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        c += 1;
+    }
+    table
+};
+
+fn is_b64token_byte(c: u8) -> bool {
+    B64TOKEN[usize::from(c)]
+}
+
+/// The resource server's side of RFC 6750, with no I/O: see the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceServer {
+    realm: String,
+}
+
+impl ResourceServer {
+    /// A resource server whose challenges name `realm`.
+    pub fn new(realm: impl Into<String>) -> Self {
+        Self { realm: realm.into() }
+    }
+
+    /// The realm of its challenges.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    fn refuse(&self, code: Option<ErrorCode>, description: &str, scope: Option<&Scope>) -> OAuthError {
+        let error = OAuthError::new(code.clone().unwrap_or(ErrorCode::InvalidToken), description);
+        error.with_challenge(Challenge::Bearer { realm: self.realm.clone(), error: code, scope: scope.cloned() })
+    }
+
+    /// Step 1: the Bearer token of a request, from the raw values of its `Authorization` headers (RFC 6750 §2.1:
+    /// the header only, never the query string or body). No header, or another scheme: 401 with a bare challenge
+    /// (§3.1); two headers or a malformed token: 400 `invalid_request`.
+    pub fn bearer_token<'h>(
+        &self,
+        authorization: impl IntoIterator<Item = &'h [u8]>,
+    ) -> Result<BearerToken<'h>, OAuthError> {
+        let mut values = authorization.into_iter();
+        let Some(value) = values.next() else {
+            return Err(self.refuse(None, "no access token", None));
+        };
+        if values.next().is_some() {
+            return Err(self.refuse(Some(ErrorCode::InvalidRequest), "more than one Authorization header", None));
+        }
+        let value = std::str::from_utf8(value).unwrap_or("");
+        let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(self.refuse(None, "use the Bearer scheme", None));
+        }
+        let token = token.trim();
+        if token.is_empty() || !token.bytes().all(is_b64token_byte) {
+            return Err(self.refuse(Some(ErrorCode::InvalidRequest), "malformed Bearer token", None));
+        }
+        Ok(BearerToken { value: token })
+    }
+
+    /// Step 3: decides from what the lookup `found`: unknown, revoked or expired at `now` is 401 `invalid_token`;
+    /// a grant without the `required` scope is 403 `insufficient_scope` naming it (RFC 6750 §3.1).
+    pub fn finish(
+        &self,
+        found: Option<AccessGrant>,
+        required: &Scope,
+        now: SystemTime,
+    ) -> Result<AccessGrant, OAuthError> {
+        let grant = match found {
+            Some(g) if g.expires_at > now => g,
+            _ => {
+                return Err(self.refuse(Some(ErrorCode::InvalidToken), "the access token is invalid or expired", None));
+            }
+        };
+        if !required.is_subset_of(&grant.scope) {
+            return Err(self.refuse(
+                Some(ErrorCode::InsufficientScope),
+                "the access token lacks the scope this resource needs",
+                Some(required),
+            ));
+        }
+        Ok(grant)
+    }
+
+    /// The whole check, with `verifier` doing the lookup: [`bearer_token`](Self::bearer_token), then
+    /// [`AccessTokenVerifier::verify`], then [`finish`](Self::finish). A failed lookup is 503
+    /// `temporarily_unavailable`.
+    pub async fn check<'h, V: AccessTokenVerifier + ?Sized>(
+        &self,
+        verifier: &V,
+        authorization: impl IntoIterator<Item = &'h [u8]>,
+        required: &Scope,
+        now: SystemTime,
+    ) -> Result<AccessGrant, OAuthError> {
+        let token = self.bearer_token(authorization)?;
+        let found = verifier.verify(&token, now).await?;
+        self.finish(found, required, now)
+    }
+
+    /// [`check`](Self::check) with the request's headers.
+    pub async fn check_headers<V: AccessTokenVerifier + ?Sized>(
+        &self,
+        verifier: &V,
+        headers: &http::HeaderMap,
+        required: &Scope,
+        now: SystemTime,
+    ) -> Result<AccessGrant, OAuthError> {
+        let values = headers.get_all(http::header::AUTHORIZATION).iter().map(http::HeaderValue::as_bytes);
+        self.check(verifier, values, required, now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn rs() -> ResourceServer {
+        ResourceServer::new("oauth")
+    }
+
+    fn grant(scope: &str, expires_at: SystemTime) -> AccessGrant {
+        AccessGrant::new(Some("alice".into()), "web".into(), Arc::new(Scope::parse(scope)), expires_at)
+    }
+
+    fn challenge(e: &OAuthError) -> String {
+        e.www_authenticate().map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    }
+
+    #[test]
+    fn rfc6750_2_1_b64token_characters() {
+        let grammar = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=";
+        for c in 0..=255u8 {
+            assert_eq!(is_b64token_byte(c), grammar.contains(&c), "byte {c:#04x}");
+        }
+    }
+
+    #[test]
+    fn rfc6750_2_1_the_token_comes_from_one_authorization_header() {
+        let token = rs().bearer_token([b"Bearer abc.DEF-123".as_slice()]).unwrap();
+        assert_eq!(token.secret(), "abc.DEF-123");
+        assert_eq!(token.hash(), SecretHash::of("abc.DEF-123"));
+        assert_eq!(format!("{token:?}"), "BearerToken([redacted])");
+        let scheme_case = rs().bearer_token([b"bEaReR abc".as_slice()]).unwrap();
+        assert_eq!(scheme_case.secret(), "abc", "the scheme is case-insensitive");
+        let two = rs().bearer_token([b"Bearer a".as_slice(), b"Bearer b".as_slice()]).unwrap_err();
+        assert_eq!((two.status(), two.code()), (http::StatusCode::BAD_REQUEST, &ErrorCode::InvalidRequest));
+        let malformed = rs().bearer_token([b"Bearer a b".as_slice()]).unwrap_err();
+        assert_eq!(malformed.status(), http::StatusCode::BAD_REQUEST);
+        assert!(challenge(&malformed).contains("error=\"invalid_request\""));
+    }
+
+    #[test]
+    fn rfc6750_3_1_no_credentials_get_a_bare_challenge_and_no_body() {
+        for refused in [rs().bearer_token(std::iter::empty()), rs().bearer_token([b"Basic eDp5".as_slice()])] {
+            let e = refused.unwrap_err();
+            assert_eq!(e.status(), http::StatusCode::UNAUTHORIZED);
+            assert_eq!(challenge(&e), "Bearer realm=\"oauth\"");
+            assert!(e.into_response().body().is_empty());
+        }
+    }
+
+    #[test]
+    fn rfc6750_3_1_finish_refuses_unknown_expired_and_narrow_grants() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let read = Scope::parse("read");
+        assert!(rs().finish(Some(grant("read write", now + Duration::from_secs(1))), &read, now).is_ok());
+        for found in [None, Some(grant("read", now))] {
+            let e = rs().finish(found, &read, now).unwrap_err();
+            assert_eq!(e.status(), http::StatusCode::UNAUTHORIZED);
+            assert!(challenge(&e).contains("error=\"invalid_token\""), "{}", challenge(&e));
+        }
+        let e = rs().finish(Some(grant("read", now + Duration::from_secs(9))), &Scope::parse("profile"), now);
+        let e = e.unwrap_err();
+        assert_eq!(e.status(), http::StatusCode::FORBIDDEN);
+        assert!(challenge(&e).ends_with(", scope=\"profile\""), "{}", challenge(&e));
+    }
+
+    #[test]
+    fn rfc6750_3_challenge_values_are_escaped() {
+        let e = ResourceServer::new("my \"realm\"").bearer_token([b"Bearer a b".as_slice()]).unwrap_err();
+        let c = challenge(&e);
+        assert!(c.starts_with("Bearer realm=\"my \\\"realm\\\"\""), "{c}");
+    }
+}

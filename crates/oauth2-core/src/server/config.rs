@@ -1,0 +1,164 @@
+//! The server's configuration: where its endpoints live, what it offers, and how long things last.
+
+use std::time::Duration;
+
+use crate::grant::GrantType;
+use crate::scope::Scope;
+
+/// Where the endpoints live and how long things last. Start from [`ServerConfig::new`] and change what you need:
+///
+/// ```
+/// use std::time::Duration;
+/// use oauth2_core::server::ServerConfig;
+/// let config = ServerConfig::new("https://as.example")
+///     .access_token_lifetime(Duration::from_secs(10 * 60))
+///     .refresh_token_lifetime(Duration::from_secs(7 * 24 * 3600));
+/// assert_eq!(config.code_lifetime, Duration::from_secs(60));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// The issuer identifier (RFC 8414 §2): `iss` in authorization responses, and the base of the endpoint URLs.
+    pub issuer: String,
+    /// Path of the authorization endpoint (default `/authorize`).
+    pub authorization_path: String,
+    /// Path of the token endpoint (default `/token`).
+    pub token_path: String,
+    /// Path of the revocation endpoint (default `/revoke`).
+    pub revocation_path: String,
+    /// Path of the introspection endpoint (default `/introspect`).
+    pub introspection_path: String,
+    /// Path of an OpenID-style userinfo endpoint to advertise, if the app serves one.
+    pub userinfo_path: Option<String>,
+    /// How long a code may be redeemed (default 60 s; RFC 6749 §4.1.2 says at most 10 minutes).
+    pub code_lifetime: Duration,
+    /// Access token lifetime (default 1 hour).
+    pub access_token_lifetime: Duration,
+    /// Refresh token lifetime, renewed at each rotation (default 30 days).
+    pub refresh_token_lifetime: Duration,
+    /// Largest request body accepted (default 16 KiB).
+    pub max_body_bytes: usize,
+    /// The realm in `WWW-Authenticate: Bearer` challenges.
+    pub realm: String,
+    /// Scopes to advertise in metadata; `None` advertises none.
+    pub scopes_supported: Option<Scope>,
+    /// The grants this server offers, advertised in its metadata and refused (`unsupported_grant_type`,
+    /// `unsupported_response_type`) when not listed, whatever a client's registration says. Default:
+    /// authorization code, refresh token and client credentials; [`with_password_verifier`] adds the password
+    /// grant. The implicit grant (legacy, RFC 9700 §2.1.2) is only offered when added here.
+    ///
+    /// [`with_password_verifier`]: super::AuthorizationServer::with_password_verifier
+    pub grant_types: Vec<GrantType>,
+}
+
+impl ServerConfig {
+    /// Defaults for an issuer such as `https://as.example` (no trailing slash).
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            authorization_path: "/authorize".into(),
+            token_path: "/token".into(),
+            revocation_path: "/revoke".into(),
+            introspection_path: "/introspect".into(),
+            userinfo_path: None,
+            code_lifetime: Duration::from_secs(60),
+            access_token_lifetime: Duration::from_secs(3600),
+            refresh_token_lifetime: Duration::from_secs(30 * 24 * 3600),
+            max_body_bytes: 16 * 1024,
+            realm: "oauth".into(),
+            scopes_supported: None,
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials],
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer.trim_end_matches('/'))
+    }
+
+    /// Sets the authorization endpoint's path.
+    pub fn authorization_path(mut self, path: impl Into<String>) -> Self {
+        self.authorization_path = path.into();
+        self
+    }
+
+    /// Sets the token endpoint's path.
+    pub fn token_path(mut self, path: impl Into<String>) -> Self {
+        self.token_path = path.into();
+        self
+    }
+
+    /// Sets the revocation endpoint's path.
+    pub fn revocation_path(mut self, path: impl Into<String>) -> Self {
+        self.revocation_path = path.into();
+        self
+    }
+
+    /// Sets the introspection endpoint's path.
+    pub fn introspection_path(mut self, path: impl Into<String>) -> Self {
+        self.introspection_path = path.into();
+        self
+    }
+
+    /// Advertises the app's userinfo endpoint at `path`.
+    pub fn userinfo_path(mut self, path: impl Into<String>) -> Self {
+        self.userinfo_path = Some(path.into());
+        self
+    }
+
+    /// Sets how long a code may be redeemed.
+    pub fn code_lifetime(mut self, lifetime: Duration) -> Self {
+        self.code_lifetime = lifetime;
+        self
+    }
+
+    /// Sets the access token lifetime.
+    pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.access_token_lifetime = lifetime;
+        self
+    }
+
+    /// Sets the refresh token lifetime (renewed at each rotation).
+    pub fn refresh_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.refresh_token_lifetime = lifetime;
+        self
+    }
+
+    /// Sets the largest request body accepted.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets the realm of `WWW-Authenticate` challenges.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Advertises `scopes` in the metadata.
+    pub fn scopes_supported(mut self, scopes: impl Into<Scope>) -> Self {
+        self.scopes_supported = Some(scopes.into());
+        self
+    }
+
+    /// Sets the grants the server offers (see [`grant_types`](Self::grant_types)).
+    pub fn grant_types(mut self, grants: impl IntoIterator<Item = GrantType>) -> Self {
+        self.grant_types = grants.into_iter().collect();
+        self
+    }
+
+    /// Adds `grant` to those the server offers, if it is not there yet.
+    pub fn offer(mut self, grant: GrantType) -> Self {
+        if !self.grant_types.contains(&grant) {
+            self.grant_types.push(grant);
+        }
+        self
+    }
+
+    /// Where the metadata is served: `/.well-known/oauth-authorization-server` followed by the issuer's path, if it
+    /// has one (RFC 8414 §3.1).
+    pub fn metadata_path(&self) -> String {
+        let path = url::Url::parse(&self.issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+        format!("/.well-known/oauth-authorization-server{path}")
+    }
+}

@@ -1,0 +1,81 @@
+//! The endpoints, one file each: each reads as parse → look up → decide (plain functions over what was looked up)
+//! → at most one atomic write. [`Endpoint`] lists those an adapter mounts as they are; the authorization endpoint
+//! is the app's (its login and consent pages come between [`authorization_request`] and [`approve`]).
+//!
+//! [`authorization_request`]: super::AuthorizationServer::authorization_request
+//! [`approve`]: super::AuthorizationServer::approve
+
+pub(crate) mod authorize;
+mod introspection;
+mod metadata;
+mod revocation;
+pub(crate) mod token;
+
+use std::time::SystemTime;
+
+use super::AuthorizationServer;
+use super::store::{ClientStore, GrantStore};
+
+/// An endpoint the server answers by itself, for an adapter to mount at [`path`](AuthorizationServer::path) with
+/// [`method`](Endpoint::method) and answer with [`serve`](AuthorizationServer::serve).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// The token endpoint (RFC 6749 §3.2), `POST`.
+    Token,
+    /// The revocation endpoint (RFC 7009 §2), `POST`.
+    Revocation,
+    /// The introspection endpoint (RFC 7662 §2), `POST`.
+    Introspection,
+    /// The metadata document (RFC 8414 §3), `GET`.
+    Metadata,
+}
+
+impl Endpoint {
+    /// Every endpoint, in the order adapters mount them.
+    pub const ALL: [Endpoint; 4] = [Self::Token, Self::Revocation, Self::Introspection, Self::Metadata];
+
+    /// The HTTP method it answers.
+    pub fn method(self) -> http::Method {
+        match self {
+            Self::Token | Self::Revocation | Self::Introspection => http::Method::POST,
+            Self::Metadata => http::Method::GET,
+        }
+    }
+}
+
+impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+    /// Where `endpoint` is served, from the configuration.
+    pub fn path(&self, endpoint: Endpoint) -> String {
+        let c = &self.config;
+        match endpoint {
+            Endpoint::Token => c.token_path.clone(),
+            Endpoint::Revocation => c.revocation_path.clone(),
+            Endpoint::Introspection => c.introspection_path.clone(),
+            Endpoint::Metadata => c.metadata_path(),
+        }
+    }
+
+    /// The endpoints this server serves, each with its method and path: what an adapter folds over to mount them.
+    pub fn endpoints(&self) -> impl Iterator<Item = (Endpoint, http::Method, String)> + '_ {
+        Endpoint::ALL.into_iter().map(|e| (e, e.method(), self.path(e)))
+    }
+
+    /// Answers `request` as `endpoint`: the one entry point adapters need. A request body the adapter could not
+    /// read in full within its limits should be answered with [`OAuthError::invalid_request`] instead.
+    ///
+    /// [`OAuthError::invalid_request`]: crate::OAuthError::invalid_request
+    pub async fn serve<B: AsRef<[u8]>>(
+        &self,
+        endpoint: Endpoint,
+        request: http::Request<B>,
+        now: SystemTime,
+    ) -> http::Response<Vec<u8>> {
+        match endpoint {
+            Endpoint::Token => self.token(request, now).await,
+            Endpoint::Revocation => self.revoke(request).await,
+            Endpoint::Introspection => self.introspect(request, now).await,
+            Endpoint::Metadata => self.metadata_response(),
+        }
+    }
+}

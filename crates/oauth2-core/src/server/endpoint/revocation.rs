@@ -1,0 +1,52 @@
+//! The revocation endpoint (RFC 7009 §2): parse → authenticate the client → look the token up → check it is the
+//! client's → one revocation.
+
+use crate::error::{ErrorCode, OAuthError};
+use crate::secret::SecretHash;
+use crate::server::AuthorizationServer;
+use crate::server::rules::request::form_of;
+use crate::server::store::{ClientStore, GrantStore};
+
+impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+    /// Revokes a token (RFC 7009 §2.1). Revoking a refresh token revokes its whole grant, access tokens included.
+    /// The answer is 200 for unknown tokens too (§2.2). A token issued to another client is left untouched and the
+    /// request refused with 400 `unauthorized_client` (§2.1: "the request is refused and the client is informed").
+    pub async fn revoke<B: AsRef<[u8]>>(&self, request: http::Request<B>) -> http::Response<Vec<u8>> {
+        match self.revoke_inner(&request).await {
+            Ok(()) => {
+                let mut r = http::Response::new(Vec::new());
+                r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+                r
+            }
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn revoke_inner<B: AsRef<[u8]>>(&self, request: &http::Request<B>) -> Result<(), OAuthError> {
+        let params = form_of(request, self.config.max_body_bytes)?;
+        let client = self.authenticate_client(request.headers(), &params).await?;
+        let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let hash = SecretHash::of(token);
+        let foreign = || OAuthError::new(ErrorCode::UnauthorizedClient, "the token was issued to another client");
+        // The hint only orders the lookups (§2.1); both kinds are tried.
+        let refresh_first = params.get("token_type_hint") == Some("refresh_token");
+        for kind in if refresh_first { [true, false] } else { [false, true] } {
+            if kind {
+                if let Some((record, _)) = self.store.refresh_token(&hash).await? {
+                    if record.grant.client_id != client.id {
+                        return Err(foreign());
+                    }
+                    self.store.revoke_grant(&record.grant.id).await?;
+                    return Ok(());
+                }
+            } else if let Some(record) = self.store.access_token(&hash).await? {
+                if record.grant.client_id != client.id {
+                    return Err(foreign());
+                }
+                self.store.revoke_access_token(&hash).await?;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}

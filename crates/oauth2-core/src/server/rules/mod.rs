@@ -1,0 +1,8 @@
+//! The rules the endpoints apply, each a plain function over values (no store, no I/O): which redirect URIs match,
+//! how clients authenticate, what a request form must look like, what scope a request gets, when things expire.
+
+pub(crate) mod client_auth;
+pub(crate) mod lifetime;
+pub(crate) mod redirect_uri;
+pub(crate) mod request;
+pub(crate) mod scope;

@@ -1,0 +1,90 @@
+//! Storage (design.md §2): the client registry and the grant/token store. Each operation that must be atomic is one
+//! method, so every implementation gets it right or fails the shared [`suite`]. [`MemoryStore`] is the in-memory
+//! implementation; `oauth2-sqlx` has durable ones.
+
+mod memory;
+mod records;
+pub mod suite;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use memory::MemoryStore;
+pub use records::{CodeRecord, CodeUse, Grant, GrantId, InvalidGrantId, RegisteredClient, Rotation, TokenRecord};
+
+use crate::error::StoreError;
+use crate::resource::AccessGrant;
+use crate::secret::SecretHash;
+
+/// Looks up registered clients.
+pub trait ClientStore: Send + Sync {
+    /// The client registered as `id`. Shared, so a lookup on every token request copies nothing.
+    fn client(&self, id: &str) -> impl Future<Output = Result<Option<Arc<RegisteredClient>>, StoreError>> + Send;
+}
+
+/// Stores codes and tokens. Implementations must make each method atomic.
+pub trait GrantStore: Send + Sync {
+    /// Stores a new code under its hash.
+    fn store_code(&self, code: SecretHash, record: CodeRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Atomically: if the code is unused, mark it used and store the tokens issued for it, in one step. A second
+    /// call for the same code stores nothing, **revokes the code's grant family** (as
+    /// [`revoke_grant`](Self::revoke_grant) does) and returns [`CodeUse::Replayed`], all in the same atomic step:
+    /// a caller whose future is dropped after this call started cannot leave the replayed grant alive. Exactly one
+    /// of any number of concurrent calls sees [`CodeUse::Fresh`], and a code is never spent without its tokens
+    /// being stored.
+    fn redeem_code(
+        &self,
+        code: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> impl Future<Output = Result<CodeUse, StoreError>> + Send;
+
+    /// The code's record and whether it was used, without using it (to check bindings before spending it).
+    fn code(&self, code: &SecretHash) -> impl Future<Output = Result<Option<(CodeRecord, bool)>, StoreError>> + Send;
+
+    /// Stores an access token and optionally a refresh token (a new issuance), atomically refusing (returning
+    /// `false`, storing nothing) if their grant was revoked, so a replay racing a first redemption cannot leave
+    /// live tokens behind.
+    fn store_tokens(
+        &self,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The refresh token's record, and whether it was already used.
+    fn refresh_token(
+        &self,
+        token: &SecretHash,
+    ) -> impl Future<Output = Result<Option<(TokenRecord, bool)>, StoreError>> + Send;
+
+    /// Compare-and-swap: if `old` is unused, mark it used and store the new tokens, all at once. If `old` was
+    /// already used, store nothing, **revoke its grant family** in the same atomic step (RFC 9700 §4.14.2) and
+    /// return [`Rotation::Reused`]. Exactly one of any number of concurrent calls with the same `old` sees
+    /// [`Rotation::Rotated`], and after such a race no token of the family is live, the winner's included.
+    fn rotate_refresh(
+        &self,
+        old: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: (SecretHash, TokenRecord),
+    ) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+
+    /// The access token's record, if it exists and was not revoked.
+    fn access_token(&self, token: &SecretHash) -> impl Future<Output = Result<Option<TokenRecord>, StoreError>> + Send;
+
+    /// What a live access token grants, for the resource server (RFC 6750): [`access_token`](Self::access_token)
+    /// reduced to who, which client and what scope. The default builds it from `access_token`; a store that keeps
+    /// these shared can hand them out without copying, as [`MemoryStore`] does.
+    fn access_grant(&self, token: &SecretHash) -> impl Future<Output = Result<Option<AccessGrant>, StoreError>> + Send {
+        async move { Ok(self.access_token(token).await?.map(TokenRecord::into_access_grant)) }
+    }
+
+    /// Revokes one access token.
+    fn revoke_access_token(&self, token: &SecretHash) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Revokes every code and token of a grant family: from now on its tokens are not found, its codes count as
+    /// used, and a later [`store_tokens`](Self::store_tokens) or [`rotate_refresh`](Self::rotate_refresh) for it is
+    /// refused, for as long as any code or token of it could still be alive (a store may forget the revocation
+    /// after that).
+    fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

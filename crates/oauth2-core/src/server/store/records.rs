@@ -1,0 +1,245 @@
+//! What stores keep: registered clients, grant families, codes and tokens, and the outcomes of the atomic steps.
+//! Secrets, codes and tokens are never kept, only their [`SecretHash`](crate::secret::SecretHash)es.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::grant::GrantType;
+use crate::pkce::PkceChallenge;
+use crate::resource::AccessGrant;
+use crate::scope::Scope;
+use crate::secret::SecretHash;
+
+/// A registered client. Build with [`RegisteredClient::confidential`] or [`RegisteredClient::public`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RegisteredClient {
+    /// The client identifier.
+    pub id: String,
+    /// A display name for consent pages.
+    pub name: Option<String>,
+    /// The hash of the client secret; `None` for a public client.
+    pub secret_hash: Option<SecretHash>,
+    /// Registered redirect URIs, matched exactly (RFC 9700 §4.1.1).
+    pub redirect_uris: Vec<String>,
+    /// Grants the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes the client may ask for; an omitted `scope` means all of them.
+    pub scopes: Scope,
+    /// A native app (RFC 8252): loopback redirect URIs may use any port. Public clients are native by default.
+    pub native: bool,
+    /// Opt-in: accept PKCE `plain` (RFC 7636 §4.2) from this client.
+    pub allow_plain_pkce: bool,
+    /// Opt-in: issue a refresh token with client credentials (RFC 6749 §4.4.3 says it SHOULD NOT).
+    pub refresh_on_client_credentials: bool,
+}
+
+impl RegisteredClient {
+    /// A confidential client with `secret` (only its hash is kept). Its defaults: grants `authorization_code` and
+    /// `refresh_token`, no redirect URI, no scope, not native (redirect URIs match exactly). Set what it uses:
+    ///
+    /// ```
+    /// use oauth2_core::grant::GrantType;
+    /// use oauth2_core::server::RegisteredClient;
+    /// // A backend service: client credentials only.
+    /// let svc = RegisteredClient::confidential("svc", "s3cret").grant_types([GrantType::ClientCredentials]).scopes("read");
+    /// // A web app: the code grant with refresh, back to its one callback.
+    /// let web = RegisteredClient::confidential("web", "s3cret").redirect_uris(["https://app.example/cb"]).scopes("read");
+    /// assert!(web.allows(GrantType::AuthorizationCode) && !svc.allows(GrantType::AuthorizationCode));
+    /// ```
+    pub fn confidential(id: impl Into<String>, secret: &str) -> Self {
+        Self { secret_hash: Some(SecretHash::of(secret)), native: false, ..Self::public(id) }
+    }
+
+    /// A public client (RFC 6749 §2.1): no secret, so PKCE S256 is required of it. Its defaults: grants
+    /// `authorization_code` and `refresh_token`, no redirect URI, no scope, and native (RFC 8252: the port of a
+    /// loopback redirect URI may vary). Set `native` to `false` for a browser app.
+    pub fn public(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: None,
+            secret_hash: None,
+            redirect_uris: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: Scope::empty(),
+            native: true,
+            allow_plain_pkce: false,
+            refresh_on_client_credentials: false,
+        }
+    }
+
+    /// Sets the redirect URIs.
+    pub fn redirect_uris<I: IntoIterator<Item = S>, S: Into<String>>(mut self, uris: I) -> Self {
+        self.redirect_uris = uris.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the grant types.
+    pub fn grant_types(mut self, grants: impl IntoIterator<Item = GrantType>) -> Self {
+        self.grant_types = grants.into_iter().collect();
+        self
+    }
+
+    /// Sets the scopes.
+    pub fn scopes(mut self, scopes: impl Into<Scope>) -> Self {
+        self.scopes = scopes.into();
+        self
+    }
+
+    /// Sets the display name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether the client has a secret.
+    pub fn is_confidential(&self) -> bool {
+        self.secret_hash.is_some()
+    }
+
+    /// Whether the client is registered for `grant`.
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// An identifier shared by every code and token issued from one authorization (the "grant family"): 128 random
+/// bits, never sent to clients. Shown and serialized as 32 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GrantId([u8; 16]);
+
+impl GrantId {
+    /// The id with these bytes.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// Its bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for GrantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for GrantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GrantId({self})")
+    }
+}
+
+impl std::str::FromStr for GrantId {
+    type Err = InvalidGrantId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex = s.as_bytes();
+        if hex.len() != 32 {
+            return Err(InvalidGrantId);
+        }
+        let mut bytes = [0u8; 16];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| InvalidGrantId)?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| InvalidGrantId)?;
+        }
+        Ok(Self(bytes))
+    }
+}
+
+/// A string that is not 32 hex digits, given as a [`GrantId`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a grant id is 32 hex digits")]
+pub struct InvalidGrantId;
+
+impl Serialize for GrantId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for GrantId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a token or code was issued for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The family.
+    pub id: GrantId,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The resource owner, if any (none for client credentials).
+    pub subject: Option<String>,
+    /// The scope granted.
+    pub scope: Scope,
+}
+
+/// A stored authorization code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    /// The grant it starts.
+    pub grant: Grant,
+    /// The redirect URI of the authorization request, if it had one (RFC 6749 §4.1.3).
+    pub redirect_uri: Option<String>,
+    /// The PKCE challenge and method (RFC 7636 §4.4).
+    pub challenge: Option<PkceChallenge>,
+    /// When it stops being redeemable.
+    pub expires_at: SystemTime,
+}
+
+/// A stored access or refresh token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// The grant it belongs to.
+    pub grant: Grant,
+    /// When it was issued.
+    pub issued_at: SystemTime,
+    /// When it expires.
+    pub expires_at: SystemTime,
+}
+
+/// The outcome of [`GrantStore::redeem_code`](super::GrantStore::redeem_code).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum CodeUse {
+    /// First use: the code is now marked used and the tokens are stored.
+    Fresh(CodeRecord),
+    /// The code was used before: a replay. The store has revoked this grant family in the same atomic step
+    /// (RFC 6749 §4.1.2), so no token issued from the code is live any more.
+    Replayed(GrantId),
+    /// No such code.
+    Unknown,
+}
+
+/// The outcome of [`GrantStore::rotate_refresh`](super::GrantStore::rotate_refresh).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Rotation {
+    /// The old refresh token is now used and the new tokens are stored.
+    Rotated,
+    /// The refresh token was already used: reuse. The store has revoked this grant family in the same atomic step
+    /// (RFC 9700 §4.14.2), the tokens of the rotation that won included.
+    Reused(GrantId),
+    /// No such refresh token (unknown or revoked).
+    Unknown,
+}
+
+impl TokenRecord {
+    /// What this access token grants, for the resource server.
+    pub fn into_access_grant(self) -> AccessGrant {
+        let grant = self.grant;
+        AccessGrant::new(
+            grant.subject.map(Arc::from),
+            Arc::from(grant.client_id),
+            Arc::new(grant.scope),
+            self.expires_at,
+        )
+    }
+}
