@@ -310,13 +310,32 @@ async fn rfc6749_10_12_authorize_rejects_a_forged_state() {
 #[tokio::test]
 async fn authorize_listens_on_the_requested_port() {
     let stub = StubServer::start().await;
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let (mut child, url, _stderr) = start_authorize(&stub, &["--redirect-port", &port.to_string()]).await;
-    assert!(url.contains(&format!("127.0.0.1%3A{port}%2Fcallback")), "{url}");
-    child.kill().await.unwrap();
+    // A port free a moment ago may be taken by a parallel test before the CLI binds it; then try another.
+    for _ in 0..5 {
+        let port = common_free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oauth2-cli"))
+            .args(["authorize", "--no-browser", "--issuer", &stub.base, "--client-id", PUBLIC_CLIENT_ID])
+            .args(["--redirect-port", &port.to_string()])
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = tokio::time::timeout(Duration::from_secs(20), stderr.read_line(&mut line)).await.unwrap().unwrap();
+            if n == 0 || line.starts_with("error: listen_failed") {
+                break;
+            }
+            if line.starts_with(&stub.base) {
+                assert!(line.contains(&format!("127.0.0.1%3A{port}%2Fcallback")), "{line}");
+                child.kill().await.unwrap();
+                return;
+            }
+        }
+    }
+    panic!("the CLI never listened on the port it was given");
 }
 
 #[tokio::test]
