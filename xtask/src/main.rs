@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod rules;
 
 /// The workspace's packages, each linted on its own so one package's features cannot hide another's warnings.
 const PACKAGES: [&str; 7] =
@@ -100,7 +101,20 @@ fn lint() -> Result<(), String> {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run("rustdoc -D warnings", doc)?;
-    core_dependency_rule()
+    core_dependency_rule()?;
+    source_rules()
+}
+
+/// The rules of [`rules`]: the core's modules depend one way, and the RFC map covers every RFC-named test.
+fn source_rules() -> Result<(), String> {
+    let core = root().join("crates/oauth2-core/src");
+    eprintln!("\n==> oauth2-core modules depend one way (shared <- client, resource <- server)");
+    let files = rules::one_way_modules(&core)?;
+    eprintln!("ok: {files} files");
+    eprintln!("\n==> every RFC-named test's section is in oauth2-core's map");
+    let tests = rules::rfc_map(&core.join("lib.rs"), &[root().join("crates"), root().join("examples")])?;
+    eprintln!("ok: {tests} tests");
+    Ok(())
 }
 
 /// Fails if a forbidden crate is anywhere in oauth2-core's normal or build dependency tree, with any feature set.

@@ -1,10 +1,41 @@
 //! # oauth2-core: OAuth 2.0 without I/O
 //!
-//! Every protocol decision of OAuth 2.0 (RFC 6749) and its companions (RFC 6750, 7009, 7636, 7662, 8414, 9207,
-//! 9700) as functions over plain values: requests and responses are [`http::Request`] / [`http::Response`], URLs are
-//! [`url::Url`], tokens are serde values. This crate opens no socket and needs no runtime: **time is an argument**
-//! (`now`) and **randomness is injected** (`rng`), so any HTTP stack can drive it and tests are deterministic.
-//! `oauth2-reqwest` drives it on reqwest; the same calls work with any other client.
+//! Every protocol decision of OAuth 2.0 (RFC 6749) and its companions (RFC 6750, 7009, 7636, 7662, 8252, 8414,
+//! 9207, 9700) as functions over plain values: requests and responses are [`http::Request`] / [`http::Response`],
+//! URLs are [`url::Url`], tokens are serde values. This crate opens no socket and needs no runtime: **time is an
+//! argument** (`now`) and **randomness is injected** (`rng`), so any HTTP stack can drive it and tests are
+//! deterministic. `oauth2-reqwest` drives it on reqwest; the same calls work with any other client.
+//!
+//! ## Where each rule lives
+//!
+//! Tests are named after the section they enforce (`rfc6749_4_1_2_...`), and `cargo xtask lint` checks that every
+//! such section is in this map. Paths are under `src/`.
+//!
+//! | RFC section | file |
+//! |---|---|
+//! | RFC 6749 §2.3, §2.3.1, §3.2.1 (client authentication) | `server/rules/client_auth.rs`; the client's side in `client/mod.rs` |
+//! | RFC 6749 §3.1, §3.2 (request form, repeated parameters) | `form.rs`, `server/rules/request.rs` |
+//! | RFC 6749 §3.1.2, RFC 9700 §4.1.1, RFC 8252 §7.3 (redirect URIs) | `server/rules/redirect_uri.rs` |
+//! | RFC 6749 §3.3, §6 (scope) | `scope.rs`, `server/rules/scope.rs` |
+//! | RFC 6749 §4 (grant and response types) | `grant.rs` |
+//! | RFC 6749 §4.1, §4.1.1, §4.1.2, §4.1.2.1, §4.2, §4.2.2 (authorization endpoint) | `server/endpoint/authorize.rs`; the client's side in `client/authorization.rs` |
+//! | RFC 6749 §4.1.2, §4.1.3, §4.3, §4.3.2, §4.4, §4.4.2, §4.4.3, §6 (token endpoint) | `server/endpoint/token.rs`, the atomic steps in `server/store/`; the client's side in `client/mod.rs`, `client/response.rs` |
+//! | RFC 6749 §5.1, §5.2 (token and error responses) | `server/endpoint/token.rs`, `error.rs`, `reply.rs`; the client's side in `client/response.rs`, `client/token.rs` |
+//! | RFC 6749 §10.4, §10.12, §10.15 (security considerations) | `server/endpoint/token.rs`, `server/endpoint/authorize.rs`, `client/authorization.rs` |
+//! | RFC 6750 §2.1, §3, §3.1 (Bearer tokens at resources) | `resource.rs`, `error.rs` (challenges); the client's side in `client/bearer.rs` |
+//! | RFC 6750 §5.3, RFC 8252 §8.3 (TLS, loopback) | `security.rs` |
+//! | RFC 7009 §2, §2.1 (revocation) | `server/endpoint/revocation.rs`, `client/revocation.rs` |
+//! | RFC 7235 §4.1 (challenges) | `client/bearer.rs`, `error.rs` |
+//! | RFC 7636 §4.1, §4.2, §4.3, §4.4.1, §4.6, Appendix B (PKCE) | `pkce.rs`, `server/endpoint/authorize.rs`, `server/endpoint/token.rs` |
+//! | RFC 7662 §2, §2.1, §2.2 (introspection) | `server/endpoint/introspection.rs`, `introspection.rs`, `client/introspection.rs` |
+//! | RFC 8259 §7 (JSON strings) | `reply.rs` |
+//! | RFC 8414 §2, §3.1, §3.2, §3.3 (metadata, discovery) | `metadata.rs`, `server/endpoint/metadata.rs`, `client/discovery.rs` |
+//! | RFC 9207 §2, §2.4 (`iss`) | `server/endpoint/authorize.rs`, `client/authorization.rs` |
+//! | RFC 9700 §2.1.1, §2.1.2, §4.2.4, §4.14.2 (current best practice) | `server/endpoint/token.rs`, `server/endpoint/authorize.rs`, `server/store/` |
+//!
+//! The layers depend one way: the shared wire types at the top of this list of modules (errors, grant types,
+//! forms, scopes, PKCE, secrets, metadata) know nothing of the roles; [`client`], [`resource`] and [`server`] use
+//! them, and `client` and `server` never use each other.
 //!
 //! ## The client side, driven by hand
 //!

@@ -12,7 +12,7 @@
 //! | any of the last four, by [`Endpoint`] | [`AuthorizationServer::serve`] |
 //!
 //! The server also verifies its own access tokens for a resource server ([`crate::resource`]): it is an
-//! [`AccessTokenVerifier`](crate::resource::AccessTokenVerifier).
+//! [`AccessTokenVerifier`].
 //!
 //! Layout: `endpoint/` (one file per endpoint) is above `rules/` (redirect URIs, client authentication, the
 //! request form, scope, lifetimes), which is above `store/` (the store traits, records, the in-memory store and the

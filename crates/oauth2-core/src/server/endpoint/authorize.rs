@@ -224,7 +224,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     }
 
     /// Validates an authorization request from its query string (RFC 6749 §4.1.1, §4.2.1): parse → look the client
-    /// up → [`trusted_redirect`] → [`check_request`]. On success the app authenticates the user, asks consent
+    /// up → check the redirect URI → check the rest. On success the app authenticates the user, asks consent
     /// (showing `client_name` and `scope`), then calls [`approve`](Self::approve) or [`deny`](Self::deny).
     pub async fn authorization_request(&self, query: &str) -> Result<AuthorizationRequest, AuthorizeError> {
         let params = FormParams::parse(query.as_bytes())
