@@ -102,7 +102,102 @@ fn lint() -> Result<(), String> {
     doc.env("RUSTDOCFLAGS", "-D warnings");
     run("rustdoc -D warnings", doc)?;
     core_dependency_rule()?;
-    source_rules()
+    source_rules()?;
+    unused_dependencies()?;
+    rust_version_rule()?;
+    feature_sets()
+}
+
+/// The library crates, whose normal dependencies must all be used (`unused_crate_dependencies` on their lib
+/// targets only: test and example targets share dev-dependencies, where the lint would only be noise).
+const LIBRARIES: [&str; 5] = ["oauth2-core", "oauth2-reqwest", "oauth2-axum", "oauth2-actix", "oauth2-testkit"];
+
+fn unused_dependencies() -> Result<(), String> {
+    for package in LIBRARIES {
+        let args = ["clippy", "--package", package, "--lib", "--", "-D", "unused_crate_dependencies", "-D", "warnings"];
+        run(&format!("no unused dependency in {package}"), cargo(&args))?;
+    }
+    Ok(())
+}
+
+/// `cargo metadata` of the locked workspace, as JSON.
+fn metadata() -> Result<serde_json::Value, String> {
+    let output = cargo(&["metadata", "--format-version", "1", "--locked"])
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata: {e}"))
+}
+
+/// `1.89` or `1.89.0` as a comparable triple.
+fn version_triple(v: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = v.split('.');
+    let mut next = || parts.next().map(str::parse::<u64>);
+    let major = next()?.ok()?;
+    let minor = next().unwrap_or(Ok(0)).ok()?;
+    let patch = next().unwrap_or(Ok(0)).ok()?;
+    Some((major, minor, patch))
+}
+
+/// Fails when a locked dependency declares a `rust-version` above the workspace's: the declared MSRV would be a
+/// lie (clippy's `incompatible_msrv` covers our own use of the standard library, this covers the lock).
+fn rust_version_rule() -> Result<(), String> {
+    eprintln!("\n==> rust-version: no locked dependency needs a newer Rust than the workspace declares");
+    let meta = metadata()?;
+    let ours = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "oauth2-core")
+        .and_then(|p| p["rust_version"].as_str())
+        .ok_or("oauth2-core declares no rust-version")?
+        .to_owned();
+    let limit = version_triple(&ours).ok_or_else(|| format!("unreadable rust-version {ours}"))?;
+    let above: Vec<String> = meta["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let rv = p["rust_version"].as_str()?;
+            (version_triple(rv)? > limit).then(|| format!("{} {} needs Rust {rv}", p["name"], p["version"]))
+        })
+        .collect();
+    if above.is_empty() {
+        eprintln!("ok: every locked package fits rust-version {ours}");
+        Ok(())
+    } else {
+        Err(format!("rust-version {ours} is not honest:\n  {}", above.join("\n  ")))
+    }
+}
+
+/// Every combination of the features of the crates users pick features of, checked with clippy: a feature that
+/// only compiles beside another is found here, not by a user.
+fn feature_sets() -> Result<(), String> {
+    let meta = metadata()?;
+    for package in ["oauth2-core", "oauth2-reqwest"] {
+        let features: Vec<String> = meta["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == package)
+            .and_then(|p| p["features"].as_object())
+            .map(|f| f.keys().filter(|k| *k != "default").cloned().collect())
+            .unwrap_or_default();
+        for mask in 0..(1u32 << features.len()) {
+            let chosen: Vec<&str> =
+                features.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, f)| f.as_str()).collect();
+            let list = chosen.join(",");
+            let mut args = vec!["clippy", "--package", package, "--lib", "--no-default-features"];
+            if !chosen.is_empty() {
+                args.extend(["--features", list.as_str()]);
+            }
+            args.extend(["--", "-D", "warnings"]);
+            run(&format!("{package} with features [{list}]"), cargo(&args))?;
+        }
+    }
+    Ok(())
 }
 
 /// The rules of [`rules`]: the core's modules depend one way, and the RFC map covers every RFC-named test.

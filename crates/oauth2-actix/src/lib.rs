@@ -51,7 +51,7 @@ use std::time::SystemTime;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
-use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, ResourceServer};
+use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Guard, ResourceServer};
 use oauth2_core::server::{
     AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientStore, Endpoint, GrantStore,
 };
@@ -85,21 +85,8 @@ pub fn to_http_request<B>(request: &HttpRequest, body: B) -> Option<http::Reques
     Some(out)
 }
 
-/// Reads the body (bounded) and rebuilds the request as the `http::Request` the core takes.
-pub async fn buffered(
-    request: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<http::Request<web::Bytes>, HttpResponse> {
-    let refused =
-        || into_response(OAuthError::invalid_request("the request body is too large or unreadable").into_response());
-    match payload.to_bytes_limited(limit).await {
-        Ok(Ok(bytes)) => to_http_request(request, bytes).ok_or_else(refused),
-        _ => Err(refused()),
-    }
-}
-
 /// An authorization server mounted on actix-web. Cheap to clone.
+#[derive(Debug)]
 pub struct Provider<S> {
     server: Arc<AuthorizationServer<S>>,
 }
@@ -111,14 +98,9 @@ impl<S> Clone for Provider<S> {
 }
 
 impl<S: ClientStore + GrantStore + 'static> Provider<S> {
-    /// Wraps a configured server.
-    pub fn new(server: AuthorizationServer<S>) -> Self {
-        Self::from_shared(Arc::new(server))
-    }
-
-    /// Wraps a server that the app shares (for its own pages, say).
-    pub fn from_shared(server: Arc<AuthorizationServer<S>>) -> Self {
-        Self { server }
+    /// Wraps a configured server, owned or shared with the app (for its own pages, say).
+    pub fn new(server: impl Into<Arc<AuthorizationServer<S>>>) -> Self {
+        Self { server: server.into() }
     }
 
     /// The server (for the store, the configuration, or calls this crate does not wrap).
@@ -144,11 +126,18 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
         }
     }
 
+    /// Reads the body (bounded by the configuration) and answers it as `endpoint`.
     async fn serve(&self, endpoint: Endpoint, request: HttpRequest, body: web::Payload) -> HttpResponse {
-        match buffered(&request, body, self.server.config().max_body_bytes).await {
-            Ok(r) => into_response(self.server.serve(endpoint, r, SystemTime::now()).await),
-            Err(response) => response,
-        }
+        let request = match body.to_bytes_limited(self.server.config().max_body_bytes).await {
+            Ok(Ok(bytes)) => to_http_request(&request, bytes),
+            _ => None,
+        };
+        let Some(request) = request else {
+            return into_response(
+                OAuthError::invalid_request("the request body is too large or unreadable").into_response(),
+            );
+        };
+        into_response(self.server.serve(endpoint, request, SystemTime::now()).await)
     }
 
     /// Validates the authorization request of `request` (its query string); a refusal is an
@@ -202,28 +191,13 @@ impl actix_web::ResponseError for AuthorizeRejection {
 
 /// Middleware that checks the Bearer token of every request (RFC 6750) with a verifier `V` and requires a scope;
 /// it answers 400/401/403 with the RFC 6750 challenge otherwise, and 503 when the verifier fails.
-pub struct RequireScope<V> {
-    check: Arc<ResourceServer>,
-    verifier: Arc<V>,
-    scope: Arc<Scope>,
-}
+#[derive(Debug)]
+pub struct RequireScope<V>(Guard<V>);
 
-impl<V> Clone for RequireScope<V> {
-    fn clone(&self) -> Self {
-        Self { check: self.check.clone(), verifier: self.verifier.clone(), scope: self.scope.clone() }
-    }
-}
-
-impl<V> std::fmt::Debug for RequireScope<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequireScope").field("check", &self.check).field("scope", &self.scope).finish_non_exhaustive()
-    }
-}
-
-impl<V> RequireScope<V> {
+impl<V: AccessTokenVerifier> RequireScope<V> {
     /// Requires `scope` of tokens that `verifier` knows, with `check`'s realm in the challenges.
     pub fn new(check: ResourceServer, verifier: impl Into<Arc<V>>, scope: impl Into<Scope>) -> Self {
-        Self { check: Arc::new(check), verifier: verifier.into(), scope: Arc::new(scope.into()) }
+        Self(Guard::new(check, verifier, scope))
     }
 }
 
@@ -240,14 +214,14 @@ where
     type Future = Ready<Result<Self::Transform, ()>>;
 
     fn new_transform(&self, inner: I) -> Self::Future {
-        ready(Ok(RequireScopeService { layer: self.clone(), inner: Rc::new(inner) }))
+        ready(Ok(RequireScopeService { guard: self.0.clone(), inner: Rc::new(inner) }))
     }
 }
 
 /// The service [`RequireScope`] wraps around a route.
 #[derive(Debug)]
 pub struct RequireScopeService<I, V> {
-    layer: RequireScope<V>,
+    guard: Guard<V>,
     inner: Rc<I>,
 }
 
@@ -264,11 +238,11 @@ where
     actix_web::dev::forward_ready!(inner);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let (layer, inner) = (self.layer.clone(), self.inner.clone());
+        let (guard, inner) = (self.guard.clone(), self.inner.clone());
         Box::pin(async move {
             // Only the Authorization values go to the core: nothing else of the request is converted.
             let values = request.headers().get_all(actix_web::http::header::AUTHORIZATION).map(|v| v.as_bytes());
-            match layer.check.check(&*layer.verifier, values, &layer.scope, SystemTime::now()).await {
+            match guard.check(values, SystemTime::now()).await {
                 Ok(grant) => {
                     request.extensions_mut().insert(grant);
                     Ok(inner.call(request).await?.map_into_boxed_body())

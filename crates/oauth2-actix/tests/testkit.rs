@@ -49,8 +49,8 @@ fn serve() -> String {
             .unwrap()
             .run()
             .await
-            .unwrap()
-        })
+            .unwrap();
+        });
     });
     base
 }

@@ -51,7 +51,7 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, ResourceServer};
+use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Guard, ResourceServer};
 use oauth2_core::server::{
     AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientStore, Endpoint, GrantStore,
 };
@@ -74,6 +74,7 @@ pub async fn buffered(request: Request, limit: usize) -> Result<http::Request<ax
 }
 
 /// An authorization server mounted on axum. Cheap to clone.
+#[derive(Debug)]
 pub struct Provider<S> {
     server: Arc<AuthorizationServer<S>>,
 }
@@ -85,14 +86,9 @@ impl<S> Clone for Provider<S> {
 }
 
 impl<S: ClientStore + GrantStore + 'static> Provider<S> {
-    /// Wraps a configured server.
-    pub fn new(server: AuthorizationServer<S>) -> Self {
-        Self::from_shared(Arc::new(server))
-    }
-
-    /// Wraps a server that the app shares (for its own pages, say).
-    pub fn from_shared(server: Arc<AuthorizationServer<S>>) -> Self {
-        Self { server }
+    /// Wraps a configured server, owned or shared with the app (for its own pages, say).
+    pub fn new(server: impl Into<Arc<AuthorizationServer<S>>>) -> Self {
+        Self { server: server.into() }
     }
 
     /// The server (for the store, the configuration, or calls this crate does not wrap).
@@ -157,28 +153,19 @@ impl IntoResponse for AuthorizeRejection {
 
 /// A tower layer that checks the Bearer token of every request (RFC 6750) with a verifier `V` and requires a
 /// scope; it answers 400/401/403 with the RFC 6750 challenge otherwise, and 503 when the verifier fails.
-pub struct RequireScope<V> {
-    check: Arc<ResourceServer>,
-    verifier: Arc<V>,
-    scope: Arc<Scope>,
-}
+#[derive(Debug)]
+pub struct RequireScope<V>(Guard<V>);
 
 impl<V> Clone for RequireScope<V> {
     fn clone(&self) -> Self {
-        Self { check: self.check.clone(), verifier: self.verifier.clone(), scope: self.scope.clone() }
+        Self(self.0.clone())
     }
 }
 
-impl<V> std::fmt::Debug for RequireScope<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequireScope").field("check", &self.check).field("scope", &self.scope).finish_non_exhaustive()
-    }
-}
-
-impl<V> RequireScope<V> {
+impl<V: AccessTokenVerifier> RequireScope<V> {
     /// Requires `scope` of tokens that `verifier` knows, with `check`'s realm in the challenges.
     pub fn new(check: ResourceServer, verifier: impl Into<Arc<V>>, scope: impl Into<Scope>) -> Self {
-        Self { check: Arc::new(check), verifier: verifier.into(), scope: Arc::new(scope.into()) }
+        Self(Guard::new(check, verifier, scope))
     }
 }
 
@@ -186,20 +173,20 @@ impl<I, V> tower_layer::Layer<I> for RequireScope<V> {
     type Service = RequireScopeService<I, V>;
 
     fn layer(&self, inner: I) -> Self::Service {
-        RequireScopeService { layer: self.clone(), inner }
+        RequireScopeService { guard: self.0.clone(), inner }
     }
 }
 
 /// The service [`RequireScope`] wraps around a route.
 #[derive(Debug)]
 pub struct RequireScopeService<I, V> {
-    layer: RequireScope<V>,
+    guard: Guard<V>,
     inner: I,
 }
 
 impl<I: Clone, V> Clone for RequireScopeService<I, V> {
     fn clone(&self) -> Self {
-        Self { layer: self.layer.clone(), inner: self.inner.clone() }
+        Self { guard: self.guard.clone(), inner: self.inner.clone() }
     }
 }
 
@@ -218,13 +205,12 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let layer = self.layer.clone();
+        let (guard, clone) = (self.guard.clone(), self.inner.clone());
         // The clone that was polled ready is the one to call.
-        let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let l = &layer;
-            match l.check.check_headers(&*l.verifier, request.headers(), &l.scope, SystemTime::now()).await {
+            let values = request.headers().get_all(http::header::AUTHORIZATION).iter().map(|v| v.as_bytes());
+            match guard.check(values, SystemTime::now()).await {
                 Ok(grant) => {
                     request.extensions_mut().insert(grant);
                     inner.call(request).await

@@ -86,20 +86,20 @@ fn server_side(c: &mut Criterion) {
     let mut g = c.benchmark_group("server");
 
     g.bench_function("authorization request validation", |b| {
-        b.iter(|| block_on(s.authorization_request(black_box(AUTHORIZE_QUERY))).expect("valid"))
+        b.iter(|| block_on(s.authorization_request(black_box(AUTHORIZE_QUERY))).expect("valid"));
     });
     g.bench_function("client authentication (Basic)", |b| {
         let mut headers = http::HeaderMap::new();
         headers.insert("authorization", http::HeaderValue::from_static(BASIC));
         let params = FormParams::parse(b"grant_type=client_credentials").expect("form");
-        b.iter(|| block_on(s.authenticate_client(black_box(&headers), &params)).expect("authenticated"))
+        b.iter(|| block_on(s.authenticate_client(black_box(&headers), &params)).expect("authenticated"));
     });
     g.bench_function("token: client_credentials", |b| {
         b.iter_batched(
             || token_request("grant_type=client_credentials".into()),
             |r| ok(&block_on(s.token(r, now))),
             BatchSize::SmallInput,
-        )
+        );
     });
     g.bench_function("token: authorization_code + PKCE", |b| {
         b.iter_batched(
@@ -112,21 +112,21 @@ fn server_side(c: &mut Criterion) {
             },
             |r| ok(&block_on(s.token(r, now))),
             BatchSize::SmallInput,
-        )
+        );
     });
     g.bench_function("token: password", |b| {
         b.iter_batched(
             || token_request("grant_type=password&username=alice&password=wonderland&scope=read".into()),
             |r| ok(&block_on(s.token(r, now))),
             BatchSize::SmallInput,
-        )
+        );
     });
     g.bench_function("token: refresh_token (rotation)", |b| {
         b.iter_batched(
             || token_request(format!("grant_type=refresh_token&refresh_token={}", refresh_token(&s, now))),
             |r| ok(&block_on(s.token(r, now))),
             BatchSize::SmallInput,
-        )
+        );
     });
     g.bench_function("bearer validation", |b| {
         let response = block_on(s.token(token_request("grant_type=client_credentials".into()), now));
@@ -136,13 +136,13 @@ fn server_side(c: &mut Criterion) {
         headers.insert("authorization", http::HeaderValue::from_str(&bearer).expect("header"));
         let read = Scope::parse("read");
         let rs = s.resource_server();
-        b.iter(|| block_on(rs.check_headers(&s, black_box(&headers), &read, now)).expect("valid"))
+        b.iter(|| block_on(rs.check_headers(&s, black_box(&headers), &read, now)).expect("valid"));
     });
     g.bench_function("token response serialization", |b| {
         let response = TokenResponse::new("2YotnFZFEjr1zCsicMWpAA", 3600)
             .scope("read profile")
             .refresh_token("tGzv3JOkF0XG5Qx2TlKWIA");
-        b.iter(|| black_box(&response).to_json())
+        b.iter(|| black_box(&response).to_json());
     });
     g.finish();
 }
@@ -193,7 +193,7 @@ fn client_side(c: &mut Criterion) {
     // from rand's thread generator.
     let rng = Mutex::new(ChaCha20Rng::seed_from_u64(7));
     g.bench_function("authorization URL + state + PKCE S256 (ours)", |b| {
-        b.iter(|| ours.authorization_request(&mut *rng.lock().expect("lock")).scope("read profile").build())
+        b.iter(|| ours.authorization_request(&mut *rng.lock().expect("lock")).scope("read profile").build());
     });
     g.bench_function("authorization URL + state + PKCE S256 (oauth2 crate)", |b| {
         b.iter(|| {
@@ -205,7 +205,7 @@ fn client_side(c: &mut Criterion) {
                 .set_pkce_challenge(challenge)
                 .url();
             black_box((url, verifier))
-        })
+        });
     });
 
     let (_, pending) = ours.authorization_request(&mut *rng.lock().expect("lock")).scope("read").build().expect("url");
@@ -215,7 +215,7 @@ fn client_side(c: &mut Criterion) {
             let request = ours.finish_authorization(&pending, black_box(&callback)).expect("request");
             black_box(request);
             ours.parse_token_response(canned_response(), now).expect("token")
-        })
+        });
     });
     g.bench_function("code exchange: request, response parse (oauth2 crate)", |b| {
         let http = |request: oauth2::HttpRequest| {
@@ -228,13 +228,13 @@ fn client_side(c: &mut Criterion) {
                 .set_pkce_verifier(oauth2::PkceCodeVerifier::new(VERIFIER.into()))
                 .request(&http)
                 .expect("token")
-        })
+        });
     });
     g.bench_function("token response parsing (ours)", |b| {
-        b.iter_batched(canned_response, |r| ours.parse_token_response(r, now).expect("token"), BatchSize::SmallInput)
+        b.iter_batched(canned_response, |r| ours.parse_token_response(r, now).expect("token"), BatchSize::SmallInput);
     });
     g.bench_function("token response parsing (oauth2 crate)", |b| {
-        b.iter(|| serde_json::from_slice::<oauth2::basic::BasicTokenResponse>(black_box(TOKEN_JSON)).expect("token"))
+        b.iter(|| serde_json::from_slice::<oauth2::basic::BasicTokenResponse>(black_box(TOKEN_JSON)).expect("token"));
     });
     g.finish();
     // The PKCE challenge the server side uses must be the RFC 7636 Appendix B one, or its benches measure errors.

@@ -223,6 +223,47 @@ impl ResourceServer {
     }
 }
 
+/// What protects a resource: a [`ResourceServer`] (the realm of its challenges), a verifier `V` that knows the
+/// tokens, and the scope the resource needs. What a framework's layer or middleware holds, per route. Cheap to
+/// clone.
+pub struct Guard<V> {
+    inner: Arc<(ResourceServer, Arc<V>, Scope)>,
+}
+
+impl<V> Clone for Guard<V> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone() }
+    }
+}
+
+impl<V> std::fmt::Debug for Guard<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("check", &self.inner.0).field("scope", &self.inner.2).finish_non_exhaustive()
+    }
+}
+
+impl<V: AccessTokenVerifier> Guard<V> {
+    /// Requires `scope` (empty for any valid token) of tokens that `verifier` knows, with `check`'s realm.
+    pub fn new(check: ResourceServer, verifier: impl Into<Arc<V>>, scope: impl Into<Scope>) -> Self {
+        Self { inner: Arc::new((check, verifier.into(), scope.into())) }
+    }
+
+    /// The scope required.
+    pub fn scope(&self) -> &Scope {
+        &self.inner.2
+    }
+
+    /// Checks a request's `Authorization` header values at `now` ([`ResourceServer::check`]).
+    pub async fn check<'h>(
+        &self,
+        authorization: impl IntoIterator<Item = &'h [u8]>,
+        now: SystemTime,
+    ) -> Result<AccessGrant, OAuthError> {
+        let (check, verifier, scope) = &*self.inner;
+        check.check(&**verifier, authorization, scope, now).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -92,6 +92,15 @@ pub struct SessionBuilder {
     allow_insecure_http: bool,
 }
 
+impl std::fmt::Debug for SessionBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionBuilder")
+            .field("client", &self.client)
+            .field("margin", &self.margin)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SessionBuilder {
     /// The reqwest client to use (default: [`http_client`]), for proxies or custom TLS. Build yours with
     /// `redirect(reqwest::redirect::Policy::none())` and a timeout: token requests must not follow redirects (a
@@ -479,6 +488,7 @@ impl Session {
 
 /// A request being built; [`send`](Self::send) attaches the token and handles refresh.
 #[must_use]
+#[derive(Debug)]
 pub struct RequestBuilder {
     session: Session,
     inner: reqwest::RequestBuilder,

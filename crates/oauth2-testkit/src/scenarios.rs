@@ -67,7 +67,7 @@ pub fn fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
 }
 
 /// Context of one run: the provider's base URL and an HTTP client that follows no redirects.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Target {
     /// `http://127.0.0.1:PORT`.
     pub base: String,

@@ -27,6 +27,7 @@ pub const USERNAME: &str = "alice";
 /// Alice's password.
 pub const PASSWORD: &str = "wonderland";
 
+#[derive(Debug)]
 struct Code {
     client_id: String,
     redirect_uri: Option<String>,
@@ -38,7 +39,7 @@ struct Code {
 pub type RecordedRequest = (Option<String>, Vec<(String, String)>);
 
 /// What the stub has seen and issued; tests read and script it.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct StubState {
     /// The issuer (`http://127.0.0.1:PORT`).
     pub issuer: String,
@@ -122,6 +123,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// `POST /token-form` (form-encoded body), `POST /token-quirky` (string `expires_in`, no `token_type`),
 /// `POST /token-redirect` (a 307 to `/token`). For discovery's fallback, the issuer `BASE/oidc` has only an OpenID
 /// Connect discovery document (`GET /oidc/.well-known/openid-configuration`), no RFC 8414 one.
+#[derive(Debug)]
 pub struct StubServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,

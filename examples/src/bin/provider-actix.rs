@@ -17,17 +17,10 @@ struct Args {
 
 /// The demo pages, through the framework-free app.
 async fn pages(req: HttpRequest, body: web::Bytes, demo: web::Data<DemoApp>) -> HttpResponse {
-    let mut request = http::Request::new(body.to_vec());
-    *request.method_mut() = http::Method::from_bytes(req.method().as_str().as_bytes()).unwrap_or(http::Method::GET);
-    *request.uri_mut() = req.uri().to_string().parse().unwrap_or_default();
-    for (name, value) in req.headers() {
-        if let (Ok(n), Ok(v)) =
-            (http::HeaderName::from_bytes(name.as_str().as_bytes()), http::HeaderValue::from_bytes(value.as_bytes()))
-        {
-            request.headers_mut().append(n, v);
-        }
+    match oauth2_actix::to_http_request(&req, body.to_vec()) {
+        Some(request) => into_response(demo.handle(request).await),
+        None => HttpResponse::BadRequest().finish(),
     }
-    into_response(demo.handle(request).await)
 }
 
 async fn userinfo(Authenticated(grant): Authenticated, demo: web::Data<DemoApp>) -> HttpResponse {
@@ -43,13 +36,14 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::from(code);
             }
         };
-    let provider = Provider::from_shared(server);
+    let body_limit = server.config().max_body_bytes;
+    let provider = Provider::new(server);
     let demo = web::Data::new(demo);
     let result = actix_web::rt::System::new().block_on(async move {
         let http = HttpServer::new(move || {
             App::new()
                 .app_data(demo.clone())
-                .app_data(web::PayloadConfig::new(16 * 1024))
+                .app_data(web::PayloadConfig::new(body_limit))
                 .configure(provider.configure())
                 .route("/authorize", web::get().to(pages))
                 .route("/login", web::post().to(pages))

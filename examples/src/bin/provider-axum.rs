@@ -34,13 +34,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let provider = Provider::from_shared(server);
+    let body_limit = server.config().max_body_bytes;
+    let provider = Provider::new(server);
 
     let pages = {
         let demo = demo.clone();
         move |request: Request| async move {
             let (parts, body) = request.into_parts();
-            match axum::body::to_bytes(body, 16 * 1024).await {
+            match axum::body::to_bytes(body, body_limit).await {
                 Ok(bytes) => into_response(demo.handle(http::Request::from_parts(parts, bytes.to_vec())).await),
                 Err(_) => (http::StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response(),
             }

@@ -32,6 +32,7 @@ pub struct ProviderArgs {
 }
 
 /// A demo provider ready to serve: what both binaries do before their framework takes over.
+#[derive(Debug)]
 pub struct Started {
     /// The bound listener (blocking mode; an async framework sets it non-blocking).
     pub listener: std::net::TcpListener,
@@ -109,6 +110,13 @@ pub struct DemoApp {
     /// The session cookie's name, with the issuer's port in it: cookies ignore ports, and two demo providers on one
     /// host must not overwrite each other's sessions in one browser.
     cookie: Arc<str>,
+}
+
+impl std::fmt::Debug for DemoApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Users hold (demo) passwords, sessions hold CSRF tokens: neither is shown.
+        f.debug_struct("DemoApp").field("cookie", &self.cookie).finish_non_exhaustive()
+    }
 }
 
 impl DemoApp {

@@ -31,6 +31,19 @@ pub struct AuthorizationUrlBuilder<'a> {
     params: Vec<(String, String)>,
 }
 
+impl std::fmt::Debug for AuthorizationUrlBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // State and verifier are secrets with redacted Debug of their own.
+        f.debug_struct("AuthorizationUrlBuilder")
+            .field("client_id", &self.client.client_id)
+            .field("response_type", &self.response_type)
+            .field("state", &self.state)
+            .field("scope", &self.scope)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
 impl AuthorizationUrlBuilder<'_> {
     /// The scope to ask for (RFC 6749 §3.3). Without it the server applies its default.
     pub fn scope(mut self, scope: impl Into<Scope>) -> Self {

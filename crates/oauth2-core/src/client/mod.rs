@@ -182,6 +182,17 @@ pub struct ClientBuilder {
     response_hooks: Vec<ResponseHook>,
 }
 
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret)
+            .field("urls", &self.urls)
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ClientBuilder {
     fn url(mut self, field: &'static str, value: impl AsRef<str>) -> Self {
         self.urls.retain(|(f, _)| *f != field);

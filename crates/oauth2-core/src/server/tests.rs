@@ -195,7 +195,7 @@ fn rfc6749_4_1_2_1_errors_after_redirect_validation_go_back_with_state_and_iss()
     let s = server();
     let base = "client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz";
     let cases = [
-        (base.to_string(), "invalid_request"),
+        (base.to_owned(), "invalid_request"),
         (format!("{base}&response_type=device"), "unsupported_response_type"),
         (format!("{base}&response_type=token"), "unauthorized_client"),
         (format!("{base}&response_type=code&scope=admin"), "invalid_scope"),
@@ -787,7 +787,7 @@ async fn yield_once() {
         cx.waker().wake_by_ref();
         std::task::Poll::Pending
     })
-    .await
+    .await;
 }
 
 impl ClientStore for Faulty {

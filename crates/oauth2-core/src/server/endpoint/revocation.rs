@@ -37,6 +37,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
                         return Err(foreign());
                     }
                     self.store.revoke_grant(&record.grant.id).await?;
+                    tracing::info!(client_id = %client.id, grant_id = %record.grant.id, "grant revoked by its client");
                     return Ok(());
                 }
             } else if let Some(record) = self.store.access_token(&hash).await? {
