@@ -124,7 +124,7 @@ impl ErrorResponse {
 
     /// Adds a description, kept to the characters RFC 6749 §5.2 allows in `error_description` (%x20-21 / %x23-5B
     /// / %x5D-7E): every other byte is written as `%XX`, so text echoed from a request (a parameter's name, say)
-    /// arrives escaped, never as it was sent. At most [`MAX_DESCRIPTION`] bytes are kept.
+    /// arrives escaped, never as it was sent. At most 256 bytes are kept.
     ///
     /// ```
     /// use oauth2_core::{ErrorCode, ErrorResponse};
@@ -137,8 +137,8 @@ impl ErrorResponse {
     }
 }
 
-/// The longest `error_description` [`ErrorResponse::with_description`] keeps, in bytes.
-pub const MAX_DESCRIPTION: usize = 256;
+/// The longest `error_description` `ErrorResponse::with_description` keeps, in bytes.
+pub(crate) const MAX_DESCRIPTION: usize = 256;
 
 /// Whether RFC 6749 §5.2 allows `b` in an `error_description`: %x20-21 / %x23-5B / %x5D-7E.
 pub(crate) fn is_description_byte(b: u8) -> bool {

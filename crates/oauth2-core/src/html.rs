@@ -27,10 +27,11 @@ pub fn escape(s: &str) -> String {
 /// The Content-Security-Policy of every page: nothing loads from anywhere, inline styles only, and no other site
 /// may frame it (clickjacking on a consent button). No `form-action`: browsers apply it to the redirect that
 /// follows a consent POST, which goes to the client's origin.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
 
 /// An HTML page response: `text/html; charset=utf-8`, `Cache-Control: no-store` (pages carry CSRF tokens and
-/// personal data), `X-Frame-Options: DENY` and [`CONTENT_SECURITY_POLICY`]. `body` is the whole document.
+/// personal data), `X-Frame-Options: DENY` and a Content-Security-Policy that loads nothing from anywhere, allows
+/// inline styles only and forbids framing. `body` is the whole document.
 ///
 /// ```
 /// let page = oauth2_core::html::response(http::StatusCode::OK, "<!doctype html><p>Hi</p>".into());

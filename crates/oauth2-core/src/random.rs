@@ -10,7 +10,7 @@ pub use rand_core::CryptoRng;
 pub const TOKEN_BYTES: usize = 32;
 
 /// `bytes` random bytes from `rng`, base64url-encoded without padding (so the result is URL- and header-safe).
-pub fn random_token<R: CryptoRng + ?Sized>(rng: &mut R, bytes: usize) -> String {
+pub(crate) fn random_token<R: CryptoRng + ?Sized>(rng: &mut R, bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rng.fill_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(&buf)
@@ -19,9 +19,10 @@ pub fn random_token<R: CryptoRng + ?Sized>(rng: &mut R, bytes: usize) -> String 
 /// The operating system's CSPRNG (`getrandom`).
 ///
 /// ```
-/// use oauth2_core::random::{OsRng, random_token};
-/// let token = random_token(&mut OsRng, 32);
-/// assert_eq!(token.len(), 43);
+/// use oauth2_core::pkce::PkceVerifier;
+/// use oauth2_core::random::OsRng;
+/// let verifier = PkceVerifier::generate(&mut OsRng);
+/// assert_eq!(verifier.secret().len(), 43);
 /// ```
 #[cfg(feature = "os-rng")]
 #[derive(Debug, Clone, Copy, Default)]
