@@ -1046,6 +1046,9 @@ fn rfc7662_2_1_public_clients_cannot_introspect() {
     let resp = block_on(s.introspect(form_post("/introspect", "token=x&client_id=native", None), now()));
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(resp.headers().contains_key("www-authenticate"));
+    // The answer says what it is: the client is public, not failing at authentication it never tried.
+    let description = json(&resp)["error_description"].as_str().unwrap_or_default().to_owned();
+    assert!(description.contains("public client cannot introspect"), "{description}");
 }
 
 #[test]
