@@ -52,9 +52,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Guard, ResourceServer};
-use oauth2_core::server::{
-    AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientStore, Endpoint, GrantStore,
-};
+use oauth2_core::server::{AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientAddress, Endpoint, Store};
 use oauth2_core::{OAuthError, Scope};
 
 /// Converts a core response into an actix one (actix-web 4 has its own `http` 0.2 types, so by name and bytes).
@@ -70,9 +68,12 @@ pub fn into_response(response: http::Response<Vec<u8>>) -> HttpResponse {
 }
 
 /// The `http::Request` the core takes, from an actix request and its body (method, URI and headers by name and
-/// bytes); `None` for a method or URI the `http` crate cannot represent.
+/// bytes, and the peer's address as a [`ClientAddress`]); `None` for a method or URI `http` cannot represent.
 pub fn to_http_request<B>(request: &HttpRequest, body: B) -> Option<http::Request<B>> {
     let mut out = http::Request::new(body);
+    if let Some(peer) = request.peer_addr() {
+        out.extensions_mut().insert(ClientAddress(peer.ip()));
+    }
     *out.method_mut() = http::Method::from_bytes(request.method().as_str().as_bytes()).ok()?;
     *out.uri_mut() = request.uri().to_string().parse().ok()?;
     for (name, value) in request.headers() {
@@ -97,7 +98,7 @@ impl<S> Clone for Provider<S> {
     }
 }
 
-impl<S: ClientStore + GrantStore + 'static> Provider<S> {
+impl<S: Store + 'static> Provider<S> {
     /// Wraps a configured server, owned or shared with the app (for its own pages, say).
     pub fn new(server: impl Into<Arc<AuthorizationServer<S>>>) -> Self {
         Self { server: server.into() }
@@ -126,16 +127,17 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
         }
     }
 
-    /// Reads the body (bounded by the configuration) and answers it as `endpoint`.
+    /// Reads the body (bounded in size and time by the configuration) and answers it as `endpoint`.
     async fn serve(&self, endpoint: Endpoint, request: HttpRequest, body: web::Payload) -> HttpResponse {
-        let request = match body.to_bytes_limited(self.server.config().max_body_bytes).await {
-            Ok(Ok(bytes)) => to_http_request(&request, bytes),
+        let c = self.server.config();
+        let request = match actix_web::rt::time::timeout(c.body_timeout, body.to_bytes_limited(c.max_body_bytes)).await
+        {
+            Ok(Ok(Ok(bytes))) => to_http_request(&request, bytes),
             _ => None,
         };
         let Some(request) = request else {
-            return into_response(
-                OAuthError::invalid_request("the request body is too large or unreadable").into_response(),
-            );
+            let refused = OAuthError::invalid_request("the request body is too large, slow or unreadable");
+            return into_response(refused.into_response());
         };
         into_response(self.server.serve(endpoint, request, SystemTime::now()).await)
     }

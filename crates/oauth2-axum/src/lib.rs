@@ -39,22 +39,23 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod serve;
+
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Guard, ResourceServer};
-use oauth2_core::server::{
-    AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientStore, Endpoint, GrantStore,
-};
+use oauth2_core::server::{AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientAddress, Endpoint, Store};
 use oauth2_core::{OAuthError, Scope};
 
 /// Converts a core response into an axum one.
@@ -62,13 +63,21 @@ pub fn into_response(response: http::Response<Vec<u8>>) -> Response {
     response.map(Body::from)
 }
 
-/// Reads a request's body (bounded) into the `http::Request` the core takes (the bytes are not copied).
-pub async fn buffered(request: Request, limit: usize) -> Result<http::Request<axum::body::Bytes>, Response> {
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(http::Request::from_parts(parts, bytes)),
-        Err(_) => Err(into_response(
-            OAuthError::invalid_request("the request body is too large or unreadable").into_response(),
+/// Reads a request's body, at most `limit` bytes within `timeout`, into the `http::Request` the core takes (the
+/// bytes are not copied), with the peer's address (from [`ConnectInfo`]) as a [`ClientAddress`].
+pub async fn buffered(
+    request: Request,
+    limit: usize,
+    timeout: Duration,
+) -> Result<http::Request<axum::body::Bytes>, Response> {
+    let (mut parts, body) = request.into_parts();
+    if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied() {
+        parts.extensions.insert(ClientAddress(peer.ip()));
+    }
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(http::Request::from_parts(parts, bytes)),
+        _ => Err(into_response(
+            OAuthError::invalid_request("the request body is too large, slow or unreadable").into_response(),
         )),
     }
 }
@@ -85,7 +94,7 @@ impl<S> Clone for Provider<S> {
     }
 }
 
-impl<S: ClientStore + GrantStore + 'static> Provider<S> {
+impl<S: Store + 'static> Provider<S> {
     /// Wraps a configured server, owned or shared with the app (for its own pages, say).
     pub fn new(server: impl Into<Arc<AuthorizationServer<S>>>) -> Self {
         Self { server: server.into() }
@@ -107,7 +116,8 @@ impl<S: ClientStore + GrantStore + 'static> Provider<S> {
     }
 
     async fn serve(&self, endpoint: Endpoint, request: Request) -> Response {
-        match buffered(request, self.server.config().max_body_bytes).await {
+        let config = self.server.config();
+        match buffered(request, config.max_body_bytes, config.body_timeout).await {
             Ok(request) => into_response(self.server.serve(endpoint, request, SystemTime::now()).await),
             Err(response) => response,
         }

@@ -222,6 +222,7 @@ pub struct OAuthError {
     status: StatusCode,
     // Boxed: most errors have none, and every `Result<_, OAuthError>` carries the size of this struct.
     challenge: Option<Box<Challenge>>,
+    retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -236,7 +237,12 @@ impl OAuthError {
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        Self { response: ErrorResponse::new(code).with_description(description), status, challenge: None }
+        Self {
+            response: ErrorResponse::new(code).with_description(description),
+            status,
+            challenge: None,
+            retry_after: None,
+        }
     }
 
     /// `invalid_request`.
@@ -259,6 +265,18 @@ impl OAuthError {
     pub fn with_challenge(mut self, challenge: Challenge) -> Self {
         self.challenge = Some(Box::new(challenge));
         self
+    }
+
+    /// The same error with `Retry-After: seconds` (RFC 9110 §10.2.3): the client may try again after that long,
+    /// rounded up to whole seconds.
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+        self
+    }
+
+    /// The `Retry-After` seconds, if set.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// The same error with another status (a `Retry-After` answer the RFC leaves to the server, say).
@@ -328,6 +346,9 @@ impl OAuthError {
         }
         if let Some(value) = self.www_authenticate() {
             response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

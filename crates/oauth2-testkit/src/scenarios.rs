@@ -687,6 +687,23 @@ async fn rfc7009_2_1_another_clients_token(t: &Target) -> Outcome {
     Ok(())
 }
 
+async fn rfc6749_4_3_2_password_guessing_is_throttled(t: &Target) -> Outcome {
+    let guess = |password: &'static str| {
+        let form = [("grant_type", "password"), ("username", "mallory"), ("password", password)];
+        async move { t.token(&form, Some(LEGACY)).await }
+    };
+    for i in 0..10 {
+        let r = guess("guess").await?;
+        expect_error(&r, StatusCode::BAD_REQUEST, "invalid_grant").map_err(|e| format!("attempt {i}: {e}"))?;
+        check!(r.header("retry-after").is_empty(), "attempt {i} was throttled already");
+    }
+    let r = guess("guess").await?;
+    expect_error(&r, StatusCode::BAD_REQUEST, "invalid_grant")?;
+    check!(r.header("retry-after") == "60", "the eleventh attempt is refused for 60 s: {:?}", r.headers);
+    // Another user is not affected.
+    t.password_tokens("read").await.map(drop)
+}
+
 /// The client side (oauth2-reqwest) against this provider: discovery, code + PKCE, refresh, API calls, password,
 /// client credentials, introspection and revocation.
 async fn client_side_session(t: &Target) -> Outcome {
@@ -787,6 +804,7 @@ const SCENARIOS: &[(&str, Run)] = table![
     rfc8252_7_3_native_redirects_vary_only_in_port,
     rfc6749_5_2_error_description_characters,
     rfc7009_2_1_another_clients_token,
+    rfc6749_4_3_2_password_guessing_is_throttled,
     client_side_session,
 ];
 

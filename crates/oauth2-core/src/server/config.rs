@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::grant::GrantType;
 use crate::scope::Scope;
+use crate::server::rules::throttle::ThrottlePolicy;
 
 /// Where the endpoints live and how long things last. Start from [`ServerConfig::new`] and change what you need:
 ///
@@ -49,6 +50,12 @@ pub struct ServerConfig {
     ///
     /// [`with_password_verifier`]: super::AuthorizationServer::with_password_verifier
     pub grant_types: Vec<GrantType>,
+    /// How password attempts are throttled (default [`ThrottlePolicy::PASSWORD`]: 10 per username and client
+    /// address within 15 minutes, then 60 s of refusal).
+    pub password_throttle: ThrottlePolicy,
+    /// How long an adapter waits for a request body once the headers are in (default 10 s): a body that trickles
+    /// in slower is refused, so slow senders cannot hold connections.
+    pub body_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -68,6 +75,8 @@ impl ServerConfig {
             realm: "oauth".into(),
             scopes_supported: None,
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials],
+            password_throttle: ThrottlePolicy::PASSWORD,
+            body_timeout: Duration::from_secs(10),
         }
     }
 
@@ -144,6 +153,18 @@ impl ServerConfig {
     /// Sets the grants the server offers (see [`grant_types`](Self::grant_types)).
     pub fn grant_types(mut self, grants: impl IntoIterator<Item = GrantType>) -> Self {
         self.grant_types = grants.into_iter().collect();
+        self
+    }
+
+    /// Sets how password attempts are throttled.
+    pub fn password_throttle(mut self, policy: ThrottlePolicy) -> Self {
+        self.password_throttle = policy;
+        self
+    }
+
+    /// Sets how long adapters wait for a request body.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 

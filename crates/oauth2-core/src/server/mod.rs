@@ -51,12 +51,18 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub use config::ServerConfig;
 pub use endpoint::Endpoint;
 pub use endpoint::authorize::{AuthorizationRequest, AuthorizeError};
+pub use endpoint::password::PasswordError;
 pub use endpoint::token::TokenResponse;
 pub use rules::redirect_uri::redirect_uri_allowed;
 pub use store::{
     ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, InvalidGrantId, MemoryStore, RegisteredClient,
-    Rotation, TokenRecord,
+    Rotation, Store, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
+
+/// The address a request came from, for the throttles (RFC 6749 §4.3.2): adapters put it in the extensions of the
+/// `http::Request` they pass to the server (the peer's address, or one from a trusted proxy's header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddress(pub std::net::IpAddr);
 
 use crate::error::{OAuthError, StoreError};
 use crate::form::FormParams;
@@ -122,7 +128,7 @@ impl<S> std::fmt::Debug for AuthorizationServer<S> {
     }
 }
 
-impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+impl<S: Store> AuthorizationServer<S> {
     /// A server with `config`, `store` and a token generator.
     pub fn new(config: ServerConfig, store: S, tokens: impl TokenGenerator + 'static) -> Self {
         Self { config, store, tokens: Box::new(tokens), passwords: None, scope_policy: None }
@@ -208,7 +214,7 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     }
 }
 
-impl<S: ClientStore + GrantStore> AccessTokenVerifier for AuthorizationServer<S> {
+impl<S: Store> AccessTokenVerifier for AuthorizationServer<S> {
     async fn verify(&self, token: &BearerToken<'_>, _now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
         self.store.access_grant(&token.hash()).await
     }

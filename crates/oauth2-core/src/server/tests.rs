@@ -21,7 +21,7 @@ use crate::resource::AccessGrant;
 use crate::secret::SecretHash;
 
 /// The resource server's check of `headers` against `s`'s own tokens.
-fn bearer<S: ClientStore + GrantStore>(
+fn bearer<S: Store>(
     s: &AuthorizationServer<S>,
     headers: &http::HeaderMap,
     required: &crate::Scope,
@@ -213,6 +213,24 @@ fn rfc6749_4_1_2_1_errors_after_redirect_validation_go_back_with_state_and_iss()
         assert_eq!(p.get("state"), Some("xyz"));
         assert_eq!(p.get("iss"), Some(ISSUER), "RFC 9207 §2");
     }
+}
+
+#[test]
+fn rfc6749_4_1_2_1_a_state_too_long_to_echo_is_refused_and_not_echoed() {
+    let s = server();
+    let q = format!(
+        "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state={}",
+        "x".repeat(65_000)
+    );
+    // Over the request limit as a whole: a page, nothing kept.
+    assert!(matches!(block_on(s.authorization_request(&q)), Err(AuthorizeError::Page(_))));
+    let q = format!(
+        "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state={}",
+        "x".repeat(2049)
+    );
+    let (location, p) = redirect_error(block_on(s.authorization_request(&q)).unwrap_err());
+    assert_eq!(p.get("error"), Some("invalid_request"));
+    assert!(p.get("state").is_none() && location.len() < 1024, "not echoed: {location}");
 }
 
 #[test]
@@ -531,6 +549,47 @@ fn rfc6749_4_3_password_grant() {
 }
 
 #[test]
+fn rfc6749_4_3_2_password_guessing_is_throttled_per_username_and_address() {
+    let s = server();
+    let from = |addr: &str, password: &str, at: SystemTime| {
+        let mut r = post(&format!("grant_type=password&username=alice&password={password}"), web_auth().as_deref());
+        r.extensions_mut().insert(ClientAddress(addr.parse().unwrap()));
+        block_on(s.token(r, at))
+    };
+    for i in 0..10 {
+        let r = from("198.51.100.7", "guess", now() + Duration::from_secs(i));
+        assert_eq!(json(&r)["error"], "invalid_grant", "attempt {i}");
+        assert!(r.headers().get("retry-after").is_none(), "attempt {i} is checked");
+    }
+    // The eleventh attempt within 15 minutes is refused without checking, the right password included.
+    let refused = from("198.51.100.7", "wonderland", now() + Duration::from_secs(10));
+    assert_eq!(json(&refused)["error"], "invalid_grant");
+    assert_eq!(refused.headers()["retry-after"], "60");
+    assert!(json(&refused)["error_description"].as_str().unwrap().contains("too many"));
+    // Another address is counted apart, and the lockout ends after 60 s.
+    assert_eq!(from("198.51.100.8", "wonderland", now() + Duration::from_secs(11)).status(), StatusCode::OK);
+    assert_eq!(from("198.51.100.7", "wonderland", now() + Duration::from_secs(71)).status(), StatusCode::OK);
+}
+
+#[test]
+fn rfc6749_4_3_2_a_success_clears_the_attempts() {
+    let s = server();
+    let try_password = |password: &str| {
+        let mut r = post(&format!("grant_type=password&username=alice&password={password}"), web_auth().as_deref());
+        r.extensions_mut().insert(ClientAddress("192.0.2.1".parse().unwrap()));
+        block_on(s.token(r, now())).status()
+    };
+    for _ in 0..9 {
+        assert_eq!(try_password("guess"), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(try_password("wonderland"), StatusCode::OK);
+    for _ in 0..10 {
+        assert_eq!(try_password("guess"), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(try_password("wonderland"), StatusCode::BAD_REQUEST, "ten more failures lock again");
+}
+
+#[test]
 fn rfc6749_4_4_3_client_credentials_issue_no_refresh_token() {
     let s = server();
     let resp = block_on(s.token(post("grant_type=client_credentials&scope=read", web_auth().as_deref()), now()));
@@ -793,6 +852,20 @@ async fn yield_once() {
 impl ClientStore for Faulty {
     async fn client(&self, id: &str) -> Result<Option<std::sync::Arc<RegisteredClient>>, StoreError> {
         self.0.client(id).await
+    }
+}
+
+impl ThrottleStore for Faulty {
+    async fn record_attempt(
+        &self,
+        key: &SecretHash,
+        now: SystemTime,
+        policy: &ThrottlePolicy,
+    ) -> Result<crate::server::store::Attempts, StoreError> {
+        self.0.record_attempt(key, now, policy).await
+    }
+    async fn clear_attempts(&self, key: &SecretHash) -> Result<(), StoreError> {
+        self.0.clear_attempts(key).await
     }
 }
 

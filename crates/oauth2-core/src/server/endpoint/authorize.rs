@@ -17,7 +17,7 @@ use crate::scope::Scope;
 use crate::secret::SecretHash;
 use crate::server::rules::lifetime::later;
 use crate::server::rules::redirect_uri::redirect_uri_allowed;
-use crate::server::store::{ClientStore, CodeRecord, Grant, GrantStore, RegisteredClient, TokenRecord};
+use crate::server::store::{CodeRecord, Grant, RegisteredClient, Store, TokenRecord};
 use crate::server::{AuthorizationServer, ServerConfig};
 
 /// A validated authorization request: what the app shows on its consent page, then passes back to
@@ -88,6 +88,13 @@ impl AuthorizeError {
         }
     }
 }
+
+/// The longest value of a parameter the answer echoes (`state`; OpenID Connect's `nonce`), in bytes: a longer one
+/// is `invalid_request`, and is not echoed.
+pub(crate) const MAX_ECHOED: usize = 2048;
+
+/// The parameters the answer or the tokens carry back as they were sent.
+const ECHOED: [&str; 2] = ["state", "nonce"];
 
 /// A value from the request, for a message: at most 120 characters, control characters escaped.
 fn shown(value: &str) -> String {
@@ -169,6 +176,9 @@ pub(crate) fn check_request(
     mut request: AuthorizationRequest,
 ) -> Result<AuthorizationRequest, ErrorResponse> {
     let fail = |code, text: &str| Err(ErrorResponse::new(code).with_description(text));
+    if ECHOED.iter().any(|name| params.get(name).is_some_and(|v| v.len() > MAX_ECHOED)) {
+        return fail(ErrorCode::InvalidRequest, "state and nonce are at most 2048 bytes");
+    }
     let response_type = match params.get("response_type") {
         None => return fail(ErrorCode::InvalidRequest, "response_type is required"),
         Some("code") => ResponseType::Code,
@@ -209,7 +219,7 @@ pub(crate) fn check_request(
     Ok(request)
 }
 
-impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+impl<S: Store> AuthorizationServer<S> {
     fn error_redirect(&self, request: &AuthorizationRequest, error: ErrorResponse) -> AuthorizeError {
         let mut params = vec![("error", error.error.as_str())];
         if let Some(d) = &error.error_description {
@@ -227,6 +237,9 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
     /// up → check the redirect URI → check the rest. On success the app authenticates the user, asks consent
     /// (showing `client_name` and `scope`), then calls [`approve`](Self::approve) or [`deny`](Self::deny).
     pub async fn authorization_request(&self, query: &str) -> Result<AuthorizationRequest, AuthorizeError> {
+        if query.len() > self.config.max_body_bytes {
+            return Err(AuthorizeError::Page("The request is too large.".into()));
+        }
         let params = FormParams::parse(query.as_bytes())
             .map_err(|e| AuthorizeError::Page(format!("The request is malformed: {}.", shown(&e.to_string()))))?;
         let client_id =
@@ -247,7 +260,8 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
                 ResponseType::Code
             },
             scope: Scope::empty(),
-            state: params.get("state").map(str::to_owned),
+            // A state too long to echo is refused below, and not sent back.
+            state: params.get("state").filter(|s| s.len() <= MAX_ECHOED).map(str::to_owned),
             code_challenge: None,
         };
         let scope = self.resolve_scope(&client, params.get("scope"));
@@ -424,6 +438,20 @@ mod tests {
             !control.contains('\n') && control.contains("\\n"),
             "control characters are escaped for logs: {control}"
         );
+    }
+
+    #[test]
+    fn rfc6749_4_1_2_1_echoed_values_are_bounded() {
+        let config = ServerConfig::new("https://as.example");
+        let client = web();
+        let check = |q: String| {
+            check_request(&config, &client, &params(&q), Ok(Scope::empty()), blank(&client, "https://app.example/cb"))
+        };
+        assert!(check(format!("response_type=code&state={}", "s".repeat(MAX_ECHOED))).is_ok());
+        for name in ["state", "nonce"] {
+            let e = check(format!("response_type=code&{name}={}", "s".repeat(MAX_ECHOED + 1))).unwrap_err();
+            assert_eq!(e.error, ErrorCode::InvalidRequest, "{name}");
+        }
     }
 
     #[test]

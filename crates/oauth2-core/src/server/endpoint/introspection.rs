@@ -11,13 +11,13 @@ use crate::reply::json_response;
 use crate::secret::SecretHash;
 use crate::server::AuthorizationServer;
 use crate::server::rules::request::form_of;
-use crate::server::store::{ClientStore, GrantStore, RegisteredClient, TokenRecord};
+use crate::server::store::{RegisteredClient, Store, TokenRecord};
 
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+impl<S: Store> AuthorizationServer<S> {
     /// Introspects a token for an authenticated client (RFC 7662 §2). A client sees only tokens issued to it;
     /// unknown, expired, revoked, used and foreign tokens are all `{"active": false}`.
     pub async fn introspect<B: AsRef<[u8]>>(

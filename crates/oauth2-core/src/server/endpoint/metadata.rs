@@ -6,9 +6,9 @@ use crate::grant::GrantType;
 use crate::metadata::AuthorizationServerMetadata;
 use crate::reply::json_response;
 use crate::server::AuthorizationServer;
-use crate::server::store::{ClientStore, GrantStore};
+use crate::server::store::Store;
 
-impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+impl<S: Store> AuthorizationServer<S> {
     /// The server's metadata (RFC 8414 §2), built from the configuration.
     pub fn metadata(&self) -> AuthorizationServerMetadata {
         let c = &self.config;

@@ -8,13 +8,14 @@
 pub(crate) mod authorize;
 mod introspection;
 mod metadata;
+pub(crate) mod password;
 mod revocation;
 pub(crate) mod token;
 
 use std::time::SystemTime;
 
 use super::AuthorizationServer;
-use super::store::{ClientStore, GrantStore};
+use super::store::Store;
 
 /// An endpoint the server answers by itself, for an adapter to mount at [`path`](AuthorizationServer::path) with
 /// [`method`](Endpoint::method) and answer with [`serve`](AuthorizationServer::serve).
@@ -44,7 +45,7 @@ impl Endpoint {
     }
 }
 
-impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+impl<S: Store> AuthorizationServer<S> {
     /// Where `endpoint` is served, from the configuration.
     pub fn path(&self, endpoint: Endpoint) -> String {
         let c = &self.config;

@@ -5,9 +5,9 @@ use crate::error::{ErrorCode, OAuthError};
 use crate::secret::SecretHash;
 use crate::server::AuthorizationServer;
 use crate::server::rules::request::form_of;
-use crate::server::store::{ClientStore, GrantStore};
+use crate::server::store::Store;
 
-impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+impl<S: Store> AuthorizationServer<S> {
     /// Revokes a token (RFC 7009 §2.1). Revoking a refresh token revokes its whole grant, access tokens included.
     /// The answer is 200 for unknown tokens too (§2.2). A token issued to another client is left untouched and the
     /// request refused with 400 `unauthorized_client` (§2.1: "the request is refused and the client is informed").

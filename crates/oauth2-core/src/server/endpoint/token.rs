@@ -2,6 +2,7 @@
 //! grant looks up what it needs, decides with a plain function below ([`check_code`], [`refresh_scope`],
 //! [`grant_allowed`]), and makes one atomic write.
 
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use http::StatusCode;
@@ -17,12 +18,10 @@ use crate::server::rules::lifetime::later;
 use crate::server::rules::redirect_uri::redirect_uri_allowed;
 use crate::server::rules::request::form_of;
 use crate::server::rules::scope::decide_scope;
-use crate::server::store::{
-    ClientStore, CodeRecord, CodeUse, Grant, GrantStore, RegisteredClient, Rotation, TokenRecord,
-};
-use crate::server::{AuthorizationServer, ServerConfig};
+use crate::server::store::{CodeRecord, CodeUse, Grant, RegisteredClient, Rotation, Store, TokenRecord};
+use crate::server::{AuthorizationServer, ClientAddress, ServerConfig};
 
-impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
+impl<S: Store> AuthorizationServer<S> {
     /// Answers a token request (RFC 6749 §3.2): authorization code (§4.1.3), password (§4.3), client credentials
     /// (§4.4) and refresh (§6). Success is a §5.1 JSON body; failure a §5.2 error with its status. Every answer
     /// carries `Cache-Control: no-store` and `Pragma: no-cache`.
@@ -42,7 +41,10 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         let client = self.authenticate_client(request.headers(), &params).await?;
         match grant_allowed(&self.config, &client, params.get("grant_type"))? {
             GrantType::AuthorizationCode => self.code_grant(&client, &params, now).await,
-            GrantType::Password => self.password_grant(&client, &params, now).await,
+            GrantType::Password => {
+                let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
+                self.password_grant(&client, &params, address, now).await
+            }
             GrantType::ClientCredentials => self.client_credentials_grant(&client, &params, now).await,
             _ => self.refresh_grant(&client, &params, now).await,
         }
@@ -106,22 +108,19 @@ impl<S: ClientStore + GrantStore> AuthorizationServer<S> {
         }
     }
 
-    /// §4.3: only for clients registered for it, with the app's credential check.
+    /// §4.3: only for clients registered for it, with the app's credential check, throttled per username and
+    /// client `address` (§4.3.2).
     async fn password_grant(
         &self,
         client: &RegisteredClient,
         params: &FormParams,
+        address: Option<IpAddr>,
         now: SystemTime,
     ) -> Result<TokenResponse, OAuthError> {
         let username = params.get("username").ok_or_else(|| OAuthError::invalid_request("username is required"))?;
         let password = params.get("password").ok_or_else(|| OAuthError::invalid_request("password is required"))?;
         let scope = self.resolve_scope(client, params.get("scope"))?;
-        let verify = self
-            .passwords
-            .as_ref()
-            .ok_or_else(|| OAuthError::new(ErrorCode::UnsupportedGrantType, "the password grant is not enabled"))?;
-        let subject =
-            verify(username, password).ok_or_else(|| OAuthError::invalid_grant("wrong username or password"))?;
+        let subject = self.verify_password(username, password, address, now).await?;
         let grant = Grant { id: self.new_grant_id(), client_id: client.id.clone(), subject: Some(subject), scope };
         self.issue(grant, issues_refresh(&self.config, client), now).await
     }

@@ -6,3 +6,4 @@ pub(crate) mod lifetime;
 pub(crate) mod redirect_uri;
 pub(crate) mod request;
 pub(crate) mod scope;
+pub(crate) mod throttle;

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, RegisteredClient, Rotation, TokenRecord};
+use super::{
+    Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, RegisteredClient, Rotation, ThrottlePolicy,
+    ThrottleStore, TokenRecord,
+};
 use crate::error::StoreError;
 use crate::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
 use crate::scope::Scope;
@@ -33,6 +36,8 @@ const SHARDS: usize = 256;
 ///   are dropped by later sweeps. Revoking costs the same with a million tokens stored as with ten.
 pub struct MemoryStore {
     clients: RwLock<HashMap<String, Arc<RegisteredClient>>>,
+    /// Throttled keys, at most [`MAX_THROTTLED`].
+    throttle: Mutex<HashMap<SecretHash, Attempts>>,
     shards: Box<[Mutex<Shard>]>,
     /// Revoked grant families, with the store clock when they were revoked and a sequence number.
     revoked: RwLock<HashMap<GrantId, Revoked>>,
@@ -73,6 +78,10 @@ struct Revoked {
 }
 
 type RevokedMap = HashMap<GrantId, Revoked>;
+
+/// Throttled keys kept at most. When the table is full, stale records go first, then unlocked ones with a single
+/// attempt, then every unlocked one: lockouts in force are the last to go.
+const MAX_THROTTLED: usize = 100_000;
 
 /// Revoked-list size before the first automatic purge.
 const PURGE_FLOOR: u64 = 1024;
@@ -245,6 +254,7 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self {
             clients: RwLock::default(),
+            throttle: Mutex::default(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             revoked: RwLock::default(),
             revocations: AtomicU64::new(0),
@@ -463,6 +473,34 @@ impl GrantStore for MemoryStore {
 
     async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
         self.revoke_family(grant);
+        Ok(())
+    }
+}
+
+impl ThrottleStore for MemoryStore {
+    async fn record_attempt(
+        &self,
+        key: &SecretHash,
+        now: SystemTime,
+        policy: &ThrottlePolicy,
+    ) -> Result<Attempts, StoreError> {
+        let mut table = self.throttle.lock().unwrap_or_else(PoisonError::into_inner);
+        if table.len() >= MAX_THROTTLED && !table.contains_key(key) {
+            table.retain(|_, a| !a.is_stale(now, policy));
+            if table.len() >= MAX_THROTTLED {
+                table.retain(|_, a| a.refused(now).is_some() || a.count > 1);
+            }
+            if table.len() >= MAX_THROTTLED {
+                table.retain(|_, a| a.refused(now).is_some());
+            }
+        }
+        let entry = table.entry(*key).or_default();
+        *entry = entry.after_attempt(now, policy);
+        Ok(*entry)
+    }
+
+    async fn clear_attempts(&self, key: &SecretHash) -> Result<(), StoreError> {
+        self.throttle.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
         Ok(())
     }
 }

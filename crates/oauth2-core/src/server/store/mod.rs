@@ -8,13 +8,37 @@ pub mod suite;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 pub use memory::MemoryStore;
 pub use records::{CodeRecord, CodeUse, Grant, GrantId, InvalidGrantId, RegisteredClient, Rotation, TokenRecord};
 
+pub use super::rules::throttle::{Attempts, ThrottlePolicy};
 use crate::error::StoreError;
 use crate::resource::AccessGrant;
 use crate::secret::SecretHash;
+
+/// Everything an [`AuthorizationServer`](super::AuthorizationServer) stores: implemented for every type that
+/// implements each store trait.
+pub trait Store: ClientStore + GrantStore + ThrottleStore {}
+
+impl<S: ClientStore + GrantStore + ThrottleStore> Store for S {}
+
+/// Counts attempts at something guessable (passwords, user codes), per key, under a [`ThrottlePolicy`]: the
+/// state behind the throttle, shared by every instance that shares the store.
+pub trait ThrottleStore: Send + Sync {
+    /// Atomically applies [`Attempts::after_attempt`] to the record of `key` (a new one if there is none) and
+    /// returns the result: concurrent attempts all count, on every instance.
+    fn record_attempt(
+        &self,
+        key: &SecretHash,
+        now: SystemTime,
+        policy: &ThrottlePolicy,
+    ) -> impl Future<Output = Result<Attempts, StoreError>> + Send;
+
+    /// Forgets the attempts of `key` (it succeeded).
+    fn clear_attempts(&self, key: &SecretHash) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
 /// Looks up registered clients.
 pub trait ClientStore: Send + Sync {

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
-use super::{CodeRecord, CodeUse, Grant, GrantId, GrantStore, Rotation, TokenRecord};
+use super::{CodeRecord, CodeUse, Grant, GrantId, GrantStore, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord};
 use crate::scope::Scope;
 use crate::secret::SecretHash;
 
@@ -50,10 +50,27 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 }
 
 /// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantee.
-pub async fn run<S: GrantStore>(store: &S, now: SystemTime) {
+pub async fn run<S: GrantStore + ThrottleStore>(store: &S, now: SystemTime) {
     basics(store, now).await;
     revocation(store, now).await;
     races(store, now).await;
+    throttle(store, now).await;
+}
+
+/// RFC 6749 §4.3.2: every attempt counts, concurrent ones included, and a success clears the key.
+async fn throttle<S: ThrottleStore>(store: &S, now: SystemTime) {
+    let policy = ThrottlePolicy::new(10, Duration::from_secs(900), Duration::from_secs(60));
+    let key = SecretHash::of("suite-throttle");
+    let outcomes = join_all((0..100).map(|_| store.record_attempt(&key, now, &policy)).collect()).await;
+    let let_through = outcomes.iter().filter(|a| matches!(a, Ok(a) if a.refused(now).is_none())).count();
+    assert_eq!(let_through, 10, "exactly 10 of 100 concurrent attempts are let through: {outcomes:?}");
+    let later = store.record_attempt(&key, now + Duration::from_secs(30), &policy).await.expect("attempt");
+    assert_eq!(later.refused(now + Duration::from_secs(30)), Some(Duration::from_secs(30)), "the lockout holds");
+    let other = store.record_attempt(&SecretHash::of("suite-throttle-other"), now, &policy).await.expect("attempt");
+    assert_eq!((other.count, other.refused(now)), (1, None), "keys are counted apart");
+    store.clear_attempts(&key).await.expect("clear");
+    let fresh = store.record_attempt(&key, now + Duration::from_secs(31), &policy).await.expect("attempt");
+    assert_eq!((fresh.count, fresh.refused(now)), (1, None), "a cleared key starts again");
 }
 
 async fn basics<S: GrantStore>(store: &S, now: SystemTime) {

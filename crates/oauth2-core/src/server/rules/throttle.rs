@@ -1,0 +1,130 @@
+//! Guessing is throttled (RFC 6749 §4.3.2: the password grant MUST be protected against brute force; RFC 8628
+//! §5.1 for user codes). The policy is pure: what a store keeps for a key ([`Attempts`]) and how one more attempt
+//! changes it, with `now` given; a [`ThrottleStore`](crate::server::store::ThrottleStore) applies it atomically, in
+//! memory or in a database shared by many instances.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::SecretHash;
+
+/// How many attempts within what window are let through, and how long a key is refused after that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ThrottlePolicy {
+    /// Attempts let through within one window.
+    pub max_attempts: u32,
+    /// How long a window lasts from its first attempt.
+    pub window: Duration,
+    /// How long a key is refused once it has used up its attempts.
+    pub lockout: Duration,
+}
+
+impl ThrottlePolicy {
+    /// Passwords (the password grant and an app's login page): 10 failures per username and client address within
+    /// 15 minutes, then 60 s of refusal without checking the password.
+    pub const PASSWORD: Self =
+        Self { max_attempts: 10, window: Duration::from_secs(15 * 60), lockout: Duration::from_secs(60) };
+
+    /// A policy of `max_attempts` per `window`, then `lockout`.
+    pub const fn new(max_attempts: u32, window: Duration, lockout: Duration) -> Self {
+        Self { max_attempts, window, lockout }
+    }
+}
+
+/// What a throttle store keeps for one key: the attempts of the current window and any lockout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Attempts {
+    /// Attempts counted in the current window (a success clears them).
+    pub count: u32,
+    /// When the current window started (its first attempt).
+    pub window_start: Option<SystemTime>,
+    /// Until when the key is refused.
+    pub locked_until: Option<SystemTime>,
+}
+
+impl Attempts {
+    /// The record after one more attempt at `now` under `policy`. A lockout in force stays as it is; a window
+    /// that is over (or a lockout that ended) starts a new one; otherwise the attempt counts, and the one past
+    /// `max_attempts` starts the lockout. Counting comes before checking, so an attempt whose request is dropped
+    /// half-way still counts.
+    pub fn after_attempt(self, now: SystemTime, policy: &ThrottlePolicy) -> Self {
+        if self.refused(now).is_some() {
+            return self;
+        }
+        let window_over = self.window_start.is_none_or(|start| start + policy.window <= now);
+        if window_over || self.locked_until.is_some() {
+            return Self { count: 1, window_start: Some(now), locked_until: None };
+        }
+        let count = self.count.saturating_add(1);
+        let locked_until = (count > policy.max_attempts).then(|| now + policy.lockout);
+        Self { count, window_start: self.window_start, locked_until }
+    }
+
+    /// How long the key is still refused at `now`, if it is.
+    pub fn refused(&self, now: SystemTime) -> Option<Duration> {
+        self.locked_until.and_then(|until| until.duration_since(now).ok()).filter(|d| !d.is_zero())
+    }
+
+    /// Whether nothing of this record matters any more at `now`: its window and its lockout are over.
+    pub fn is_stale(&self, now: SystemTime, policy: &ThrottlePolicy) -> bool {
+        let window_over = self.window_start.is_none_or(|start| start + policy.window <= now);
+        window_over && self.refused(now).is_none()
+    }
+}
+
+/// The key of password attempts for `username` from `address`: a hash, so a store keeps no username.
+pub(crate) fn password_key(username: &str, address: Option<IpAddr>) -> SecretHash {
+    let address = address.map(|a| a.to_string()).unwrap_or_default();
+    SecretHash::of(&format!("password\0{username}\0{address}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s)
+    }
+
+    #[test]
+    fn rfc6749_4_3_2_ten_attempts_then_sixty_seconds_of_refusal() {
+        let policy = ThrottlePolicy::PASSWORD;
+        let mut a = Attempts::default();
+        for i in 0..10 {
+            a = a.after_attempt(at(i), &policy);
+            assert_eq!(a.refused(at(i)), None, "attempt {} is let through", i + 1);
+        }
+        a = a.after_attempt(at(10), &policy);
+        assert_eq!(a.refused(at(10)), Some(Duration::from_secs(60)), "the eleventh within the window is refused");
+        // Attempts during the lockout change nothing (and are not checked).
+        let during = a.after_attempt(at(40), &policy);
+        assert_eq!(during, a);
+        assert_eq!(during.refused(at(40)), Some(Duration::from_secs(30)));
+        // After the lockout, a fresh window.
+        let after = a.after_attempt(at(70), &policy);
+        assert_eq!((after.count, after.refused(at(70))), (1, None));
+    }
+
+    #[test]
+    fn rfc6749_4_3_2_attempts_spread_over_more_than_the_window_are_not_refused() {
+        let policy = ThrottlePolicy::PASSWORD;
+        let mut a = Attempts::default();
+        for i in 0..30 {
+            // One attempt every 100 s: at most 9 fall into any 15-minute window.
+            a = a.after_attempt(at(i * 100), &policy);
+            assert_eq!(a.refused(at(i * 100)), None, "attempt {i}");
+        }
+        assert!(a.is_stale(at(29 * 100 + 900), &policy) && !a.is_stale(at(29 * 100 + 10), &policy));
+    }
+
+    #[test]
+    fn keys_hide_the_username_and_tell_addresses_apart() {
+        let a = password_key("alice", "10.0.0.1".parse().ok());
+        assert_ne!(a, password_key("alice", "10.0.0.2".parse().ok()));
+        assert_ne!(a, password_key("bob", "10.0.0.1".parse().ok()));
+        assert_eq!(a, password_key("alice", "10.0.0.1".parse().ok()));
+    }
+}
