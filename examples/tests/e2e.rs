@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{Browser, config_file, free_port, start, userinfo};
+use common::{Browser, config_file, free_port, hidden, start, userinfo};
 use oauth2_core::Client;
 use oauth2_core::introspection::TokenTypeHint;
 use oauth2_reqwest::Session;
@@ -147,11 +147,15 @@ async fn client_web_flow(provider: &str, base: &str, web_port: u16) {
     assert_eq!(Browser::location(&to_profile), "/profile", "[{provider}] client-web callback");
     let profile = b.0.get(format!("{}/profile", web.base)).send().await.unwrap().text().await.unwrap();
     assert!(profile.contains("Alice Liddell"), "[{provider}] profile page: {profile}");
-    let refreshed = b.0.post(format!("{}/refresh", web.base)).send().await.unwrap();
+    // The profile's forms carry a CSRF token; without it, refresh and logout are refused.
+    let csrf = [("csrf", hidden(&profile, "csrf"))];
+    let forged = b.0.post(format!("{}/logout", web.base)).send().await.unwrap();
+    assert_eq!(forged.status(), 403, "[{provider}] a logout without the CSRF token is refused");
+    let refreshed = b.0.post(format!("{}/refresh", web.base)).form(&csrf).send().await.unwrap();
     assert_eq!(Browser::location(&refreshed), "/profile");
     let profile = b.0.get(format!("{}/profile", web.base)).send().await.unwrap().text().await.unwrap();
     assert!(profile.contains("Alice Liddell"), "[{provider}] profile after refresh");
-    let out = b.0.post(format!("{}/logout", web.base)).send().await.unwrap();
+    let out = b.0.post(format!("{}/logout", web.base)).form(&csrf).send().await.unwrap();
     assert_eq!(Browser::location(&out), "/");
     let home = b.0.get(&web.base).send().await.unwrap().text().await.unwrap();
     assert!(home.contains("Log in with the demo provider"), "[{provider}] logged out");

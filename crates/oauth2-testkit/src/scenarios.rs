@@ -32,6 +32,8 @@ pub const LEGACY: (&str, &str) = ("legacy", "legacy-secret");
 pub const SPA: &str = "spa";
 /// The web client's redirect URI.
 pub const WEB_REDIRECT: &str = "https://web.example/cb";
+/// How long the fixture waits for a request body (short, so the slow-body scenario is quick).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(1);
 /// The code lifetime of the fixture (short, so the expiry scenario is quick).
 pub const CODE_LIFETIME: Duration = Duration::from_secs(2);
 
@@ -58,7 +60,7 @@ pub fn fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Implicit])
             .scopes("read"),
     );
-    let mut config = ServerConfig::new(issuer);
+    let mut config = ServerConfig::new(issuer).body_timeout(BODY_TIMEOUT);
     config.code_lifetime = CODE_LIFETIME;
     // The implicit grant is legacy and off by default; the table checks it still works where a server offers it.
     config.grant_types.push(GrantType::Implicit);
@@ -704,6 +706,26 @@ async fn rfc6749_4_3_2_password_guessing_is_throttled(t: &Target) -> Outcome {
     t.password_tokens("read").await.map(drop)
 }
 
+async fn a_body_that_trickles_in_is_refused(t: &Target) -> Outcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = t.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.map_err(|e| e.to_string())?;
+    let head = format!(
+        "POST /token HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: {}\r\nContent-Length: 100\r\nConnection: close\r\n\r\ngrant_type=",
+        basic(SVC.0, SVC.1)
+    );
+    s.write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(BODY_TIMEOUT + Duration::from_secs(3), s.read_to_end(&mut answer)).await;
+    check!(read.is_ok(), "still waiting for the body after {:?}", started.elapsed());
+    let answer = String::from_utf8_lossy(&answer);
+    check!(answer.starts_with("HTTP/1.1 400"), "a slow body gets 400 invalid_request: {answer}");
+    check!(answer.contains("invalid_request"), "{answer}");
+    Ok(())
+}
+
 /// The client side (oauth2-reqwest) against this provider: discovery, code + PKCE, refresh, API calls, password,
 /// client credentials, introspection and revocation.
 async fn client_side_session(t: &Target) -> Outcome {
@@ -805,6 +827,7 @@ const SCENARIOS: &[(&str, Run)] = table![
     rfc6749_5_2_error_description_characters,
     rfc7009_2_1_another_clients_token,
     rfc6749_4_3_2_password_guessing_is_throttled,
+    a_body_that_trickles_in_is_refused,
     client_side_session,
 ];
 

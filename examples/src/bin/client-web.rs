@@ -38,11 +38,23 @@ struct Args {
     scope: String,
 }
 
-#[derive(Default)]
-struct Visitor {
-    pending: Option<PendingAuthorization>,
-    session: Option<Session>,
+/// A login on its way to the provider: what the callback needs, and when it started.
+struct PendingLogin {
+    pending: PendingAuthorization,
+    started: SystemTime,
 }
+
+/// A signed-in visitor: their session with the provider, and the CSRF token of their forms.
+struct SignedIn {
+    session: Session,
+    csrf: String,
+}
+
+/// Logins in progress kept at most (the oldest go first), and how long one may take.
+const MAX_PENDING: usize = 10_000;
+const PENDING_LIFETIME: Duration = Duration::from_secs(600);
+/// Signed-in visitors kept at most (the oldest go first).
+const MAX_SIGNED_IN: usize = 10_000;
 
 struct AppState {
     client: Client,
@@ -50,12 +62,16 @@ struct AppState {
     scope: Scope,
     base: String,
     userinfo: String,
-    visitors: Mutex<HashMap<String, Visitor>>,
+    /// By the `client_web_login` cookie: each visit to /login starts one.
+    pending: Mutex<HashMap<String, PendingLogin>>,
+    /// By the `client_web` cookie, which is created at login: a cookie planted before it is worth nothing.
+    signed_in: Mutex<HashMap<String, (SystemTime, SignedIn)>>,
 }
 
 type Shared = Arc<AppState>;
 
 const COOKIE: &str = "client_web";
+const LOGIN_COOKIE: &str = "client_web_login";
 
 fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
@@ -71,26 +87,58 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-impl AppState {
-    fn visitor_id(&self, headers: &HeaderMap) -> Option<String> {
-        let visitors = self.visitors.lock().unwrap_or_else(PoisonError::into_inner);
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().split_once('='))
-            .find(|(k, v)| *k == COOKIE && visitors.contains_key(*v))
-            .map(|(_, v)| v.to_owned())
-    }
+/// The value of cookie `name` in the request.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
 
-    fn with_visitor<T>(&self, id: &str, f: impl FnOnce(&mut Visitor) -> T) -> Option<T> {
-        self.visitors.lock().unwrap_or_else(PoisonError::into_inner).get_mut(id).map(f)
+fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<u64>) {
+    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    if let Ok(v) = HeaderValue::try_from(format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{age}")) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Inserts into a bounded map: past `max` entries, the oldest (by the time beside each) go first.
+fn insert_bounded<V>(map: &mut HashMap<String, V>, max: usize, key: String, value: V, time: impl Fn(&V) -> SystemTime) {
+    if map.len() >= max {
+        let mut times: Vec<SystemTime> = map.values().map(&time).collect();
+        times.sort_unstable();
+        let cutoff = times[times.len() / 2];
+        map.retain(|_, v| time(v) > cutoff);
+    }
+    map.insert(key, value);
+}
+
+impl AppState {
+    fn signed_in<T>(&self, headers: &HeaderMap, f: impl FnOnce(&SignedIn) -> T) -> Option<T> {
+        let id = cookie(headers, COOKIE)?;
+        self.signed_in.lock().unwrap_or_else(PoisonError::into_inner).get(id).map(|(_, s)| f(s))
     }
 
     fn session(&self, headers: &HeaderMap) -> Option<Session> {
-        let id = self.visitor_id(headers)?;
-        self.with_visitor(&id, |v| v.session.clone()).flatten()
+        self.signed_in(headers, |s| s.session.clone())
+    }
+
+    /// Whether a POST is the visitor's own: from this origin (other ports of the same host are the same site, so
+    /// SameSite cookies do not tell) and with the visitor's CSRF token.
+    fn checked_post(&self, headers: &HeaderMap, form: &[u8]) -> Option<Session> {
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        if origin.is_some_and(|o| o != self.base) {
+            return None;
+        }
+        let sent = oauth2_core::form::FormParams::parse(form).ok()?.get("csrf")?.to_owned();
+        self.signed_in(headers, |s| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), s.csrf.as_bytes())).then(|| s.session.clone())
+        })
+        .flatten()
     }
 }
 
@@ -109,19 +157,22 @@ async fn home(State(app): State<Shared>, headers: HeaderMap) -> Html<String> {
     }
 }
 
-async fn login(State(app): State<Shared>, headers: HeaderMap) -> Response {
+async fn login(State(app): State<Shared>) -> Response {
     let (url, pending) = match app.client.authorization_request(&mut OsRng).scope(&app.scope).build() {
         Ok(v) => v,
         Err(e) => {
             return (StatusCode::INTERNAL_SERVER_ERROR, page("Error", &html_escape(&e.to_string()))).into_response();
         }
     };
-    let id = app.visitor_id(&headers).unwrap_or_else(|| OsTokenGenerator.generate());
-    app.visitors.lock().unwrap_or_else(PoisonError::into_inner).entry(id.clone()).or_default().pending = Some(pending);
-    let mut response = Redirect::to(url.as_str()).into_response();
-    if let Ok(v) = HeaderValue::try_from(format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax")) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
+    let id = OsTokenGenerator.generate();
+    let now = SystemTime::now();
+    {
+        let mut logins = app.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        logins.retain(|_, p| p.started + PENDING_LIFETIME > now);
+        insert_bounded(&mut logins, MAX_PENDING, id.clone(), PendingLogin { pending, started: now }, |p| p.started);
     }
+    let mut response = Redirect::to(url.as_str()).into_response();
+    set_cookie(&mut response, LOGIN_COOKIE, &id, Some(PENDING_LIFETIME.as_secs()));
     response
 }
 
@@ -131,8 +182,11 @@ async fn callback(State(app): State<Shared>, headers: HeaderMap, RawQuery(query)
             format!("<p class=\"error\">{}: {}</p><p><a href=\"/\">Back</a></p>", html_escape(code), html_escape(text));
         (StatusCode::BAD_REQUEST, page("Login failed", &body)).into_response()
     };
-    let Some(id) = app.visitor_id(&headers) else { return failed("no_session", "start from the login link") };
-    let Some(pending) = app.with_visitor(&id, |v| v.pending.take()).flatten() else {
+    let now = SystemTime::now();
+    let pending = cookie(&headers, LOGIN_COOKIE)
+        .and_then(|id| app.pending.lock().unwrap_or_else(PoisonError::into_inner).remove(id))
+        .filter(|p| p.started + PENDING_LIFETIME > now);
+    let Some(PendingLogin { pending, .. }) = pending else {
         return failed("no_pending_login", "start from the login link");
     };
     let session = match Session::builder(app.client.clone()).http_client(app.http.clone()).build() {
@@ -143,12 +197,22 @@ async fn callback(State(app): State<Shared>, headers: HeaderMap, RawQuery(query)
     if let Err(e) = session.finish_authorization(&pending, &url).await {
         return failed(e.code(), &e.description());
     }
-    app.with_visitor(&id, |v| v.session = Some(session));
-    Redirect::to("/profile").into_response()
+    // A new session id at login: whatever cookie the browser had before (planted or not) names nothing.
+    let id = OsTokenGenerator.generate();
+    let entry = (now, SignedIn { session, csrf: OsTokenGenerator.generate() });
+    let mut signed_in = app.signed_in.lock().unwrap_or_else(PoisonError::into_inner);
+    insert_bounded(&mut signed_in, MAX_SIGNED_IN, id.clone(), entry, |(t, _)| *t);
+    drop(signed_in);
+    let mut response = Redirect::to("/profile").into_response();
+    set_cookie(&mut response, COOKIE, &id, None);
+    set_cookie(&mut response, LOGIN_COOKIE, "", Some(0));
+    response
 }
 
 async fn profile(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let Some(session) = app.session(&headers) else { return Redirect::to("/").into_response() };
+    let Some((session, csrf)) = app.signed_in(&headers, |s| (s.session.clone(), s.csrf.clone())) else {
+        return Redirect::to("/").into_response();
+    };
     let me: serde_json::Value = match session.get(&app.userinfo).send().await {
         Ok(r) if r.status().is_success() => r.json().await.unwrap_or_default(),
         Ok(r) => {
@@ -167,11 +231,14 @@ async fn profile(State(app): State<Shared>, headers: HeaderMap) -> Response {
         .map(|d| format!("{} s", d.as_secs()))
         .unwrap_or_else(|| "unknown".into());
     let scope = token.as_ref().and_then(|t| t.scope.as_ref()).map(|s| s.to_string()).unwrap_or_default();
+    let csrf = html_escape(&csrf);
     let body = format!(
         "<dl><dt>Name</dt><dd id=\"name\">{name}</dd><dt>Username</dt><dd id=\"sub\">{sub}</dd>\
          <dt>Granted scope</dt><dd>{scope}</dd><dt>Access token expires in</dt><dd id=\"expires\">{expires}</dd></dl>\
-         <form method=\"post\" action=\"/refresh\"><button type=\"submit\" class=\"secondary\">Refresh token</button></form> \
-         <form method=\"post\" action=\"/logout\"><button type=\"submit\">Log out</button></form>",
+         <form method=\"post\" action=\"/refresh\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\" class=\"secondary\">Refresh token</button></form> \
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\">Log out</button></form>",
         name = html_escape(me["name"].as_str().unwrap_or("")),
         sub = html_escape(me["sub"].as_str().unwrap_or("")),
         scope = html_escape(&scope),
@@ -179,27 +246,33 @@ async fn profile(State(app): State<Shared>, headers: HeaderMap) -> Response {
     page("Your profile", &body).into_response()
 }
 
-async fn refresh(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let Some(session) = app.session(&headers) else { return Redirect::to("/").into_response() };
+fn forbidden() -> Response {
+    let text = "<p class=\"error\">This form did not come from this page.</p><p><a href=\"/\">Back</a></p>";
+    (StatusCode::FORBIDDEN, page("Request refused", text)).into_response()
+}
+
+async fn refresh(State(app): State<Shared>, headers: HeaderMap, form: axum::body::Bytes) -> Response {
+    let Some(session) = app.checked_post(&headers, &form) else { return forbidden() };
     match session.refresh().await {
         Ok(_) => Redirect::to("/profile").into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, page("Refresh failed", &html_escape(&e.description()))).into_response(),
     }
 }
 
-async fn logout(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(id) = app.visitor_id(&headers) {
-        let session = app.visitors.lock().unwrap_or_else(PoisonError::into_inner).remove(&id).and_then(|v| v.session);
-        if let Some(token) = session.and_then(|s| s.token()) {
-            // Revoking the refresh token revokes the whole grant at the provider.
-            let secret = token.refresh_token.as_ref().map(|r| r.secret().to_owned());
-            let s = Session::builder(app.client.clone()).http_client(app.http.clone()).build();
-            if let (Some(secret), Ok(s)) = (secret, s) {
-                let _ = s.revoke(&secret, Some(oauth2_core::introspection::TokenTypeHint::RefreshToken)).await;
-            }
+async fn logout(State(app): State<Shared>, headers: HeaderMap, form: axum::body::Bytes) -> Response {
+    let Some(session) = app.checked_post(&headers, &form) else { return forbidden() };
+    if let Some(id) = cookie(&headers, COOKIE) {
+        app.signed_in.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+    }
+    if let Some(token) = session.token() {
+        // Revoking the refresh token revokes the whole grant at the provider.
+        if let Some(secret) = token.refresh_token.as_ref().map(|r| r.secret().to_owned()) {
+            let _ = session.revoke(&secret, Some(oauth2_core::introspection::TokenTypeHint::RefreshToken)).await;
         }
     }
-    Redirect::to("/").into_response()
+    let mut response = Redirect::to("/").into_response();
+    set_cookie(&mut response, COOKIE, "", Some(0));
+    response
 }
 
 #[tokio::main]
@@ -246,7 +319,8 @@ async fn main() -> std::process::ExitCode {
         scope: Scope::parse(&args.scope),
         base: base.clone(),
         userinfo,
-        visitors: Mutex::default(),
+        pending: Mutex::default(),
+        signed_in: Mutex::default(),
     });
     let app = Router::new()
         .route("/", get(home))
@@ -257,11 +331,32 @@ async fn main() -> std::process::ExitCode {
         .route("/logout", post(logout))
         .with_state(state);
     println!("client-web listening on {base} (provider {})", args.issuer);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+    match oauth2_axum::serve::serve(
+        listener,
+        app,
+        oauth2_axum::serve::Limits::default(),
+        oauth2_examples::demo::stop_signal(),
+    )
+    .await
+    {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => fail(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_in_progress_are_bounded_and_the_oldest_go_first() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut map: HashMap<String, SystemTime> = HashMap::new();
+        for i in 0..(MAX_PENDING as u64 * 3) {
+            insert_bounded(&mut map, MAX_PENDING, format!("k{i}"), start + Duration::from_millis(i), |t| *t);
+            assert!(map.len() <= MAX_PENDING);
+        }
+        assert!(map.contains_key(&format!("k{}", MAX_PENDING as u64 * 3 - 1)), "the newest is kept");
+        assert!(!map.contains_key("k0"), "the oldest went first");
     }
 }

@@ -1,6 +1,7 @@
 //! The demo authorization server on actix-web: `provider-actix --listen 127.0.0.1:9000 [--config FILE.toml]
 //! [--issuer URL]`.
 
+use actix_web::http::KeepAlive;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use clap::Parser;
 use oauth2_actix::{Authenticated, Provider, into_response};
@@ -15,11 +16,17 @@ struct Args {
     provider: ProviderArgs,
 }
 
-/// The demo pages, through the framework-free app.
-async fn pages(req: HttpRequest, body: web::Bytes, demo: web::Data<DemoApp>) -> HttpResponse {
-    match oauth2_actix::to_http_request(&req, body.to_vec()) {
+/// The demo pages, through the framework-free app; the body is bounded in size and time as the endpoints' are.
+async fn pages(req: HttpRequest, body: web::Payload, demo: web::Data<DemoApp>) -> HttpResponse {
+    let config = demo.server().config();
+    let read = actix_web::rt::time::timeout(config.body_timeout, body.to_bytes_limited(config.max_body_bytes));
+    let request = match read.await {
+        Ok(Ok(Ok(bytes))) => oauth2_actix::to_http_request(&req, bytes.to_vec()),
+        _ => None,
+    };
+    match request {
         Some(request) => into_response(demo.handle(request).await),
-        None => HttpResponse::BadRequest().finish(),
+        None => HttpResponse::BadRequest().body("the request body is too large, slow or unreadable"),
     }
 }
 
@@ -28,7 +35,7 @@ async fn userinfo(Authenticated(grant): Authenticated, demo: web::Data<DemoApp>)
 }
 
 fn main() -> std::process::ExitCode {
-    let Started { listener, server, demo } =
+    let Started { listener, server, demo, header_timeout, max_connections } =
         match oauth2_examples::demo::start("provider-actix", &Args::parse().provider) {
             Ok(started) => started,
             Err((message, code)) => {
@@ -36,23 +43,37 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::from(code);
             }
         };
-    let body_limit = server.config().max_body_bytes;
     let provider = Provider::new(server);
     let demo = web::Data::new(demo);
+    const WORKERS: usize = 2;
     let result = actix_web::rt::System::new().block_on(async move {
-        let http = HttpServer::new(move || {
+        let server = HttpServer::new(move || {
             App::new()
                 .app_data(demo.clone())
-                .app_data(web::PayloadConfig::new(body_limit))
                 .configure(provider.configure())
                 .route("/authorize", web::get().to(pages))
                 .route("/login", web::post().to(pages))
                 .route("/consent", web::post().to(pages))
                 .service(web::resource("/userinfo").wrap(provider.require_scope("")).route(web::get().to(userinfo)))
         })
-        .workers(2)
-        .listen(listener)?;
-        http.run().await
+        .workers(WORKERS)
+        // A request whose head is not in by then is dropped; so is a keep-alive connection idle that long.
+        .client_request_timeout(header_timeout)
+        .keep_alive(KeepAlive::Timeout(header_timeout))
+        // The cap is per worker.
+        .max_connections(max_connections.div_ceil(WORKERS).max(1))
+        .shutdown_timeout(30)
+        // Ctrl-C and SIGTERM both stop gracefully: requests in flight finish (actix's own handler would force
+        // the stop on Ctrl-C).
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            oauth2_examples::demo::stop_signal().await;
+            handle.stop(true).await;
+        });
+        server.await
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

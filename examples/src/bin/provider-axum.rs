@@ -2,9 +2,9 @@
 
 use axum::Router;
 use axum::extract::Request;
-use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use clap::Parser;
+use oauth2_axum::serve::{Limits, serve};
 use oauth2_axum::{Authenticated, Provider, into_response};
 use oauth2_examples::demo::{ProviderArgs, Started};
 
@@ -19,7 +19,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let Started { listener, server, demo } =
+    let Started { listener, server, demo, header_timeout, max_connections } =
         match oauth2_examples::demo::start("provider-axum", &Args::parse().provider) {
             Ok(started) => started,
             Err((message, code)) => {
@@ -34,16 +34,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let body_limit = server.config().max_body_bytes;
+    let (body_limit, body_timeout) = (server.config().max_body_bytes, server.config().body_timeout);
     let provider = Provider::new(server);
 
     let pages = {
         let demo = demo.clone();
         move |request: Request| async move {
-            let (parts, body) = request.into_parts();
-            match axum::body::to_bytes(body, body_limit).await {
-                Ok(bytes) => into_response(demo.handle(http::Request::from_parts(parts, bytes.to_vec())).await),
-                Err(_) => (http::StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response(),
+            match oauth2_axum::buffered(request, body_limit, body_timeout).await {
+                Ok(request) => into_response(demo.handle(request.map(|body| body.to_vec())).await),
+                Err(refused) => refused,
             }
         }
     };
@@ -58,10 +57,8 @@ async fn main() -> std::process::ExitCode {
         .merge(Router::new().route("/userinfo", get(userinfo)).route_layer(provider.require_scope("")))
         .merge(provider.router());
 
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+    let limits = Limits::default().header_timeout(header_timeout).max_connections(max_connections);
+    if let Err(e) = serve(listener, app, limits, oauth2_examples::demo::stop_signal()).await {
         eprintln!("error: {e}");
         return std::process::ExitCode::from(1);
     }

@@ -3,16 +3,19 @@
 
 mod config;
 mod pages;
+mod sessions;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use oauth2_core::form::FormParams;
 use oauth2_core::resource::AccessGrant;
-use oauth2_core::server::{AuthorizationRequest, AuthorizationServer, MemoryStore, OsTokenGenerator, TokenGenerator};
+use oauth2_core::server::{
+    AuthorizationServer, ClientAddress, MemoryStore, OsTokenGenerator, PasswordError, TokenGenerator,
+};
+use sessions::{Login, Logins, Sealer};
 use subtle::ConstantTimeEq;
 
 pub use config::{ClientConfig, ConfigError, DemoConfig, UserConfig};
@@ -29,6 +32,34 @@ pub struct ProviderArgs {
     /// The issuer identifier (default: http://HOST:PORT of --listen, with the port actually bound).
     #[arg(long)]
     pub issuer: Option<String>,
+    /// Seconds a client has to send a request's headers; idle keep-alive connections are closed after as long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Connections served at once (default: three quarters of the open-file limit, at most 1024); more wait in
+    /// the listen backlog.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: Option<u64>,
+}
+
+impl ProviderArgs {
+    /// The header timeout.
+    pub fn header_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.header_timeout)
+    }
+
+    /// The connection cap: `--max-connections`, else three quarters of the soft open-file limit (read from
+    /// `/proc/self/limits` where there is one), at most 1024: a flood of sockets must find the cap before the
+    /// process runs out of file descriptors.
+    pub fn max_connections(&self) -> usize {
+        if let Some(n) = self.max_connections {
+            return usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        let soft = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| {
+            let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+            line.split_whitespace().nth(3)?.parse::<usize>().ok()
+        });
+        soft.map_or(1024, |n| (n / 4 * 3).clamp(16, 1024))
+    }
 }
 
 /// A demo provider ready to serve: what both binaries do before their framework takes over.
@@ -40,6 +71,10 @@ pub struct Started {
     pub server: Arc<AuthorizationServer<MemoryStore>>,
     /// The login and consent pages and `/userinfo`.
     pub demo: DemoApp,
+    /// `--header-timeout`.
+    pub header_timeout: std::time::Duration,
+    /// The connection cap ([`ProviderArgs::max_connections`]).
+    pub max_connections: usize,
 }
 
 /// Loads the configuration (or the built-in data), binds `--listen`, works out the issuer and builds the server;
@@ -60,7 +95,31 @@ pub fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, u8)> {
     if args.config.is_none() {
         println!("Built-in demo data:\n{}", config.describe());
     }
-    Ok(Started { listener, server, demo })
+    let (header_timeout, max_connections) = (args.header_timeout(), args.max_connections());
+    Ok(Started { listener, server, demo, header_timeout, max_connections })
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM: what stops a demo server, which then finishes the requests in flight.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// The issuer of a provider started with `--listen LISTEN` and bound to `bound` (design.md §4): `http://HOST:PORT`
@@ -74,66 +133,50 @@ pub fn default_issuer(listen: &str, bound: std::net::SocketAddr) -> String {
     }
 }
 
-/// Sessions kept at most; the oldest half is dropped past this (a demo must not grow without bound).
-const MAX_SESSIONS: usize = 10_000;
-/// Authorization requests a session holds open at once; the oldest goes past this.
-const MAX_PENDING: usize = 16;
-
-#[derive(Default)]
-struct Session {
-    user: Option<String>,
-    csrf: String,
-    /// Open authorization requests by id, with a sequence number to find the oldest.
-    pending: HashMap<String, (u64, AuthorizationRequest)>,
-    created: u64,
-}
-
-impl Session {
-    fn add_pending(&mut self, rid: String, request: AuthorizationRequest, seq: u64) {
-        if self.pending.len() >= MAX_PENDING {
-            let oldest = self.pending.iter().min_by_key(|(_, (n, _))| *n).map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                self.pending.remove(&oldest);
-            }
-        }
-        self.pending.insert(rid, (seq, request));
-    }
-}
-
-/// The demo's app side: users, sessions, pages. Cheap to clone.
+/// The demo's app side: users, logins, pages. Cheap to clone.
 #[derive(Clone)]
 pub struct DemoApp {
     server: Arc<AuthorizationServer<MemoryStore>>,
     users: Arc<Vec<UserConfig>>,
-    sessions: Arc<Mutex<HashMap<String, Session>>>,
-    counter: Arc<std::sync::atomic::AtomicU64>,
-    /// The session cookie's name, with the issuer's port in it: cookies ignore ports, and two demo providers on one
-    /// host must not overwrite each other's sessions in one browser.
-    cookie: Arc<str>,
+    sealer: Arc<Sealer>,
+    logins: Arc<Logins>,
+    /// The origin of the issuer: a POST from any other origin is refused (other ports of the same host are the
+    /// same *site*, so SameSite cookies alone do not stop them).
+    origin: Arc<str>,
+    /// The cookie names, with the issuer's port in them: cookies ignore ports, and two demo providers on one host
+    /// must not overwrite each other's cookies in one browser.
+    session_cookie: Arc<str>,
+    csrf_cookie: Arc<str>,
 }
 
 impl std::fmt::Debug for DemoApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Users hold (demo) passwords, sessions hold CSRF tokens: neither is shown.
-        f.debug_struct("DemoApp").field("cookie", &self.cookie).finish_non_exhaustive()
+        // Users hold (demo) passwords, logins hold CSRF tokens: neither is shown.
+        f.debug_struct("DemoApp").field("origin", &self.origin).finish_non_exhaustive()
     }
 }
 
 impl DemoApp {
     /// The app for `server` (built from `config` with [`DemoConfig::server`]).
     pub fn new(server: Arc<AuthorizationServer<MemoryStore>>, config: &DemoConfig) -> Self {
-        let port = url::Url::parse(&server.config().issuer).ok().and_then(|u| u.port_or_known_default());
-        let cookie = match port {
-            Some(port) => format!("demo_session_{port}"),
-            None => "demo_session".to_owned(),
-        };
+        let issuer = url::Url::parse(&server.config().issuer).ok();
+        let port =
+            issuer.as_ref().and_then(url::Url::port_or_known_default).map(|p| format!("_{p}")).unwrap_or_default();
+        let origin = issuer.map(|u| u.origin().ascii_serialization()).unwrap_or_default();
         Self {
             server,
             users: Arc::new(config.users.clone()),
-            sessions: Arc::default(),
-            counter: Arc::default(),
-            cookie: cookie.into(),
+            sealer: Arc::new(Sealer::new()),
+            logins: Arc::default(),
+            origin: origin.into(),
+            session_cookie: format!("demo_session{port}").into(),
+            csrf_cookie: format!("demo_csrf{port}").into(),
         }
+    }
+
+    /// The authorization server.
+    pub fn server(&self) -> &AuthorizationServer<MemoryStore> {
+        &self.server
     }
 
     /// `/userinfo`'s answer for a validated token: JSON with `sub` (the username) and `name` (the display name),
@@ -159,165 +202,153 @@ impl DemoApp {
         response
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The session id of the request's cookie, if it names a live session.
-    fn session_id(&self, request: &http::Request<Vec<u8>>) -> Option<String> {
-        let sessions = self.sessions();
-        request
-            .headers()
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().split_once('='))
-            .find(|(k, v)| *k == &*self.cookie && sessions.contains_key(*v))
-            .map(|(_, v)| v.to_owned())
-    }
-
-    fn new_session(&self, user: Option<String>, pending: HashMap<String, (u64, AuthorizationRequest)>) -> String {
-        let id = OsTokenGenerator.generate();
-        let created = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut sessions = self.sessions();
-        if sessions.len() >= MAX_SESSIONS {
-            let cutoff = created.saturating_sub(MAX_SESSIONS as u64 / 2);
-            sessions.retain(|_, s| s.created >= cutoff);
-        }
-        sessions.insert(id.clone(), Session { user, csrf: OsTokenGenerator.generate(), pending, created });
-        id
-    }
-
     /// Serves `GET /authorize`, `POST /login` and `POST /consent`.
     pub async fn handle(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        self.handle_at(request, SystemTime::now()).await
+    }
+
+    /// [`handle`](Self::handle) at `now`.
+    pub async fn handle_at(&self, request: http::Request<Vec<u8>>, now: SystemTime) -> http::Response<Vec<u8>> {
         let path = request.uri().path().to_owned();
         match (request.method().as_str(), path.as_str()) {
-            ("GET", "/authorize") => self.authorize(request).await,
-            ("POST", "/login") => self.login(request),
-            ("POST", "/consent") => self.consent(request).await,
+            ("GET", "/authorize") => self.authorize(request, now).await,
+            ("POST", "/login") => self.login(request, now).await,
+            ("POST", "/consent") => self.consent(request, now).await,
             _ => html(StatusCode::NOT_FOUND, pages::message("Not found", "There is nothing at this address.")),
         }
     }
 
-    async fn authorize(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+    async fn authorize(&self, request: http::Request<Vec<u8>>, now: SystemTime) -> http::Response<Vec<u8>> {
         // The client and redirect URI are checked before anything is shown (design.md §4).
         let validated = match self.server.authorization_request(request.uri().query().unwrap_or("")).await {
             Ok(v) => v,
             Err(e) => return e.into_response(),
         };
-        let rid = OsTokenGenerator.generate();
-        let (sid, fresh) = match self.session_id(&request) {
-            Some(sid) => (sid, false),
-            None => (self.new_session(None, HashMap::new()), true),
+        // design.md §4: every authorization request shows login, then consent. Nothing is kept for it here: the
+        // request goes into the login form, sealed, so any number of visits costs no memory.
+        let (csrf, fresh) = match cookie(&request, &self.csrf_cookie) {
+            Some(c) if c.len() == 43 => (c.to_owned(), false),
+            _ => (OsTokenGenerator.generate(), true),
         };
-        let page = {
-            let mut sessions = self.sessions();
-            let Some(session) = sessions.get_mut(&sid) else {
-                return html(StatusCode::INTERNAL_SERVER_ERROR, pages::message("Session lost", "Please try again."));
-            };
-            // design.md §4: every authorization request shows login, then consent. The demo keeps no "remember
-            // me", so a browser that kept its cookies from an earlier flow sees the same two pages.
-            let page = pages::login(&validated, &rid, &session.csrf, None);
-            let seq = self.counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            session.add_pending(rid, validated, seq);
-            page
-        };
-        let mut response = html(StatusCode::OK, page);
+        let sealed = self.sealer.seal(&validated, &csrf, now);
+        let mut response = html(StatusCode::OK, pages::login(&validated, &sealed, &csrf, None));
         if fresh {
-            set_cookie(&mut response, &self.cookie, &sid);
+            set_cookie(&mut response, &self.csrf_cookie, &csrf);
         }
         response
     }
 
-    /// The session and form of a POST, after the CSRF check; `None` when the check fails.
-    fn checked_post(&self, request: &http::Request<Vec<u8>>) -> Option<(String, FormParams)> {
+    /// The form of a POST from this site, if it passes the origin and CSRF checks; `csrf` is the token to compare.
+    fn checked_form(&self, request: &http::Request<Vec<u8>>, csrf: Option<&str>) -> Option<FormParams> {
+        let origin = request.headers().get(http::header::ORIGIN).and_then(|o| o.to_str().ok());
+        if origin.is_some_and(|o| o != &*self.origin) {
+            return None;
+        }
         let form = FormParams::parse(request.body()).ok()?;
-        let sid = self.session_id(request)?;
-        let sessions = self.sessions();
-        let session = sessions.get(&sid)?;
-        let sent = form.get("csrf").unwrap_or("");
-        bool::from(sent.as_bytes().ct_eq(session.csrf.as_bytes())).then_some((sid, form))
+        let sent = form.get("csrf")?;
+        let expected = csrf?;
+        bool::from(sent.as_bytes().ct_eq(expected.as_bytes())).then_some(form)
     }
 
-    fn login(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
-        let Some((sid, form)) = self.checked_post(&request) else {
+    async fn login(&self, request: http::Request<Vec<u8>>, now: SystemTime) -> http::Response<Vec<u8>> {
+        let csrf = cookie(&request, &self.csrf_cookie).map(str::to_owned);
+        let Some(form) = self.checked_form(&request, csrf.as_deref()) else {
             return refused();
         };
-        let rid = form.get("request").unwrap_or("").to_owned();
+        let sealed = form.get("request").unwrap_or("");
+        let Some(pending) = csrf.as_deref().and_then(|c| self.sealer.open(sealed, c, now)) else {
+            return expired();
+        };
         let username = form.get("username").unwrap_or("");
         let password = form.get("password").unwrap_or("");
-        let user = self
-            .users
-            .iter()
-            .find(|u| u.username == username && bool::from(u.password.as_bytes().ct_eq(password.as_bytes())));
-        let mut sessions = self.sessions();
-        let Some(session) = sessions.get_mut(&sid) else {
-            return html(StatusCode::BAD_REQUEST, pages::message("Session lost", "Start again from the application."));
+        let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
+        let subject = match self.server.verify_password(username, password, address, now).await {
+            Ok(subject) => subject,
+            Err(PasswordError::Throttled(wait)) => {
+                let text =
+                    format!("Too many sign-in attempts. Wait {} seconds, then try again.", wait.as_secs().max(1));
+                let csrf = csrf.unwrap_or_default();
+                let mut r = html(StatusCode::TOO_MANY_REQUESTS, pages::login(&pending, sealed, &csrf, Some(&text)));
+                if let Ok(v) = HeaderValue::try_from(wait.as_secs().max(1).to_string()) {
+                    r.headers_mut().insert(http::header::RETRY_AFTER, v);
+                }
+                return r;
+            }
+            Err(PasswordError::Wrong) => {
+                let text = "The username or password is not right.";
+                let csrf = csrf.unwrap_or_default();
+                return html(StatusCode::UNAUTHORIZED, pages::login(&pending, sealed, &csrf, Some(text)));
+            }
+            Err(_) => {
+                return html(StatusCode::SERVICE_UNAVAILABLE, pages::message("Unavailable", "Try again later."));
+            }
         };
-        let Some(pending) = session.pending.get(&rid).map(|(_, r)| r.clone()) else {
-            return html(
-                StatusCode::BAD_REQUEST,
-                pages::message("Request expired", "Start again from the application."),
-            );
-        };
-        let Some(user) = user else {
-            let page = pages::login(&pending, &rid, &session.csrf, Some("The username or password is not right."));
-            return html(StatusCode::UNAUTHORIZED, page);
-        };
-        // A new session id at login, so a session fixed before login is worth nothing after it.
-        let old = sessions.remove(&sid).map(|s| s.pending).unwrap_or_default();
-        drop(sessions);
-        let new_sid = self.new_session(Some(user.username.clone()), old);
-        let csrf = self.sessions().get(&new_sid).map(|s| s.csrf.clone()).unwrap_or_default();
-        let mut response = html(StatusCode::OK, pages::consent(&pending, &user.name, &rid, &csrf));
-        set_cookie(&mut response, &self.cookie, &new_sid);
+        let display_name =
+            self.users.iter().find(|u| u.username == subject).map_or(subject.clone(), |u| u.name.clone());
+        // The login is bound to this one request, under a new session id (a session fixed before login is worth
+        // nothing after it), and its consent form gets a token of its own.
+        let (csrf, rid) = (OsTokenGenerator.generate(), OsTokenGenerator.generate());
+        let login = Login { username: subject, display_name, request: pending, csrf, rid, at: now };
+        let page = pages::consent(&login.request, &login.display_name, &login.rid, &login.csrf);
+        let sid = self.logins.insert(login, now);
+        let mut response = html(StatusCode::OK, page);
+        set_cookie(&mut response, &self.session_cookie, &sid);
         response
     }
 
-    async fn consent(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
-        let Some((sid, form)) = self.checked_post(&request) else {
-            return refused();
+    async fn consent(&self, request: http::Request<Vec<u8>>, now: SystemTime) -> http::Response<Vec<u8>> {
+        let sid = cookie(&request, &self.session_cookie).map(str::to_owned);
+        let login = sid.as_deref().and_then(|sid| self.logins.get(sid, now));
+        let Some(form) = self.checked_form(&request, login.as_ref().map(|l| l.csrf.as_str())) else {
+            return if login.is_none() { expired() } else { refused() };
         };
-        let (user, pending) = {
-            let mut sessions = self.sessions();
-            let Some(session) = sessions.get_mut(&sid) else {
-                return html(
-                    StatusCode::BAD_REQUEST,
-                    pages::message("Session lost", "Start again from the application."),
-                );
-            };
-            // Single use: a consent form cannot be submitted twice.
-            (session.user.clone(), session.pending.remove(form.get("request").unwrap_or("")).map(|(_, r)| r))
-        };
-        let (Some(user), Some(pending)) = (user, pending) else {
-            return html(
-                StatusCode::BAD_REQUEST,
-                pages::message("Request expired", "Start again from the application."),
-            );
+        if login.as_ref().is_none_or(|l| form.get("request") != Some(l.rid.as_str())) {
+            return expired();
+        }
+        // Single use: the login's authority ends with this answer, allow or deny.
+        let Some(login) = sid.as_deref().and_then(|sid| self.logins.remove(sid)) else {
+            return expired();
         };
         match form.get("decision") {
-            Some("allow") => match self.server.approve(&pending, &user, None, SystemTime::now()).await {
+            Some("allow") => match self.server.approve(&login.request, &login.username, None, now).await {
                 Ok(r) => r,
                 Err(e) => e.into_response(),
             },
-            _ => self.server.deny(&pending).await,
+            _ => self.server.deny(&login.request).await,
         }
     }
 }
 
-/// A form that failed the CSRF or session check.
+/// The value of cookie `name` in the request.
+fn cookie<'r>(request: &'r http::Request<Vec<u8>>, name: &str) -> Option<&'r str> {
+    request
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A form that failed the origin or CSRF check.
 fn refused() -> http::Response<Vec<u8>> {
     let text = "This form expired or did not come from this site. Start again from the application.";
     html(StatusCode::BAD_REQUEST, pages::message("Request refused", text))
+}
+
+/// A form whose request or login is no longer good (expired, spent, or from before a restart).
+fn expired() -> http::Response<Vec<u8>> {
+    html(StatusCode::BAD_REQUEST, pages::message("Request expired", "Start again from the application."))
 }
 
 fn html(status: StatusCode, body: String) -> http::Response<Vec<u8>> {
     oauth2_core::html::response(status, body)
 }
 
-fn set_cookie(response: &mut http::Response<Vec<u8>>, name: &str, sid: &str) {
-    if let Ok(v) = HeaderValue::try_from(format!("{name}={sid}; Path=/; HttpOnly; SameSite=Lax")) {
+fn set_cookie(response: &mut http::Response<Vec<u8>>, name: &str, value: &str) {
+    if let Ok(v) = HeaderValue::try_from(format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax")) {
         response.headers_mut().append(SET_COOKIE, v);
     }
 }

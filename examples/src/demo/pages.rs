@@ -41,8 +41,8 @@ fn describe_scope(scope: &str) -> String {
     }
 }
 
-/// The login page.
-pub(super) fn login(request: &AuthorizationRequest, rid: &str, csrf: &str, error: Option<&str>) -> String {
+/// The login page; `sealed` is the request it is for, as the form carries it.
+pub(super) fn login(request: &AuthorizationRequest, sealed: &str, csrf: &str, error: Option<&str>) -> String {
     let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", html_escape(e))).unwrap_or_default();
     page(
         "Sign in",
@@ -57,7 +57,7 @@ pub(super) fn login(request: &AuthorizationRequest, rid: &str, csrf: &str, error
              <button type=\"submit\" class=\"primary\">Sign in</button></form>",
             client = client_name(request),
             csrf = html_escape(csrf),
-            rid = html_escape(rid),
+            rid = html_escape(sealed),
         ),
     )
 }

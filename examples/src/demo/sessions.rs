@@ -1,0 +1,245 @@
+//! What the demo's pages remember, and for how long.
+//!
+//! - **Before login, nothing.** The validated authorization request travels in the login form, sealed with an HMAC
+//!   of a key this process made at start, with the time it was validated and the hash of the browser's CSRF cookie.
+//!   Anonymous traffic (any number of `GET /authorize`) costs no memory, and cannot evict anyone.
+//! - **After a login, one entry per login,** bound to the one request it was made for: the user, the request, a
+//!   fresh CSRF token for the consent form. Consent (allow or deny) ends it; so does time. The table is bounded by
+//!   count and by bytes; only logins with the right password can fill it.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use oauth2_core::server::{AuthorizationRequest, OsTokenGenerator, TokenGenerator};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How long a login form, and a login waiting for consent, stay good.
+pub(crate) const LIFETIME: Duration = Duration::from_secs(600);
+/// Logins waiting for consent kept at most, by count and by bytes; the oldest go first past either.
+const MAX_LOGINS: usize = 10_000;
+const MAX_LOGIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a login form carries, sealed.
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    /// The validated request.
+    r: AuthorizationRequest,
+    /// When it was validated, in Unix seconds.
+    t: u64,
+    /// SHA-256 of the CSRF cookie of the browser it was shown to, base64url.
+    c: String,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn csrf_hash(csrf: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(csrf.as_bytes()))
+}
+
+/// Seals and opens login forms with this process's key.
+pub(crate) struct Sealer {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer([redacted])")
+    }
+}
+
+impl Sealer {
+    /// A sealer with a fresh random key: forms sealed by another process (or before a restart) do not open.
+    pub(crate) fn new() -> Self {
+        let mut key = [0u8; 32];
+        OsTokenGenerator.fill_bytes(&mut key);
+        Self { key }
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        // HMAC takes keys of any length.
+        Hmac::<Sha256>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+    }
+
+    /// `request`, validated at `now` for the browser whose CSRF cookie is `csrf`, as a form value.
+    pub(crate) fn seal(&self, request: &AuthorizationRequest, csrf: &str, now: SystemTime) -> String {
+        let body =
+            serde_json::to_vec(&Sealed { r: request.clone(), t: unix(now), c: csrf_hash(csrf) }).unwrap_or_default();
+        let mut mac = self.mac();
+        mac.update(&body);
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&body), URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    /// The request of a sealed form value, if this process sealed it for the browser with CSRF cookie `csrf` less
+    /// than [`LIFETIME`] before `now`.
+    pub(crate) fn open(&self, sealed: &str, csrf: &str, now: SystemTime) -> Option<AuthorizationRequest> {
+        let (body, tag) = sealed.split_once('.')?;
+        let body = URL_SAFE_NO_PAD.decode(body).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let mut mac = self.mac();
+        mac.update(&body);
+        mac.verify_slice(&tag).ok()?;
+        let sealed: Sealed = serde_json::from_slice(&body).ok()?;
+        let age = unix(now).checked_sub(sealed.t)?;
+        let same_browser = bool::from(subtle::ConstantTimeEq::ct_eq(sealed.c.as_bytes(), csrf_hash(csrf).as_bytes()));
+        (age < LIFETIME.as_secs() && same_browser).then_some(sealed.r)
+    }
+}
+
+/// A login waiting for the user's consent to the one request it was made for.
+#[derive(Debug, Clone)]
+pub(crate) struct Login {
+    pub(crate) username: String,
+    pub(crate) display_name: String,
+    pub(crate) request: AuthorizationRequest,
+    /// The token of the consent form.
+    pub(crate) csrf: String,
+    /// The request's id in the consent form.
+    pub(crate) rid: String,
+    pub(crate) at: SystemTime,
+}
+
+impl Login {
+    /// What the entry costs, roughly: its strings and the request's.
+    fn bytes(&self) -> usize {
+        let r = &self.request;
+        let request = r.client_id.len()
+            + r.redirect_uri.len()
+            + r.state.as_ref().map_or(0, String::len)
+            + r.scope.iter().map(|s| s.len() + 24).sum::<usize>()
+            + r.code_challenge.as_ref().map_or(0, |c| c.as_str().len())
+            + r.client_name.as_ref().map_or(0, String::len);
+        256 + self.username.len() + self.display_name.len() + self.csrf.len() + self.rid.len() + request
+    }
+}
+
+/// The logins waiting for consent, by session id: bounded and expiring.
+#[derive(Debug, Default)]
+pub(crate) struct Logins {
+    table: Mutex<(HashMap<String, Login>, usize)>,
+}
+
+impl Logins {
+    /// Keeps `login` under a new session id, and returns the id.
+    pub(crate) fn insert(&self, login: Login, now: SystemTime) -> String {
+        let id = OsTokenGenerator.generate();
+        let mut guard = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let (table, bytes) = &mut *guard;
+        let size = login.bytes();
+        if table.len() >= MAX_LOGINS || *bytes + size > MAX_LOGIN_BYTES {
+            // Expired logins go first; if that is not enough, the oldest, down to half the budget, so the sort
+            // here is paid for by as many inserts as it frees room for.
+            table.retain(|_, l| l.at + LIFETIME > now);
+            let mut total: usize = table.values().map(Login::bytes).sum();
+            if table.len() >= MAX_LOGINS || total + size > MAX_LOGIN_BYTES {
+                let mut by_age: Vec<(SystemTime, String)> = table.iter().map(|(k, l)| (l.at, k.clone())).collect();
+                by_age.sort();
+                for (_, k) in by_age {
+                    if table.len() < MAX_LOGINS / 2 && total + size <= MAX_LOGIN_BYTES / 2 {
+                        break;
+                    }
+                    if let Some(old) = table.remove(&k) {
+                        total -= old.bytes();
+                    }
+                }
+            }
+            *bytes = total;
+        }
+        *bytes += size;
+        table.insert(id.clone(), login);
+        id
+    }
+
+    /// The login of session `id`, if it is still good at `now`.
+    pub(crate) fn get(&self, id: &str, now: SystemTime) -> Option<Login> {
+        let guard = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        guard.0.get(id).filter(|l| l.at + LIFETIME > now).cloned()
+    }
+
+    /// Ends the login of session `id` (consent was given or refused): its authority is spent.
+    pub(crate) fn remove(&self, id: &str) -> Option<Login> {
+        let mut guard = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let (table, bytes) = &mut *guard;
+        let login = table.remove(id)?;
+        *bytes = bytes.saturating_sub(login.bytes());
+        Some(login)
+    }
+
+    /// How many logins and bytes are kept (for tests).
+    #[cfg(test)]
+    pub(crate) fn size(&self) -> (usize, usize) {
+        let guard = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        (guard.0.len(), guard.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oauth2_core::grant::GrantType;
+    use oauth2_core::server::{AuthorizationServer, MemoryStore, RegisteredClient, ServerConfig};
+
+    fn request(state: &str) -> AuthorizationRequest {
+        let store = MemoryStore::new();
+        store.add_client(
+            RegisteredClient::confidential("web", "s")
+                .redirect_uris(["https://app.example/cb"])
+                .grant_types([GrantType::AuthorizationCode])
+                .scopes("read"),
+        );
+        let server = AuthorizationServer::new(ServerConfig::new("http://127.0.0.1:9"), store, OsTokenGenerator);
+        let q = format!("response_type=code&client_id=web&state={state}");
+        futures_util::FutureExt::now_or_never(server.authorization_request(&q)).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_sealed_form_opens_only_here_for_its_browser_within_its_lifetime() {
+        let (sealer, now) = (Sealer::new(), SystemTime::now());
+        let r = request("xyz");
+        let sealed = sealer.seal(&r, "csrf-a", now);
+        assert_eq!(sealer.open(&sealed, "csrf-a", now + Duration::from_secs(599)), Some(r));
+        assert!(sealer.open(&sealed, "csrf-b", now).is_none(), "another browser's cookie");
+        assert!(sealer.open(&sealed, "csrf-a", now + LIFETIME).is_none(), "expired after 10 minutes");
+        assert!(Sealer::new().open(&sealed, "csrf-a", now).is_none(), "another process (or a restart)");
+        let (body, tag) = sealed.split_once('.').unwrap();
+        let edited = String::from_utf8(URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap().replace("xyz", "xyw");
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(edited));
+        assert!(sealer.open(&forged, "csrf-a", now).is_none(), "an edited body");
+        assert!(sealer.open("garbage", "csrf-a", now).is_none());
+    }
+
+    #[test]
+    fn logins_are_bounded_by_bytes_and_expire() {
+        let logins = Logins::default();
+        let now = SystemTime::now();
+        let big = request(&"s".repeat(2048));
+        let login = |i: u64| Login {
+            username: "alice".into(),
+            display_name: "Alice".into(),
+            request: big.clone(),
+            csrf: "c".repeat(43),
+            rid: "r".repeat(22),
+            at: now + Duration::from_millis(i),
+        };
+        let mut first = String::new();
+        for i in 0..20_000 {
+            let id = logins.insert(login(i), now + Duration::from_millis(i));
+            if i == 0 {
+                first = id;
+            }
+        }
+        let (count, bytes) = logins.size();
+        assert!(count <= MAX_LOGINS && bytes <= MAX_LOGIN_BYTES, "{count} logins, {bytes} bytes");
+        assert!(logins.get(&first, now).is_none(), "the oldest went first");
+        let id = logins.insert(login(0), now);
+        assert!(logins.get(&id, now + Duration::from_secs(599)).is_some());
+        assert!(logins.get(&id, now + LIFETIME).is_none(), "a login expires after 10 minutes");
+        assert!(logins.remove(&id).is_some() && logins.remove(&id).is_none(), "consent spends it once");
+    }
+}
