@@ -6,6 +6,7 @@
 //!   no I/O runtime or HTTP stack appears anywhere in `oauth2-core`'s dependency tree.
 //! - `demo [--framework axum|actix]`: the demo provider on 127.0.0.1:9000 and the demo web client on
 //!   127.0.0.1:3000, until Ctrl-C.
+//! - `fuzz [--seconds N]`: each cargo-fuzz target of `fuzz/` for N seconds (default 60), corpus minimized.
 //! - `bench [--quick]`: W0/W1/W2 (and W1's shape without OAuth) on both adapters and on oxide-auth, with wrk
 //!   (installed with apt-get if missing), servers and load generator pinned to different cores, median of 3
 //!   interleaved runs of 10 s; bytes per live token at 1 M tokens; memory over a 60 s run; the core's criterion
@@ -37,10 +38,14 @@ fn main() -> ExitCode {
         Some("lint") => lint(),
         Some("demo") => demo(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <test|lint|demo|bench>");
             eprintln!("  demo   run the demo provider and web client on loopback (--framework axum|actix)");
             eprintln!("  bench  measure W0/W1/W2 on both adapters and token memory; writes BENCHMARKS.md (--quick)");
+            eprintln!(
+                "  fuzz   run each cargo-fuzz target N seconds (--seconds N, default 60) and minimize the corpus"
+            );
             eprintln!("  test   static checks, then every test of every crate");
             eprintln!("  lint   fmt, clippy -D warnings, rustdoc, and the core's dependency rule");
             return ExitCode::from(2);
@@ -239,6 +244,61 @@ fn test() -> Result<(), String> {
         "tests: oauth2-core --no-default-features",
         cargo(&["test", "--package", "oauth2-core", "--no-default-features", "--lib", "--tests"]),
     )
+}
+
+/// The fuzz targets of `fuzz/fuzz_targets`, by file name.
+fn fuzz_targets() -> Result<Vec<String>, String> {
+    let dir = root().join("fuzz/fuzz_targets");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// `cargo xtask fuzz [--seconds N]`: every target for N seconds with cargo-fuzz (installed if missing), on the
+/// stable toolchain (`--sanitizer none`), with allocations over 64 MiB treated as crashes; then each corpus is
+/// minimized (`cargo fuzz cmin`) so what is checked in stays small. Prints the executions per target; fails on a
+/// crash (the input is in `fuzz/artifacts/`).
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let seconds: u64 = match args {
+        [] => 60,
+        [flag, n] if flag == "--seconds" => n.parse().map_err(|_| format!("--seconds takes a number, not {n}"))?,
+        _ => return Err("usage: cargo xtask fuzz [--seconds N]".into()),
+    };
+    let has_fuzz = cargo(&["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        run("install cargo-fuzz", cargo(&["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let dir = root().join("fuzz");
+    let mut summary = Vec::new();
+    for target in fuzz_targets()? {
+        eprintln!("\n==> fuzz {target} for {seconds} s");
+        let mut cmd = cargo(&["fuzz", "run", &target, "--sanitizer", "none", "--"]);
+        cmd.args([format!("-max_total_time={seconds}"), "-malloc_limit_mb=64".into(), "-print_final_stats=1".into()]);
+        cmd.current_dir(&dir);
+        let output = cmd.output().map_err(|e| format!("cargo fuzz: {e}"))?;
+        let log = String::from_utf8_lossy(&output.stderr);
+        let runs = log
+            .lines()
+            .filter_map(|l| l.strip_prefix("Done ")?.split_whitespace().next()?.parse::<u64>().ok())
+            .next_back();
+        if !output.status.success() {
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            return Err(format!("fuzz target {target} crashed (the input is under fuzz/artifacts/{target})"));
+        }
+        let mut cmin = cargo(&["fuzz", "cmin", &target, "--sanitizer", "none"]);
+        cmin.current_dir(&dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        run(&format!("minimize the corpus of {target}"), cmin)?;
+        let kept = std::fs::read_dir(dir.join("corpus").join(&target)).map(Iterator::count).unwrap_or(0);
+        summary
+            .push(format!("{target}: {} executions in {seconds} s, no crash; corpus {kept} inputs", runs.unwrap_or(0)));
+    }
+    eprintln!("\n{}", summary.join("\n"));
+    Ok(())
 }
 
 fn wait_for_port(port: u16, child: &mut std::process::Child, what: &str) -> Result<(), String> {

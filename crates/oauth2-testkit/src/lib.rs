@@ -6,10 +6,13 @@
 //!
 //! [`scenarios`] is the other half: one table of HTTP scenarios that every provider adapter must pass, against a
 //! live server built from [`scenarios::fixture`]. It is the definition of "works on a framework".
+//!
+//! [`fuzz`] holds the bodies of the fuzz targets in `fuzz/`, so the corpus they find is replayed as a test.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod fuzz;
 pub mod scenarios;
 mod stub;
 
