@@ -11,8 +11,11 @@ use oauth2_core::http;
 use oauth2_core::server::{AuthorizationServer, MemoryStore};
 use oauth2_core::{Client, PendingAuthorization, Scope, State};
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The targets, by name: what `fuzz/fuzz_targets/<name>.rs` runs and `fuzz/corpus/<name>/` feeds.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("form", form),
     ("basic_credentials", basic_credentials),
     ("www_authenticate", www_authenticate),
