@@ -20,7 +20,9 @@
 //! let app: Router = Router::new().merge(provider.router()).merge(api);
 //! // The app adds its own GET /authorize: provider.authorization_request(..), its login and consent pages,
 //! // then provider.approve(..) or provider.deny(..).
-//! axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8080").await?, app).await
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let shutdown = async { let _ = tokio::signal::ctrl_c().await; };
+//! oauth2_axum::serve::serve(listener, app, oauth2_axum::serve::Limits::default(), shutdown).await
 //! # }
 //! ```
 //!
@@ -32,6 +34,10 @@
 //! - [`RequireScope`]: a tower layer that checks the Bearer token (RFC 6750) and the scope, with the provider
 //!   ([`Provider::require_scope`]) or with any [`AccessTokenVerifier`] (an API that only validates tokens);
 //!   [`Authenticated`] then yields the grant in handlers.
+//!
+//! The throttles of the token endpoint count per client address, which [`serve::serve`] provides (as
+//! [`ConnectInfo`]). Behind a reverse proxy every request comes from the proxy: put the client's address, as your
+//! proxy reports it, into the request's extensions as a [`ClientAddress`] in a layer of your own.
 //!
 //! Request bodies are read up to the configured limit; a body that is too large, unreadable or of the wrong type is
 //! an RFC 6749 `invalid_request`, never a 500.

@@ -2,11 +2,12 @@
 //! axum and oauth2-reqwest. `client-web --listen 127.0.0.1:3000 --issuer http://127.0.0.1:9000`.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -38,10 +39,11 @@ struct Args {
     scope: String,
 }
 
-/// A login on its way to the provider: what the callback needs, and when it started.
+/// A login on its way to the provider: what the callback needs, when it started, and from where.
 struct PendingLogin {
     pending: PendingAuthorization,
     started: SystemTime,
+    address: Option<IpAddr>,
 }
 
 /// A signed-in visitor: their session with the provider, and the CSRF token of their forms.
@@ -50,11 +52,15 @@ struct SignedIn {
     csrf: String,
 }
 
-/// Logins in progress kept at most (the oldest go first), and how long one may take.
+/// Logins in progress kept at most, in all and per client address, and how long one may take. None is evicted
+/// before it expires (anonymous visitors could otherwise push out everyone's): past the caps, /login says to try
+/// again later.
 const MAX_PENDING: usize = 10_000;
+const MAX_PENDING_PER_ADDRESS: usize = 32;
 const PENDING_LIFETIME: Duration = Duration::from_secs(600);
-/// Signed-in visitors kept at most (the oldest go first).
+/// Signed-in visitors kept at most (the oldest go first), and how long a sign-in lasts.
 const MAX_SIGNED_IN: usize = 10_000;
+const SIGNED_IN_LIFETIME: Duration = Duration::from_secs(3600);
 
 struct AppState {
     client: Client,
@@ -120,7 +126,9 @@ fn insert_bounded<V>(map: &mut HashMap<String, V>, max: usize, key: String, valu
 impl AppState {
     fn signed_in<T>(&self, headers: &HeaderMap, f: impl FnOnce(&SignedIn) -> T) -> Option<T> {
         let id = cookie(headers, COOKIE)?;
-        self.signed_in.lock().unwrap_or_else(PoisonError::into_inner).get(id).map(|(_, s)| f(s))
+        let now = SystemTime::now();
+        let table = self.signed_in.lock().unwrap_or_else(PoisonError::into_inner);
+        table.get(id).filter(|(at, _)| *at + SIGNED_IN_LIFETIME > now).map(|(_, s)| f(s))
     }
 
     fn session(&self, headers: &HeaderMap) -> Option<Session> {
@@ -157,7 +165,7 @@ async fn home(State(app): State<Shared>, headers: HeaderMap) -> Html<String> {
     }
 }
 
-async fn login(State(app): State<Shared>) -> Response {
+async fn login(State(app): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
     let (url, pending) = match app.client.authorization_request(&mut OsRng).scope(&app.scope).build() {
         Ok(v) => v,
         Err(e) => {
@@ -166,10 +174,18 @@ async fn login(State(app): State<Shared>) -> Response {
     };
     let id = OsTokenGenerator.generate();
     let now = SystemTime::now();
+    let address = Some(peer.ip());
     {
         let mut logins = app.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        logins.retain(|_, p| p.started + PENDING_LIFETIME > now);
-        insert_bounded(&mut logins, MAX_PENDING, id.clone(), PendingLogin { pending, started: now }, |p| p.started);
+        if logins.len() >= MAX_PENDING / 2 {
+            logins.retain(|_, p| p.started + PENDING_LIFETIME > now);
+        }
+        let from_here = logins.values().filter(|p| address.is_some() && p.address == address).count();
+        if logins.len() >= MAX_PENDING || from_here >= MAX_PENDING_PER_ADDRESS {
+            let body = "<p class=\"error\">Too many logins in progress. Try again in a few minutes.</p>";
+            return (StatusCode::SERVICE_UNAVAILABLE, page("Busy", body)).into_response();
+        }
+        logins.insert(id.clone(), PendingLogin { pending, started: now, address });
     }
     let mut response = Redirect::to(url.as_str()).into_response();
     set_cookie(&mut response, LOGIN_COOKIE, &id, Some(PENDING_LIFETIME.as_secs()));
@@ -183,10 +199,12 @@ async fn callback(State(app): State<Shared>, headers: HeaderMap, RawQuery(query)
         (StatusCode::BAD_REQUEST, page("Login failed", &body)).into_response()
     };
     let now = SystemTime::now();
-    let pending = cookie(&headers, LOGIN_COOKIE)
-        .and_then(|id| app.pending.lock().unwrap_or_else(PoisonError::into_inner).remove(id))
-        .filter(|p| p.started + PENDING_LIFETIME > now);
-    let Some(PendingLogin { pending, .. }) = pending else {
+    let login_id = cookie(&headers, LOGIN_COOKIE).map(str::to_owned);
+    let pending = login_id.as_deref().and_then(|id| {
+        let logins = app.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        logins.get(id).filter(|p| p.started + PENDING_LIFETIME > now).map(|p| p.pending.clone())
+    });
+    let Some(pending) = pending else {
         return failed("no_pending_login", "start from the login link");
     };
     let session = match Session::builder(app.client.clone()).http_client(app.http.clone()).build() {
@@ -194,13 +212,22 @@ async fn callback(State(app): State<Shared>, headers: HeaderMap, RawQuery(query)
         Err(e) => return failed(e.code(), &e.description()),
     };
     let url = format!("{}/callback?{}", app.base, query.unwrap_or_default());
-    if let Err(e) = session.finish_authorization(&pending, &url).await {
+    let finished = session.finish_authorization(&pending, &url).await;
+    // A callback with someone else's state (a link an attacker sent) leaves the real login in progress alone.
+    let state_mismatch = matches!(&finished, Err(oauth2_reqwest::Error::Callback(e)) if e.code() == "state_mismatch");
+    if !state_mismatch && let Some(id) = &login_id {
+        app.pending.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+    }
+    if let Err(e) = finished {
         return failed(e.code(), &e.description());
     }
     // A new session id at login: whatever cookie the browser had before (planted or not) names nothing.
     let id = OsTokenGenerator.generate();
     let entry = (now, SignedIn { session, csrf: OsTokenGenerator.generate() });
     let mut signed_in = app.signed_in.lock().unwrap_or_else(PoisonError::into_inner);
+    if signed_in.len() >= MAX_SIGNED_IN {
+        signed_in.retain(|_, (at, _)| *at + SIGNED_IN_LIFETIME > now);
+    }
     insert_bounded(&mut signed_in, MAX_SIGNED_IN, id.clone(), entry, |(t, _)| *t);
     drop(signed_in);
     let mut response = Redirect::to("/profile").into_response();
@@ -349,14 +376,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn logins_in_progress_are_bounded_and_the_oldest_go_first() {
+    fn sign_ins_are_bounded_and_the_oldest_go_first() {
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let mut map: HashMap<String, SystemTime> = HashMap::new();
-        for i in 0..(MAX_PENDING as u64 * 3) {
-            insert_bounded(&mut map, MAX_PENDING, format!("k{i}"), start + Duration::from_millis(i), |t| *t);
-            assert!(map.len() <= MAX_PENDING);
+        for i in 0..(MAX_SIGNED_IN as u64 * 3) {
+            insert_bounded(&mut map, MAX_SIGNED_IN, format!("k{i}"), start + Duration::from_millis(i), |t| *t);
+            assert!(map.len() <= MAX_SIGNED_IN);
         }
-        assert!(map.contains_key(&format!("k{}", MAX_PENDING as u64 * 3 - 1)), "the newest is kept");
+        assert!(map.contains_key(&format!("k{}", MAX_SIGNED_IN as u64 * 3 - 1)), "the newest is kept");
         assert!(!map.contains_key("k0"), "the oldest went first");
     }
 }

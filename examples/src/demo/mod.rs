@@ -240,8 +240,12 @@ impl DemoApp {
 
     /// The form of a POST from this site, if it passes the origin and CSRF checks; `csrf` is the token to compare.
     fn checked_form(&self, request: &http::Request<Vec<u8>>, csrf: Option<&str>) -> Option<FormParams> {
-        let origin = request.headers().get(http::header::ORIGIN).and_then(|o| o.to_str().ok());
-        if origin.is_some_and(|o| o != &*self.origin) {
+        let header = |name| request.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+        if header(http::header::ORIGIN).is_some_and(|o| o != &*self.origin) {
+            return None;
+        }
+        // Browsers say where a request comes from; a form posted from another port of this host is same-site.
+        if header(http::HeaderName::from_static("sec-fetch-site")).is_some_and(|s| s != "same-origin" && s != "none") {
             return None;
         }
         let form = FormParams::parse(request.body()).ok()?;
@@ -256,7 +260,8 @@ impl DemoApp {
             return refused();
         };
         let sealed = form.get("request").unwrap_or("");
-        let Some(pending) = csrf.as_deref().and_then(|c| self.sealer.open(sealed, c, now)) else {
+        let opened = csrf.as_deref().and_then(|c| self.sealer.open(sealed, c, now));
+        let Some((pending, form_id)) = opened.filter(|(_, id)| !self.logins.is_spent(id)) else {
             return expired();
         };
         let username = form.get("username").unwrap_or("");
@@ -265,11 +270,12 @@ impl DemoApp {
         let subject = match self.server.verify_password(username, password, address, now).await {
             Ok(subject) => subject,
             Err(PasswordError::Throttled(wait)) => {
-                let text =
-                    format!("Too many sign-in attempts. Wait {} seconds, then try again.", wait.as_secs().max(1));
+                // Rounded up, as Retry-After is: a retry after the time said is not refused again.
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let text = format!("Too many sign-in attempts. Wait {seconds} seconds, then try again.");
                 let csrf = csrf.unwrap_or_default();
                 let mut r = html(StatusCode::TOO_MANY_REQUESTS, pages::login(&pending, sealed, &csrf, Some(&text)));
-                if let Ok(v) = HeaderValue::try_from(wait.as_secs().max(1).to_string()) {
+                if let Ok(v) = HeaderValue::try_from(seconds.to_string()) {
                     r.headers_mut().insert(http::header::RETRY_AFTER, v);
                 }
                 return r;
@@ -288,7 +294,7 @@ impl DemoApp {
         // The login is bound to this one request, under a new session id (a session fixed before login is worth
         // nothing after it), and its consent form gets a token of its own.
         let (csrf, rid) = (OsTokenGenerator.generate(), OsTokenGenerator.generate());
-        let login = Login { username: subject, display_name, request: pending, csrf, rid, at: now };
+        let login = Login { username: subject, display_name, request: pending, csrf, rid, form: form_id, at: now };
         let page = pages::consent(&login.request, &login.display_name, &login.rid, &login.csrf);
         let sid = self.logins.insert(login, now);
         let mut response = html(StatusCode::OK, page);
@@ -306,7 +312,7 @@ impl DemoApp {
             return expired();
         }
         // Single use: the login's authority ends with this answer, allow or deny.
-        let Some(login) = sid.as_deref().and_then(|sid| self.logins.remove(sid)) else {
+        let Some(login) = sid.as_deref().and_then(|sid| self.logins.remove(sid, now)) else {
             return expired();
         };
         match form.get("decision") {

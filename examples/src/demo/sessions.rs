@@ -22,6 +22,9 @@ use sha2::{Digest, Sha256};
 pub(crate) const LIFETIME: Duration = Duration::from_secs(600);
 /// Logins waiting for consent kept at most, by count and by bytes; the oldest go first past either.
 const MAX_LOGINS: usize = 10_000;
+/// Logins one user may have waiting at once: logging in again and again (the demo's passwords are public) drops
+/// that user's own oldest, never other users'.
+const MAX_LOGINS_PER_USER: usize = 4;
 const MAX_LOGIN_BYTES: usize = 16 * 1024 * 1024;
 
 /// What a login form carries, sealed.
@@ -33,6 +36,8 @@ struct Sealed {
     t: u64,
     /// SHA-256 of the CSRF cookie of the browser it was shown to, base64url.
     c: String,
+    /// A random id, spent when the request gets its answer: a form cannot be submitted again after consent.
+    n: String,
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -69,16 +74,16 @@ impl Sealer {
 
     /// `request`, validated at `now` for the browser whose CSRF cookie is `csrf`, as a form value.
     pub(crate) fn seal(&self, request: &AuthorizationRequest, csrf: &str, now: SystemTime) -> String {
-        let body =
-            serde_json::to_vec(&Sealed { r: request.clone(), t: unix(now), c: csrf_hash(csrf) }).unwrap_or_default();
+        let sealed = Sealed { r: request.clone(), t: unix(now), c: csrf_hash(csrf), n: OsTokenGenerator.generate() };
+        let body = serde_json::to_vec(&sealed).unwrap_or_default();
         let mut mac = self.mac();
         mac.update(&body);
         format!("{}.{}", URL_SAFE_NO_PAD.encode(&body), URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
-    /// The request of a sealed form value, if this process sealed it for the browser with CSRF cookie `csrf` less
-    /// than [`LIFETIME`] before `now`.
-    pub(crate) fn open(&self, sealed: &str, csrf: &str, now: SystemTime) -> Option<AuthorizationRequest> {
+    /// The request of a sealed form value and its id, if this process sealed it for the browser with CSRF cookie
+    /// `csrf` less than [`LIFETIME`] before `now`.
+    pub(crate) fn open(&self, sealed: &str, csrf: &str, now: SystemTime) -> Option<(AuthorizationRequest, String)> {
         let (body, tag) = sealed.split_once('.')?;
         let body = URL_SAFE_NO_PAD.decode(body).ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
@@ -88,7 +93,7 @@ impl Sealer {
         let sealed: Sealed = serde_json::from_slice(&body).ok()?;
         let age = unix(now).checked_sub(sealed.t)?;
         let same_browser = bool::from(subtle::ConstantTimeEq::ct_eq(sealed.c.as_bytes(), csrf_hash(csrf).as_bytes()));
-        (age < LIFETIME.as_secs() && same_browser).then_some(sealed.r)
+        (age < LIFETIME.as_secs() && same_browser).then_some((sealed.r, sealed.n))
     }
 }
 
@@ -102,6 +107,8 @@ pub(crate) struct Login {
     pub(crate) csrf: String,
     /// The request's id in the consent form.
     pub(crate) rid: String,
+    /// The sealed form's id, spent at consent.
+    pub(crate) form: String,
     pub(crate) at: SystemTime,
 }
 
@@ -119,10 +126,12 @@ impl Login {
     }
 }
 
-/// The logins waiting for consent, by session id: bounded and expiring.
+/// The logins waiting for consent, by session id: bounded and expiring; and the ids of the forms already
+/// answered, until they would have expired anyway.
 #[derive(Debug, Default)]
 pub(crate) struct Logins {
     table: Mutex<(HashMap<String, Login>, usize)>,
+    spent: Mutex<HashMap<String, SystemTime>>,
 }
 
 impl Logins {
@@ -132,6 +141,16 @@ impl Logins {
         let mut guard = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         let (table, bytes) = &mut *guard;
         let size = login.bytes();
+        let mut own: Vec<(SystemTime, String)> =
+            table.iter().filter(|(_, l)| l.username == login.username).map(|(k, l)| (l.at, k.clone())).collect();
+        if own.len() >= MAX_LOGINS_PER_USER {
+            own.sort();
+            for (_, k) in &own[..=own.len() - MAX_LOGINS_PER_USER] {
+                if let Some(old) = table.remove(k) {
+                    *bytes = bytes.saturating_sub(old.bytes());
+                }
+            }
+        }
         if table.len() >= MAX_LOGINS || *bytes + size > MAX_LOGIN_BYTES {
             // Expired logins go first; if that is not enough, the oldest, down to half the budget, so the sort
             // here is paid for by as many inserts as it frees room for.
@@ -162,13 +181,28 @@ impl Logins {
         guard.0.get(id).filter(|l| l.at + LIFETIME > now).cloned()
     }
 
-    /// Ends the login of session `id` (consent was given or refused): its authority is spent.
-    pub(crate) fn remove(&self, id: &str) -> Option<Login> {
+    /// Ends the login of session `id` (consent was given or refused): its authority is spent, and so is the form
+    /// it came from.
+    pub(crate) fn remove(&self, id: &str, now: SystemTime) -> Option<Login> {
         let mut guard = self.table.lock().unwrap_or_else(PoisonError::into_inner);
         let (table, bytes) = &mut *guard;
         let login = table.remove(id)?;
         *bytes = bytes.saturating_sub(login.bytes());
+        drop(guard);
+        let mut spent = self.spent.lock().unwrap_or_else(PoisonError::into_inner);
+        if spent.len() >= MAX_LOGINS {
+            spent.retain(|_, until| *until > now);
+        }
+        // Bounded: entries come only from consents, one per login, and a full table of unexpired ones waits.
+        if spent.len() < 2 * MAX_LOGINS {
+            spent.insert(login.form.clone(), login.at + LIFETIME);
+        }
         Some(login)
+    }
+
+    /// Whether the form with id `form` has had its answer.
+    pub(crate) fn is_spent(&self, form: &str) -> bool {
+        self.spent.lock().unwrap_or_else(PoisonError::into_inner).contains_key(form)
     }
 
     /// How many logins and bytes are kept (for tests).
@@ -203,7 +237,7 @@ mod tests {
         let (sealer, now) = (Sealer::new(), SystemTime::now());
         let r = request("xyz");
         let sealed = sealer.seal(&r, "csrf-a", now);
-        assert_eq!(sealer.open(&sealed, "csrf-a", now + Duration::from_secs(599)), Some(r));
+        assert_eq!(sealer.open(&sealed, "csrf-a", now + Duration::from_secs(599)).map(|(r, _)| r), Some(r));
         assert!(sealer.open(&sealed, "csrf-b", now).is_none(), "another browser's cookie");
         assert!(sealer.open(&sealed, "csrf-a", now + LIFETIME).is_none(), "expired after 10 minutes");
         assert!(Sealer::new().open(&sealed, "csrf-a", now).is_none(), "another process (or a restart)");
@@ -220,11 +254,12 @@ mod tests {
         let now = SystemTime::now();
         let big = request(&"s".repeat(2048));
         let login = |i: u64| Login {
-            username: "alice".into(),
+            username: format!("user{}", i % 10_000),
             display_name: "Alice".into(),
             request: big.clone(),
             csrf: "c".repeat(43),
             rid: "r".repeat(22),
+            form: format!("f{i}"),
             at: now + Duration::from_millis(i),
         };
         let mut first = String::new();
@@ -240,6 +275,30 @@ mod tests {
         let id = logins.insert(login(0), now);
         assert!(logins.get(&id, now + Duration::from_secs(599)).is_some());
         assert!(logins.get(&id, now + LIFETIME).is_none(), "a login expires after 10 minutes");
-        assert!(logins.remove(&id).is_some() && logins.remove(&id).is_none(), "consent spends it once");
+        assert!(logins.remove(&id, now).is_some() && logins.remove(&id, now).is_none(), "consent spends it once");
+        assert!(logins.is_spent("f0") && !logins.is_spent("f1"), "and spends the form it came from");
+    }
+
+    #[test]
+    fn one_user_logging_in_again_and_again_drops_only_their_own_logins() {
+        let logins = Logins::default();
+        let now = SystemTime::now();
+        let login = |user: &str, i: u64| Login {
+            username: user.into(),
+            display_name: user.into(),
+            request: request("s"),
+            csrf: "c".into(),
+            rid: "r".into(),
+            form: format!("{user}{i}"),
+            at: now + Duration::from_millis(i),
+        };
+        let bob = logins.insert(login("bob", 0), now);
+        let mut alices = Vec::new();
+        for i in 1..=10_000 {
+            alices.push(logins.insert(login("alice", i), now));
+        }
+        assert!(logins.get(&bob, now).is_some(), "another user's login is kept");
+        assert_eq!(logins.size().0, 1 + MAX_LOGINS_PER_USER);
+        assert!(logins.get(alices.last().unwrap(), now).is_some() && logins.get(&alices[0], now).is_none());
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::secret::SecretHash;
+use crate::server::rules::lifetime::later;
 
 /// How many attempts within what window are let through, and how long a key is refused after that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,19 +48,20 @@ pub struct Attempts {
 
 impl Attempts {
     /// The record after one more attempt at `now` under `policy`. A lockout in force stays as it is; a window
-    /// that is over (or a lockout that ended) starts a new one; otherwise the attempt counts, and the one past
-    /// `max_attempts` starts the lockout. Counting comes before checking, so an attempt whose request is dropped
-    /// half-way still counts.
+    /// that is over starts a new one; otherwise the attempt counts, and the one past `max_attempts` starts the
+    /// lockout. After a lockout ends within its window, one more attempt is let through and the next one locks
+    /// again: past the first `max_attempts`, one guess per lockout until the window is over. Counting comes before
+    /// checking, so an attempt whose request is dropped half-way still counts. Times saturate, never overflow.
     pub fn after_attempt(self, now: SystemTime, policy: &ThrottlePolicy) -> Self {
         if self.refused(now).is_some() {
             return self;
         }
-        let window_over = self.window_start.is_none_or(|start| start + policy.window <= now);
-        if window_over || self.locked_until.is_some() {
+        let window_over = self.window_start.is_none_or(|start| later(start, policy.window) <= now);
+        if window_over {
             return Self { count: 1, window_start: Some(now), locked_until: None };
         }
-        let count = self.count.saturating_add(1);
-        let locked_until = (count > policy.max_attempts).then(|| now + policy.lockout);
+        let count = if self.locked_until.is_some() { policy.max_attempts } else { self.count.saturating_add(1) };
+        let locked_until = (count > policy.max_attempts).then(|| later(now, policy.lockout));
         Self { count, window_start: self.window_start, locked_until }
     }
 
@@ -70,15 +72,23 @@ impl Attempts {
 
     /// Whether nothing of this record matters any more at `now`: its window and its lockout are over.
     pub fn is_stale(&self, now: SystemTime, policy: &ThrottlePolicy) -> bool {
-        let window_over = self.window_start.is_none_or(|start| start + policy.window <= now);
+        let window_over = self.window_start.is_none_or(|start| later(start, policy.window) <= now);
         window_over && self.refused(now).is_none()
     }
 }
 
-/// The key of password attempts for `username` from `address`: a hash, so a store keeps no username.
+/// The key of password attempts for `username` from `address`: a hash, so a store keeps no username. An IPv6
+/// address counts by its /64 (one host usually has a whole /64 to pick from), an IPv4-mapped one as IPv4.
 pub(crate) fn password_key(username: &str, address: Option<IpAddr>) -> SecretHash {
-    let address = address.map(|a| a.to_string()).unwrap_or_default();
-    SecretHash::of(&format!("password\0{username}\0{address}"))
+    let address = address.map(|a| match a.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            format!("{}/64", std::net::Ipv6Addr::from(segments))
+        }
+        v4 @ IpAddr::V4(_) => v4.to_string(),
+    });
+    SecretHash::of(&format!("password\0{username}\0{}", address.unwrap_or_default()))
 }
 
 #[cfg(test)]
@@ -103,9 +113,21 @@ mod tests {
         let during = a.after_attempt(at(40), &policy);
         assert_eq!(during, a);
         assert_eq!(during.refused(at(40)), Some(Duration::from_secs(30)));
-        // After the lockout, a fresh window.
+        // After the lockout, within the same window: one more attempt, then the next locks again.
         let after = a.after_attempt(at(70), &policy);
-        assert_eq!((after.count, after.refused(at(70))), (1, None));
+        assert_eq!(after.refused(at(70)), None, "one attempt after the lockout is let through");
+        let again = after.after_attempt(at(71), &policy);
+        assert_eq!(again.refused(at(71)), Some(Duration::from_secs(60)), "and the next one locks again");
+        // Once the window is over, a fresh one.
+        let fresh = again.after_attempt(at(15 * 60 + 200), &policy);
+        assert_eq!((fresh.count, fresh.refused(at(15 * 60 + 200))), (1, None));
+    }
+
+    #[test]
+    fn rfc6749_4_3_2_huge_policies_saturate_instead_of_panicking() {
+        let policy = ThrottlePolicy::new(1, Duration::MAX, Duration::MAX);
+        let a = Attempts::default().after_attempt(at(0), &policy).after_attempt(at(1), &policy);
+        assert!(a.refused(at(2)).is_some());
     }
 
     #[test]
@@ -118,6 +140,14 @@ mod tests {
             assert_eq!(a.refused(at(i * 100)), None, "attempt {i}");
         }
         assert!(a.is_stale(at(29 * 100 + 900), &policy) && !a.is_stale(at(29 * 100 + 10), &policy));
+    }
+
+    #[test]
+    fn ipv6_hosts_count_by_their_64_and_mapped_addresses_as_ipv4() {
+        let key = |a: &str| password_key("alice", a.parse().ok());
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), key("2001:db8:1:2:bbbb::9"), "one /64, one budget");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), key("192.0.2.7"));
     }
 
     #[test]
