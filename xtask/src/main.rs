@@ -19,8 +19,16 @@ mod bench;
 mod rules;
 
 /// The workspace's packages, each linted on its own so one package's features cannot hide another's warnings.
-const PACKAGES: [&str; 7] =
-    ["oauth2-core", "oauth2-reqwest", "oauth2-axum", "oauth2-actix", "oauth2-testkit", "oauth2-examples", "xtask"];
+const PACKAGES: [&str; 8] = [
+    "oauth2-core",
+    "oauth2-reqwest",
+    "oauth2-axum",
+    "oauth2-actix",
+    "oauth2-sqlx",
+    "oauth2-testkit",
+    "oauth2-examples",
+    "xtask",
+];
 
 /// Crate families that must never be in `oauth2-core`'s dependency tree: the core is sans-IO (design.md §2). A
 /// crate is refused when its name is one of these or starts with one and a dash (`tokio-util`, `axum-core`,
@@ -115,7 +123,8 @@ fn lint() -> Result<(), String> {
 
 /// The library crates, whose normal dependencies must all be used (`unused_crate_dependencies` on their lib
 /// targets only: test and example targets share dev-dependencies, where the lint would only be noise).
-const LIBRARIES: [&str; 5] = ["oauth2-core", "oauth2-reqwest", "oauth2-axum", "oauth2-actix", "oauth2-testkit"];
+const LIBRARIES: [&str; 6] =
+    ["oauth2-core", "oauth2-reqwest", "oauth2-axum", "oauth2-actix", "oauth2-sqlx", "oauth2-testkit"];
 
 fn unused_dependencies() -> Result<(), String> {
     for package in LIBRARIES {
@@ -181,7 +190,7 @@ fn rust_version_rule() -> Result<(), String> {
 /// only compiles beside another is found here, not by a user.
 fn feature_sets() -> Result<(), String> {
     let meta = metadata()?;
-    for package in ["oauth2-core", "oauth2-reqwest"] {
+    for package in ["oauth2-core", "oauth2-reqwest", "oauth2-sqlx"] {
         let features: Vec<String> = meta["packages"]
             .as_array()
             .into_iter()

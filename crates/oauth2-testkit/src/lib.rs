@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod fuzz;
+pub mod postgres;
 pub mod scenarios;
 mod stub;
 

@@ -819,7 +819,7 @@ fn rfc8414_2_metadata_lists_every_endpoint() {
 
 #[test]
 fn memory_store_passes_the_store_suite() {
-    block_on(store::suite::run(&MemoryStore::new(), now()));
+    block_on(store::suite::run_shared("memory", &[&MemoryStore::new()], now())).assert_passed();
 }
 
 /// A store with one deliberate bug, for showing that the suite (or the endpoint) catches it.

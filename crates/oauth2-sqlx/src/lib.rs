@@ -1,0 +1,277 @@
+//! # oauth2-sqlx: durable stores for oauth2-core
+//!
+//! [`SqliteStore`] (feature `sqlite`, SQLite bundled: a fresh machine needs nothing) for one process, or a few on
+//! one host sharing the file; [`PgStore`] (feature `postgres`) for any number of instances on one database. Both
+//! implement the core's store traits ([`ClientStore`](oauth2_core::server::ClientStore),
+//! [`GrantStore`](oauth2_core::server::GrantStore), [`ThrottleStore`](oauth2_core::server::ThrottleStore)) and
+//! [`AccessTokenVerifier`](oauth2_core::resource::AccessTokenVerifier), and pass the same store suite as the in-memory store: one winner among concurrent
+//! redemptions or rotations wherever they run, a replay or reuse revoking its family in the same transaction,
+//! nothing half-written after a crash, hashes only.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), oauth2_core::StoreError> {
+//! use oauth2_core::server::{AuthorizationServer, OsTokenGenerator, RegisteredClient, ServerConfig};
+//! use oauth2_sqlx::SqliteStore;
+//!
+//! let store = SqliteStore::connect("sqlite:/var/lib/as/oauth2.sqlite").await?;   // migrates at start
+//! store.sync_clients(&[RegisteredClient::confidential("svc", "s3cret")]).await?;
+//! let server = AuthorizationServer::new(ServerConfig::new("https://as.example"), store, OsTokenGenerator);
+//! // A task of the app calls server.store().purge_expired(now, 1000) now and then.
+//! # Ok(()) }
+//! ```
+//!
+//! ## Connections
+//! [`SqliteStore::connect`] and [`PgStore::connect`] build a pool from a URL: at most
+//! [`DEFAULT_MAX_CONNECTIONS`] connections, and a request waits at most [`DEFAULT_ACQUIRE_TIMEOUT`] for one, so a
+//! lost database is a [`StoreError`] within 3 s, never a hang; the pool reconnects by itself when the database is
+//! back. [`connect_with`](SqliteStore::connect_with) takes the size and timeout; [`from_pool`](PgStore::from_pool)
+//! takes a pool of the app's (it is migrated first).
+//!
+//! SQLite runs in WAL mode with `synchronous = NORMAL`: a commit survives a killed process, not a power cut. Pass
+//! your own options to [`SqliteStore::connect_options`] with `synchronous(SqliteSynchronous::Full)` for that.
+//! PostgreSQL commits with its own `synchronous_commit` (on by default).
+//!
+//! ## Schema
+//! Created or migrated at connect, by embedded, append-only migrations (`migrations/sqlite`,
+//! `migrations/postgres`): PostgreSQL applies them under an advisory lock, SQLite under its write lock, so two
+//! instances starting at once migrate once; a database migrated by a newer version of this crate is refused
+//! ([`StoreError`] naming the version). Times are Unix nanoseconds; every secret, code and token is its SHA-256.
+//!
+//! | table | key | what it holds |
+//! |---|---|---|
+//! | `oauth2_clients` | `id` | each registered client, as the JSON of its `RegisteredClient` (the secret as a hash) |
+//! | `oauth2_grants` | `id` (the family) | the client, `revoked`, and `expires_max`: when the family's last code or token expires (then it is forgotten); indexed by client and expiry |
+//! | `oauth2_codes` | `hash` | the code's family and client, its `CodeRecord` as JSON, `used`, `expires_at`; indexed by family and expiry |
+//! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse); indexed by family, client and expiry |
+//! | `oauth2_throttle` | `key` (a hash) | attempts in the current window, its start, any lockout, `forget_at` |
+//!
+//! A new table (device codes, pushed requests, DPoP `jti`s, signing keys) is one new migration.
+//!
+//! ## The atomic steps
+//! Each is one transaction that first takes the family's row in `oauth2_grants` (an upsert: a row lock in
+//! PostgreSQL; SQLite transactions begin `IMMEDIATE`, under the database's write lock), then:
+//! - redeem a code: `UPDATE oauth2_codes SET used = TRUE WHERE hash = $1 AND used = FALSE RETURNING record`, and
+//!   the tokens inserted; no row means a replay, and the family is revoked in the same transaction;
+//! - rotate a refresh token: `UPDATE oauth2_tokens SET used = TRUE WHERE hash = $1 AND refresh AND used = FALSE`
+//!   (compare-and-swap), the new tokens inserted; no row means a reuse, and the family is revoked;
+//! - issue: the family's row says whether it is revoked; if not, the tokens are inserted;
+//! - revoke a family: `revoked = TRUE`, its tokens deleted, its codes spent;
+//! - remove a client: the client deleted and each of its families revoked;
+//! - a throttle attempt: the key's row upserted (locked), the pure policy applied, the row updated.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod store;
+
+use std::time::Duration;
+
+/// Connections a pool built from a URL keeps at most.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+/// How long a request waits for a connection before it fails with a [`StoreError`].
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub use oauth2_core::StoreError;
+
+/// What both stores share: conversions between the core's values and columns.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod common {
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    pub(crate) use crate::store::{Dialect, sql_store};
+    pub(crate) use crate::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+    pub(crate) use oauth2_core::StoreError;
+    pub(crate) use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
+    pub(crate) use oauth2_core::scope::Scope;
+    pub(crate) use oauth2_core::secret::SecretHash;
+    pub(crate) use oauth2_core::server::store::{
+        Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, RegisteredClient, Rotation,
+        ThrottlePolicy, ThrottleStore, TokenRecord,
+    };
+
+    /// `t` as Unix nanoseconds (exact from 1970 to 2262; outside that, clamped).
+    pub(crate) fn nanos(t: SystemTime) -> i64 {
+        let since = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
+    }
+
+    pub(crate) fn time(nanos: i64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
+    }
+
+    pub(crate) fn grant_id(bytes: &[u8]) -> Result<GrantId, StoreError> {
+        let bytes: [u8; 16] =
+            bytes.try_into().map_err(|_| StoreError::new("a grant id in the database is not 16 bytes"))?;
+        Ok(GrantId::from_bytes(bytes))
+    }
+
+    /// A failure of `what`, keeping the database's error as the source.
+    pub(crate) fn failed(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+        move |e| StoreError::with_source(format!("cannot {what}"), e)
+    }
+
+    /// Column `index` of `row`.
+    pub(crate) fn get<'r, T, R>(row: &'r R, index: usize) -> Result<T, StoreError>
+    where
+        R: sqlx::Row,
+        usize: sqlx::ColumnIndex<R>,
+        T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        row.try_get(index).map_err(failed("read a column"))
+    }
+
+    /// What a failed migration means for the operator.
+    pub(crate) fn migration_failed(e: sqlx::migrate::MigrateError) -> StoreError {
+        match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => StoreError::with_source(
+                format!("the database's schema (migration {v}) is newer than this program's: upgrade the program"),
+                e,
+            ),
+            e => StoreError::with_source("cannot migrate the database", e),
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use std::str::FromStr;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+    use crate::common::*;
+
+    static SQLITE: Dialect = Dialect {
+        begin: "BEGIN IMMEDIATE",
+        lock_grant: "INSERT INTO oauth2_grants (id, client_id, revoked, expires_max) VALUES ($1, $2, FALSE, $3) \
+                     ON CONFLICT (id) DO UPDATE SET expires_max = MAX(oauth2_grants.expires_max, excluded.expires_max) \
+                     RETURNING revoked",
+    };
+
+    /// The stores on SQLite: see the [crate docs](crate).
+    #[derive(Debug, Clone)]
+    pub struct SqliteStore {
+        pool: SqlitePool,
+        dialect: &'static Dialect,
+    }
+
+    impl SqliteStore {
+        /// Opens (creating it if missing) and migrates the database at `url` (`sqlite:PATH`), with a pool of
+        /// [`DEFAULT_MAX_CONNECTIONS`] and [`DEFAULT_ACQUIRE_TIMEOUT`].
+        pub async fn connect(url: &str) -> Result<Self, StoreError> {
+            Self::connect_with(url, DEFAULT_MAX_CONNECTIONS, DEFAULT_ACQUIRE_TIMEOUT).await
+        }
+
+        /// [`connect`](Self::connect) with the pool's size and acquire timeout.
+        pub async fn connect_with(
+            url: &str,
+            max_connections: u32,
+            acquire_timeout: Duration,
+        ) -> Result<Self, StoreError> {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::with_source(format!("not an SQLite URL: {url}"), e))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5));
+            Self::connect_options(options, max_connections, acquire_timeout).await
+        }
+
+        /// Opens and migrates the database with options of the caller's (a `synchronous = FULL` one, say).
+        pub async fn connect_options(
+            options: SqliteConnectOptions,
+            max_connections: u32,
+            acquire_timeout: Duration,
+        ) -> Result<Self, StoreError> {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .acquire_timeout(acquire_timeout)
+                .connect_with(options)
+                .await
+                .map_err(failed("open the SQLite database"))?;
+            Self::from_pool(pool).await
+        }
+
+        /// Migrates and uses the caller's pool.
+        pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+            // sqlx takes no lock on SQLite: two processes may apply the same migration at once. The statements are
+            // idempotent, and the loser's bookkeeping insert fails; once the winner has committed, a retry sees
+            // the migration applied.
+            let mut tries = 0;
+            loop {
+                match sqlx::migrate!("migrations/sqlite").run(&pool).await {
+                    Ok(()) => break,
+                    Err(e @ sqlx::migrate::MigrateError::VersionMissing(_)) => return Err(migration_failed(e)),
+                    Err(_) if tries < 5 => {
+                        tries += 1;
+                        tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                    }
+                    Err(e) => return Err(migration_failed(e)),
+                }
+            }
+            Ok(Self { pool, dialect: &SQLITE })
+        }
+    }
+
+    sql_store!(SqliteStore, sqlx::Sqlite);
+}
+
+#[cfg(feature = "postgres")]
+pub use postgres::PgStore;
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use sqlx::postgres::{PgPool, PgPoolOptions};
+
+    use crate::common::*;
+
+    static POSTGRES: Dialect = Dialect {
+        begin: "BEGIN",
+        lock_grant: "INSERT INTO oauth2_grants (id, client_id, revoked, expires_max) VALUES ($1, $2, FALSE, $3) \
+                     ON CONFLICT (id) DO UPDATE SET expires_max = GREATEST(oauth2_grants.expires_max, excluded.expires_max) \
+                     RETURNING revoked",
+    };
+
+    /// The stores on PostgreSQL, for any number of instances on one database: see the [crate docs](crate).
+    #[derive(Debug, Clone)]
+    pub struct PgStore {
+        pool: PgPool,
+        dialect: &'static Dialect,
+    }
+
+    impl PgStore {
+        /// Connects to and migrates the database at `url` (`postgres://USER@HOST:PORT/DB`), with a pool of
+        /// [`DEFAULT_MAX_CONNECTIONS`] and [`DEFAULT_ACQUIRE_TIMEOUT`].
+        pub async fn connect(url: &str) -> Result<Self, StoreError> {
+            Self::connect_with(url, DEFAULT_MAX_CONNECTIONS, DEFAULT_ACQUIRE_TIMEOUT).await
+        }
+
+        /// [`connect`](Self::connect) with the pool's size and acquire timeout.
+        pub async fn connect_with(
+            url: &str,
+            max_connections: u32,
+            acquire_timeout: Duration,
+        ) -> Result<Self, StoreError> {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .acquire_timeout(acquire_timeout)
+                .connect(url)
+                .await
+                .map_err(failed("connect to PostgreSQL"))?;
+            Self::from_pool(pool).await
+        }
+
+        /// Migrates (under sqlx's advisory lock: instances starting at once migrate once) and uses the caller's
+        /// pool.
+        pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+            sqlx::migrate!("migrations/postgres").run(&pool).await.map_err(migration_failed)?;
+            Ok(Self { pool, dialect: &POSTGRES })
+        }
+    }
+
+    sql_store!(PgStore, sqlx::Postgres);
+}

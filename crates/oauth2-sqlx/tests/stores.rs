@@ -1,0 +1,334 @@
+//! The durable stores against real databases: the store suite on SQLite, on PostgreSQL and on two pools of one
+//! PostgreSQL database (two "instances"); migrations; a lost database; a killed process; the client registry.
+//! PostgreSQL is a throw-away cluster this test binary starts itself (oauth2-testkit's `postgres`).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use oauth2_core::grant::GrantType;
+use oauth2_core::scope::Scope;
+use oauth2_core::secret::SecretHash;
+use oauth2_core::server::store::{
+    ClientStore, Grant, GrantId, GrantStore, RegisteredClient, ThrottlePolicy, ThrottleStore, TokenRecord, suite,
+};
+use oauth2_sqlx::{PgStore, SqliteStore};
+use oauth2_testkit::postgres::{Cluster, database};
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+/// A fresh SQLite file under the test target directory.
+fn sqlite_url() -> (String, PathBuf) {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join(format!("stores-{}-{}.sqlite", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_file(&path);
+    (format!("sqlite:{}", path.display()), path)
+}
+
+fn token(grant: u8, at: SystemTime, lifetime: u64) -> TokenRecord {
+    TokenRecord {
+        grant: Grant {
+            id: GrantId::from_bytes([grant; 16]),
+            client_id: "c".into(),
+            subject: Some("alice".into()),
+            scope: Scope::parse("read"),
+        },
+        issued_at: at,
+        expires_at: at + Duration::from_secs(lifetime),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_suite_passes_on_sqlite() {
+    let (url, _) = sqlite_url();
+    let store = SqliteStore::connect(&url).await.unwrap();
+    suite::run_shared("sqlite", &[&store], now()).await.assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_suite_passes_on_postgres() {
+    let store = PgStore::connect(&database()).await.unwrap();
+    suite::run_shared("postgres", &[&store], now()).await.assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_suite_passes_across_two_pools_of_one_postgres_database() {
+    let url = database();
+    let (a, b) = (PgStore::connect(&url).await.unwrap(), PgStore::connect(&url).await.unwrap());
+    suite::run_shared("postgres-2-pools", &[&a, &b], now()).await.assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc6749_4_3_2_throttle_state_is_shared_by_instances() {
+    let url = database();
+    let (a, b) = (PgStore::connect(&url).await.unwrap(), PgStore::connect(&url).await.unwrap());
+    let policy = ThrottlePolicy::PASSWORD;
+    let key = SecretHash::of("shared-key");
+    for i in 0..10 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        assert!(store.record_attempt(&key, now(), &policy).await.unwrap().refused(now()).is_none());
+    }
+    let through_b = b.record_attempt(&key, now(), &policy).await.unwrap();
+    assert!(through_b.refused(now()).is_some(), "failures recorded through one pool are seen through the other");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_are_append_only() {
+    // Each applied migration's checksum, as released. A change to an applied migration fails here (sqlx would
+    // refuse the database as VersionMismatch); a new migration is appended, with its checksum added below.
+    const RELEASED: [(&str, i64, &str); 2] = [
+        ("sqlite", 1, include_str!("../migrations/sqlite.sha384")),
+        ("postgres", 1, include_str!("../migrations/postgres.sha384")),
+    ];
+    let sqlite = sqlx::migrate!("migrations/sqlite");
+    let postgres = sqlx::migrate!("migrations/postgres");
+    for (name, version, checksum) in RELEASED {
+        let migrator = if name == "sqlite" { &sqlite } else { &postgres };
+        let migration = migrator.iter().find(|m| m.version == version).expect("a released migration is gone");
+        let hex: String = migration.checksum.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, checksum.trim(), "{name} migration {version} changed after release");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_at_once_migrate_once() {
+    let (url, _) = sqlite_url();
+    let (a, b) = tokio::join!(SqliteStore::connect(&url), SqliteStore::connect(&url));
+    a.unwrap();
+    b.unwrap();
+    let url = database();
+    let (a, b) = tokio::join!(PgStore::connect(&url), PgStore::connect(&url));
+    a.unwrap();
+    let b = b.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(b.pool()).await.unwrap();
+    assert_eq!(applied, 1, "one row per migration");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_a_newer_version_is_refused() {
+    let url = database();
+    let store = PgStore::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, '\\x00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let refused = PgStore::connect(&url).await.unwrap_err();
+    assert!(refused.message().contains("newer than this program"), "{refused}");
+    let (url, _) = sqlite_url();
+    let store = SqliteStore::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, x'00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let refused = SqliteStore::connect(&url).await.unwrap_err();
+    assert!(refused.message().contains("newer than this program"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_is_an_error_within_the_acquire_timeout_and_the_pool_recovers() {
+    let cluster = Cluster::new().unwrap();
+    let url = cluster.create_database().unwrap();
+    let store = PgStore::connect_with(&url, 4, Duration::from_secs(2)).await.unwrap();
+    let (at, _) = (SecretHash::of("lost-at"), ());
+    assert!(store.store_tokens((at, token(1, now(), 600)), None).await.unwrap());
+    cluster.stop();
+    let started = Instant::now();
+    let failed = store.access_token(&at).await;
+    assert!(failed.is_err(), "a lost database is a StoreError");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "and fails within the acquire timeout: {:?}",
+        started.elapsed()
+    );
+    assert!(store.ping().await.is_err());
+    cluster.start().unwrap();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if store.access_token(&at).await.is_ok_and(|t| t.is_some()) {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the pool reconnects when the database is back");
+}
+
+/// The child of the crash tests: issues access and refresh tokens as fast as it can and says `acked N` after each
+/// commit, until it is killed. A no-op unless started by the parent test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child() {
+    let Ok(url) = std::env::var("OAUTH2_SQLX_CRASH_CHILD") else { return };
+    macro_rules! burst {
+        ($store:expr) => {{
+            let store = $store;
+            for i in 0u32.. {
+                let rec = |lifetime| {
+                    let mut t = token(0, now(), lifetime);
+                    let mut id = [0u8; 16];
+                    id[..4].copy_from_slice(&i.to_le_bytes());
+                    t.grant.id = GrantId::from_bytes(id);
+                    t
+                };
+                let (a, r) = (SecretHash::of(&format!("crash-at-{i}")), SecretHash::of(&format!("crash-rt-{i}")));
+                assert!(store.store_tokens((a, rec(600)), Some((r, rec(6000)))).await.unwrap());
+                println!("acked {i}");
+            }
+        }};
+    }
+    if url.starts_with("sqlite:") {
+        burst!(SqliteStore::connect(&url).await.unwrap());
+    } else {
+        burst!(PgStore::connect(&url).await.unwrap());
+    }
+}
+
+/// Starts the child on `url`, kills it with SIGKILL after `acks` acknowledged issuances, and returns how many it
+/// acknowledged.
+fn kill_in_the_middle(url: &str, acks: u32) -> u32 {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env("OAUTH2_SQLX_CRASH_CHILD", url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut last = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let Ok(line) = line else { break };
+        if let Some(n) = line.strip_prefix("acked ").and_then(|n| n.parse::<u32>().ok()) {
+            last = Some(n);
+            if n + 1 >= acks {
+                child.kill().unwrap();
+                break;
+            }
+        }
+    }
+    let _ = child.wait();
+    last.map_or(0, |n| n + 1)
+}
+
+async fn check_after_crash<S: GrantStore>(store: &S, acked: u32) {
+    assert!(acked > 0, "the child acknowledged nothing");
+    for i in 0..acked {
+        let a = store.access_token(&SecretHash::of(&format!("crash-at-{i}"))).await.unwrap();
+        let r = store.refresh_token(&SecretHash::of(&format!("crash-rt-{i}"))).await.unwrap();
+        assert!(a.is_some() && r.is_some(), "issuance {i} was acknowledged but is not all there");
+    }
+    // The issuance in flight when the process died is all there or not there at all.
+    let a = store.access_token(&SecretHash::of(&format!("crash-at-{acked}"))).await.unwrap();
+    let r = store.refresh_token(&SecretHash::of(&format!("crash-rt-{acked}"))).await.unwrap();
+    assert_eq!(a.is_some(), r.is_some(), "issuance {acked} is half-written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_in_a_burst_of_issuances_leaves_nothing_half_written() {
+    let (url, _) = sqlite_url();
+    drop(SqliteStore::connect(&url).await.unwrap());
+    let acked = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || kill_in_the_middle(&url, 300)
+    })
+    .await
+    .unwrap();
+    check_after_crash(&SqliteStore::connect(&url).await.unwrap(), acked).await;
+
+    let url = database();
+    drop(PgStore::connect(&url).await.unwrap());
+    let acked = tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || kill_in_the_middle(&url, 300)
+    })
+    .await
+    .unwrap();
+    check_after_crash(&PgStore::connect(&url).await.unwrap(), acked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_registry_adds_replaces_lists_and_removes() {
+    let (url, _) = sqlite_url();
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let web = RegisteredClient::confidential("web", "s").grant_types([GrantType::AuthorizationCode]).scopes("read");
+    store.put_client(&web).await.unwrap();
+    store.put_client(&web.clone().scopes("read write")).await.unwrap();
+    let found = store.client("web").await.unwrap().unwrap();
+    assert_eq!(found.scopes, Scope::parse("read write"), "replaced");
+    store.put_client(&RegisteredClient::public("cli")).await.unwrap();
+    let ids: Vec<String> = store.clients().await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["cli", "web"]);
+    // A removed client's tokens stop working.
+    let mut t = token(5, now(), 600);
+    t.grant.client_id = "web".into();
+    let at = SecretHash::of("web-token");
+    assert!(store.store_tokens((at, t.clone()), None).await.unwrap());
+    assert!(store.remove_client("web").await.unwrap());
+    assert!(store.client("web").await.unwrap().is_none());
+    assert!(store.access_token(&at).await.unwrap().is_none(), "its tokens went with it");
+    assert!(!store.store_tokens((SecretHash::of("late"), t), None).await.unwrap(), "and its grants are revoked");
+    // sync: exactly the given clients.
+    store.sync_clients(&[RegisteredClient::public("new")]).await.unwrap();
+    let ids: Vec<String> = store.clients().await.unwrap().into_iter().map(|c| c.id).collect();
+    assert_eq!(ids, ["new"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_expired_keeps_the_tables_bounded_in_batches() {
+    for store_kind in ["sqlite", "postgres"] {
+        let (sqlite, pg);
+        let store: &dyn Purge = if store_kind == "sqlite" {
+            sqlite = SqliteStore::connect(&sqlite_url().0).await.unwrap();
+            &sqlite
+        } else {
+            pg = PgStore::connect(&database()).await.unwrap();
+            &pg
+        };
+        store.fill().await;
+        let purged = store.purge(now() + Duration::from_secs(120)).await;
+        // 250 short-lived access tokens and their 250 families go; the 10 long-lived tokens (one family) stay.
+        assert_eq!(purged, 500, "[{store_kind}]");
+        assert_eq!(store.purge(now() + Duration::from_secs(120)).await, 0, "[{store_kind}] nothing left to purge");
+    }
+}
+
+/// The purge test, over either store.
+trait Purge {
+    fn fill(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+    fn purge(&self, at: SystemTime) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send + '_>>;
+}
+
+macro_rules! purge_for {
+    ($t:ty) => {
+        impl Purge for $t {
+            fn fill(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+                Box::pin(async move {
+                    for i in 0..250u32 {
+                        let mut t = token(0, now(), 60);
+                        let mut id = [7u8; 16];
+                        id[..4].copy_from_slice(&i.to_le_bytes());
+                        t.grant.id = GrantId::from_bytes(id);
+                        assert!(self.store_tokens((SecretHash::of(&format!("short-{i}")), t), None).await.unwrap());
+                    }
+                    for i in 0..10 {
+                        let t = token(9, now(), 3600);
+                        assert!(self.store_tokens((SecretHash::of(&format!("long-{i}")), t), None).await.unwrap());
+                    }
+                })
+            }
+            fn purge(&self, at: SystemTime) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send + '_>> {
+                Box::pin(async move { self.purge_expired(at, 100).await.unwrap() })
+            }
+        }
+    };
+}
+purge_for!(SqliteStore);
+purge_for!(PgStore);
