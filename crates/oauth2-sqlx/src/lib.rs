@@ -87,8 +87,8 @@ mod common {
     pub(crate) use oauth2_core::scope::Scope;
     pub(crate) use oauth2_core::secret::SecretHash;
     pub(crate) use oauth2_core::server::store::{
-        Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, RegisteredClient, Rotation,
-        ThrottlePolicy, ThrottleStore, TokenRecord,
+        Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, Maintenance, RegisteredClient,
+        Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
     };
 
     /// `t` as Unix nanoseconds (exact from 1970 to 2262; outside that, clamped).

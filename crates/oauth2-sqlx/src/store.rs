@@ -497,6 +497,16 @@ macro_rules! sql_store {
             }
         }
 
+        impl Maintenance for $store {
+            async fn purge(&self, now: SystemTime) -> Result<u64, StoreError> {
+                self.purge_expired(now, 1000).await
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                $store::ping(self).await
+            }
+        }
+
         impl AccessTokenVerifier for $store {
             async fn verify(&self, token: &BearerToken<'_>, _now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
                 Ok(self.access_token(&token.hash()).await?.map(TokenRecord::into_access_grant))

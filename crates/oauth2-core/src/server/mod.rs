@@ -55,8 +55,8 @@ pub use endpoint::password::PasswordError;
 pub use endpoint::token::TokenResponse;
 pub use rules::redirect_uri::redirect_uri_allowed;
 pub use store::{
-    ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, InvalidGrantId, MemoryStore, RegisteredClient,
-    Rotation, Store, ThrottlePolicy, ThrottleStore, TokenRecord,
+    ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, InvalidGrantId, Maintenance, MemoryStore,
+    RegisteredClient, Rotation, Store, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 
 /// The address a request came from, for the throttles (RFC 6749 §4.3.2): adapters put it in the extensions of the

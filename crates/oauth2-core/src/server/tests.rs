@@ -869,6 +869,15 @@ impl ThrottleStore for Faulty {
     }
 }
 
+impl crate::server::store::Maintenance for Faulty {
+    async fn purge(&self, now: SystemTime) -> Result<u64, StoreError> {
+        self.0.purge(now).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.ping().await
+    }
+}
+
 impl GrantStore for Faulty {
     async fn store_code(&self, code: SecretHash, record: CodeRecord) -> Result<(), StoreError> {
         self.0.store_code(code, record).await

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
-    Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, RegisteredClient, Rotation, ThrottlePolicy,
-    ThrottleStore, TokenRecord,
+    Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, Maintenance, RegisteredClient, Rotation,
+    ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use crate::error::StoreError;
 use crate::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
@@ -37,7 +37,7 @@ const SHARDS: usize = 256;
 pub struct MemoryStore {
     clients: RwLock<HashMap<String, Arc<RegisteredClient>>>,
     /// Throttled keys, at most [`MAX_THROTTLED`].
-    throttle: Mutex<HashMap<SecretHash, Attempts>>,
+    throttle: Mutex<HashMap<SecretHash, (Attempts, SystemTime)>>,
     shards: Box<[Mutex<Shard>]>,
     /// Revoked grant families, with the store clock when they were revoked and a sequence number.
     revoked: RwLock<HashMap<GrantId, Revoked>>,
@@ -477,6 +477,20 @@ impl GrantStore for MemoryStore {
     }
 }
 
+impl Maintenance for MemoryStore {
+    async fn purge(&self, now: SystemTime) -> Result<u64, StoreError> {
+        let (codes, access, refresh) = self.counts();
+        self.purge_expired(now);
+        let (c, a, r) = self.counts();
+        self.throttle.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, (_, forget_at)| *forget_at > now);
+        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r)).unwrap_or(u64::MAX))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
 impl ThrottleStore for MemoryStore {
     async fn record_attempt(
         &self,
@@ -486,16 +500,19 @@ impl ThrottleStore for MemoryStore {
     ) -> Result<Attempts, StoreError> {
         let mut table = self.throttle.lock().unwrap_or_else(PoisonError::into_inner);
         if table.len() >= MAX_THROTTLED && !table.contains_key(key) {
-            table.retain(|_, a| !a.is_stale(now, policy));
+            table.retain(|_, (_, forget_at)| *forget_at > now);
             if table.len() >= MAX_THROTTLED {
-                table.retain(|_, a| a.refused(now).is_some() || a.count > 1);
+                table.retain(|_, (a, _)| a.refused(now).is_some() || a.count > 1);
             }
             if table.len() >= MAX_THROTTLED {
-                table.retain(|_, a| a.refused(now).is_some());
+                table.retain(|_, (a, _)| a.refused(now).is_some());
             }
         }
-        let entry = table.entry(*key).or_default();
+        let (entry, forget_at) = table.entry(*key).or_insert((Attempts::default(), now));
         *entry = entry.after_attempt(now, policy);
+        // When nothing of the record matters any more: its window and its lockout are over.
+        let window_end = entry.window_start.map(|start| crate::server::rules::lifetime::later(start, policy.window));
+        *forget_at = window_end.into_iter().chain(entry.locked_until).max().unwrap_or(now);
         Ok(*entry)
     }
 

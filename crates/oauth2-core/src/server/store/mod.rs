@@ -20,9 +20,19 @@ use crate::secret::SecretHash;
 
 /// Everything an [`AuthorizationServer`](super::AuthorizationServer) stores: implemented for every type that
 /// implements each store trait.
-pub trait Store: ClientStore + GrantStore + ThrottleStore {}
+pub trait Store: ClientStore + GrantStore + ThrottleStore + Maintenance {}
 
-impl<S: ClientStore + GrantStore + ThrottleStore> Store for S {}
+impl<S: ClientStore + GrantStore + ThrottleStore + Maintenance> Store for S {}
+
+/// What keeps a store healthy and bounded, for the app's (or the adapter's) periodic task and health check.
+pub trait Maintenance: Send + Sync {
+    /// Deletes what can no longer be used at `now` (expired codes and tokens, forgotten families, stale throttle
+    /// records), in bounded steps, and returns how much went. Never part of a token request.
+    fn purge(&self, now: SystemTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Whether the store answers: for a health check, which bounds its wait.
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
 
 /// Counts attempts at something guessable (passwords, user codes), per key, under a [`ThrottlePolicy`]: the
 /// state behind the throttle, shared by every instance that shares the store.

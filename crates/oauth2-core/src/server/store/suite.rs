@@ -11,7 +11,9 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
-use super::{CodeRecord, CodeUse, Grant, GrantId, GrantStore, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord};
+use super::{
+    CodeRecord, CodeUse, Grant, GrantId, GrantStore, Maintenance, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+};
 use crate::scope::Scope;
 use crate::secret::SecretHash;
 
@@ -63,12 +65,13 @@ impl<S> Stores<'_, S> {
 
 type Check<S> = for<'a> fn(&'a Stores<'a, S>, SystemTime) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-fn checks<S: GrantStore + ThrottleStore>() -> [(&'static str, Check<S>); 4] {
+fn checks<S: GrantStore + ThrottleStore + Maintenance>() -> [(&'static str, Check<S>); 5] {
     [
         ("basics", |s, now| Box::pin(basics(s, now))),
         ("revocation", |s, now| Box::pin(revocation(s, now))),
         ("races", |s, now| Box::pin(races(s, now))),
         ("throttle", |s, now| Box::pin(throttle(s, now))),
+        ("maintenance", |s, now| Box::pin(maintenance(s, now))),
     ]
 }
 
@@ -112,14 +115,18 @@ async fn caught<F: Future<Output = ()>>(f: F) -> Result<(), String> {
 }
 
 /// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantees.
-pub async fn run<S: GrantStore + ThrottleStore>(store: &S, now: SystemTime) {
+pub async fn run<S: GrantStore + ThrottleStore + Maintenance>(store: &S, now: SystemTime) {
     run_shared("store", &[store], now).await.assert_passed();
 }
 
 /// Runs every check through `stores`: handles on one database (separate pools, say, standing for separate
 /// instances), or just one store. Writes go through one and reads through another, and the 100-way races are
 /// split across all of them. Prints `store suite [NAME]: N passed, M failed` and returns the report.
-pub async fn run_shared<S: GrantStore + ThrottleStore>(name: &str, stores: &[&S], now: SystemTime) -> Report {
+pub async fn run_shared<S: GrantStore + ThrottleStore + Maintenance>(
+    name: &str,
+    stores: &[&S],
+    now: SystemTime,
+) -> Report {
     assert!(!stores.is_empty(), "the suite needs a store");
     let stores = Stores(stores);
     let mut report = Report { name: name.to_owned(), passed: 0, failed: Vec::new() };
@@ -131,6 +138,21 @@ pub async fn run_shared<S: GrantStore + ThrottleStore>(name: &str, stores: &[&S]
     }
     eprintln!("store suite [{name}]: {} passed, {} failed", report.passed, report.failed.len());
     report
+}
+
+/// Purging drops what expired and nothing else; the store answers a ping.
+async fn maintenance<S: GrantStore + Maintenance>(s: &Stores<'_, S>, now: SystemTime) {
+    let (live, old) = (SecretHash::of("suite-purge-live"), SecretHash::of("suite-purge-old"));
+    let mut short = token("g-purge-old", now);
+    short.expires_at = now + Duration::from_secs(1);
+    let mut long = token("g-purge-live", now);
+    long.expires_at = now + Duration::from_secs(3600);
+    assert!(s.at(0).store_tokens((old, short), None).await.expect("store"));
+    assert!(s.at(0).store_tokens((live, long), None).await.expect("store"));
+    s.at(1).purge(now + Duration::from_secs(2)).await.expect("purge");
+    assert!(s.at(0).access_token(&old).await.expect("get").is_none(), "an expired token is purged");
+    assert!(s.at(0).access_token(&live).await.expect("get").is_some(), "a live token is not");
+    s.at(1).ping().await.expect("the store answers a ping");
 }
 
 /// RFC 6749 §4.3.2: every attempt counts, concurrent ones included, and a success clears the key.
