@@ -24,6 +24,8 @@ fn the_demo_serves_both_apps_and_stops_on_sigterm() {
     assert!(!listening(9000) && !listening(3000), "ports 9000 and 3000 must be free for this test");
     let mut demo = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("demo")
+        // The demo's default SQLite file goes under the test's folder, not the user's data directory.
+        .env("XDG_DATA_HOME", env!("CARGO_TARGET_TMPDIR"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

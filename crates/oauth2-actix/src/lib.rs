@@ -46,13 +46,15 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Guard, ResourceServer};
-use oauth2_core::server::{AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientAddress, Endpoint, Store};
+use oauth2_core::server::{
+    AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientAddress, ClientId, Endpoint, Store,
+};
 use oauth2_core::{OAuthError, Scope};
 
 /// Converts a core response into an actix one (actix-web 4 has its own `http` 0.2 types, so by name and bytes).
@@ -63,6 +65,9 @@ pub fn into_response(response: http::Response<Vec<u8>>) -> HttpResponse {
     let mut builder = HttpResponse::build(status);
     for (name, value) in &parts.headers {
         builder.append_header((name.as_str(), value.as_bytes()));
+    }
+    if let Some(client) = parts.extensions.get::<ClientId>() {
+        builder.extensions_mut().insert(client.clone());
     }
     builder.body(body)
 }
@@ -162,6 +167,20 @@ impl<S: Store + 'static> Provider<S> {
     /// The user denied: the redirect back with `access_denied`.
     pub async fn deny(&self, request: &AuthorizationRequest) -> HttpResponse {
         into_response(self.server.deny(request).await)
+    }
+
+    /// Purges what expired from the store every `every`, forever: spawn it on the app's runtime
+    /// (`actix_web::rt::spawn(provider.purge_every(..))`), or drive the store's [`Maintenance::purge`](oauth2_core::server::Maintenance::purge) yourself.
+    pub fn purge_every(&self, every: Duration) -> impl Future<Output = ()> + use<S> {
+        let server = self.server.clone();
+        async move {
+            loop {
+                actix_web::rt::time::sleep(every).await;
+                if let Err(e) = server.store().purge(SystemTime::now()).await {
+                    tracing::warn!(error = %e, "purging expired codes and tokens failed");
+                }
+            }
+        }
     }
 
     /// Middleware that lets a request through only with a valid Bearer token of this server carrying `scope`

@@ -148,6 +148,20 @@ impl<S: Store + 'static> Provider<S> {
         into_response(self.server.deny(request).await)
     }
 
+    /// Purges what expired from the store every `every`, forever: `tokio::spawn(provider.purge_every(..))`, or
+    /// drive the store's [`Maintenance::purge`](oauth2_core::server::Maintenance::purge) yourself.
+    pub fn purge_every(&self, every: Duration) -> impl Future<Output = ()> + Send + use<S> {
+        let server = self.server.clone();
+        async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = server.store().purge(SystemTime::now()).await {
+                    tracing::warn!(error = %e, "purging expired codes and tokens failed");
+                }
+            }
+        }
+    }
+
     /// A layer that lets a request through only with a valid Bearer token of this server carrying `scope` (empty for
     /// any valid token).
     pub fn require_scope(&self, scope: impl Into<Scope>) -> RequireScope<AuthorizationServer<S>> {

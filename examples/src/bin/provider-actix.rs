@@ -1,11 +1,17 @@
 //! The demo authorization server on actix-web: `provider-actix --listen 127.0.0.1:9000 [--config FILE.toml]
-//! [--issuer URL]`.
+//! [--issuer URL] [--db URL]`.
 
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::KeepAlive;
+use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use clap::Parser;
 use oauth2_actix::{Authenticated, Provider, into_response};
-use oauth2_examples::demo::{DemoApp, ProviderArgs, Started};
+use oauth2_core::server::ClientId;
+use oauth2_examples::demo::{DemoApp, ProviderArgs, Started, init_logging, log_request, stop_signal};
 
 /// The demo OAuth 2.0 provider (actix-web): authorization, token, revocation, introspection, metadata and userinfo
 /// endpoints, with HTML login and consent. Without --config it uses built-in demo data and prints it.
@@ -34,26 +40,45 @@ async fn userinfo(Authenticated(grant): Authenticated, demo: web::Data<DemoApp>)
     into_response(demo.userinfo(&grant))
 }
 
+async fn healthz(demo: web::Data<DemoApp>) -> HttpResponse {
+    into_response(demo.healthz().await)
+}
+
+/// One line per request: method, path (never the query), status, latency, and the client where the endpoint knew
+/// it.
+async fn access_log(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let (method, path, started) = (request.method().to_string(), request.path().to_owned(), Instant::now());
+    let response = next.call(request).await?;
+    let client = response.response().extensions().get::<ClientId>().cloned();
+    log_request(&method, &path, response.status().as_u16(), started.elapsed(), client.as_ref());
+    Ok(response)
+}
+
 fn main() -> std::process::ExitCode {
-    let Started { listener, server, demo, header_timeout, max_connections } =
-        match oauth2_examples::demo::start("provider-actix", &Args::parse().provider) {
-            Ok(started) => started,
-            Err((message, code)) => {
-                eprintln!("error: {message}");
-                return std::process::ExitCode::from(code);
-            }
-        };
-    let provider = Provider::new(server);
-    let demo = web::Data::new(demo);
-    const WORKERS: usize = 2;
+    init_logging();
+    let args = Args::parse();
     let result = actix_web::rt::System::new().block_on(async move {
+        let Started { listener, server, demo, header_timeout, max_connections } =
+            match oauth2_examples::demo::start("provider-actix", &args.provider).await {
+                Ok(started) => started,
+                Err((message, code)) => return Err((message, code)),
+            };
+        let provider = Provider::new(server);
+        actix_web::rt::spawn(provider.purge_every(Duration::from_secs(60)));
+        let demo = web::Data::new(demo);
+        const WORKERS: usize = 2;
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(access_log))
                 .app_data(demo.clone())
                 .configure(provider.configure())
                 .route("/authorize", web::get().to(pages))
                 .route("/login", web::post().to(pages))
                 .route("/consent", web::post().to(pages))
+                .route("/healthz", web::get().to(healthz))
                 .service(web::resource("/userinfo").wrap(provider.require_scope("")).route(web::get().to(userinfo)))
         })
         .workers(WORKERS)
@@ -66,20 +91,21 @@ fn main() -> std::process::ExitCode {
         // Ctrl-C and SIGTERM both stop gracefully: requests in flight finish (actix's own handler would force
         // the stop on Ctrl-C).
         .disable_signals()
-        .listen(listener)?
+        .listen(listener)
+        .map_err(|e| (e.to_string(), 1))?
         .run();
         let handle = server.handle();
         actix_web::rt::spawn(async move {
-            oauth2_examples::demo::stop_signal().await;
+            stop_signal().await;
             handle.stop(true).await;
         });
-        server.await
+        server.await.map_err(|e| (e.to_string(), 1))
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::from(1)
+        Err((message, code)) => {
+            eprintln!("error: {message}");
+            std::process::ExitCode::from(code)
         }
     }
 }

@@ -1,4 +1,7 @@
-//! The demo authorization server on axum: `provider-axum --listen 127.0.0.1:9000 [--config FILE.toml] [--issuer URL]`.
+//! The demo authorization server on axum: `provider-axum --listen 127.0.0.1:9000 [--config FILE.toml] [--issuer URL]
+//! [--db URL]`.
+
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::Request;
@@ -6,7 +9,8 @@ use axum::routing::{get, post};
 use clap::Parser;
 use oauth2_axum::serve::{Limits, serve};
 use oauth2_axum::{Authenticated, Provider, into_response};
-use oauth2_examples::demo::{ProviderArgs, Started};
+use oauth2_core::server::ClientId;
+use oauth2_examples::demo::{ProviderArgs, Started, init_logging, log_request, stop_signal};
 
 /// The demo OAuth 2.0 provider (axum): authorization, token, revocation, introspection, metadata and userinfo
 /// endpoints, with HTML login and consent. Without --config it uses built-in demo data and prints it.
@@ -19,8 +23,9 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    init_logging();
     let Started { listener, server, demo, header_timeout, max_connections } =
-        match oauth2_examples::demo::start("provider-axum", &Args::parse().provider) {
+        match oauth2_examples::demo::start("provider-axum", &Args::parse().provider).await {
             Ok(started) => started,
             Err((message, code)) => {
                 eprintln!("error: {message}");
@@ -36,6 +41,7 @@ async fn main() -> std::process::ExitCode {
     };
     let (body_limit, body_timeout) = (server.config().max_body_bytes, server.config().body_timeout);
     let provider = Provider::new(server);
+    tokio::spawn(provider.purge_every(Duration::from_secs(60)));
 
     let pages = {
         let demo = demo.clone();
@@ -50,17 +56,30 @@ async fn main() -> std::process::ExitCode {
         let demo = demo.clone();
         move |Authenticated(grant): Authenticated| async move { into_response(demo.userinfo(&grant)) }
     };
+    let healthz = move || async move { into_response(demo.healthz().await) };
     let app = Router::new()
         .route("/authorize", get(pages.clone()))
         .route("/login", post(pages.clone()))
         .route("/consent", post(pages))
+        .route("/healthz", get(healthz))
         .merge(Router::new().route("/userinfo", get(userinfo)).route_layer(provider.require_scope("")))
-        .merge(provider.router());
+        .merge(provider.router())
+        .layer(axum::middleware::from_fn(access_log));
 
     let limits = Limits::default().header_timeout(header_timeout).max_connections(max_connections);
-    if let Err(e) = serve(listener, app, limits, oauth2_examples::demo::stop_signal()).await {
+    if let Err(e) = serve(listener, app, limits, stop_signal()).await {
         eprintln!("error: {e}");
         return std::process::ExitCode::from(1);
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// One line per request: method, path (never the query), status, latency, and the client where the endpoint knew
+/// it.
+async fn access_log(request: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let (method, path, started) = (request.method().clone(), request.uri().path().to_owned(), Instant::now());
+    let response = next.run(request).await;
+    let client = response.extensions().get::<ClientId>();
+    log_request(method.as_str(), &path, response.status().as_u16(), started.elapsed(), client);
+    response
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use oauth2_core::Scope;
 use oauth2_core::grant::GrantType;
-use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
+use oauth2_core::server::{AuthorizationServer, OsTokenGenerator, RegisteredClient, ServerConfig};
+
+use super::store::DemoStore;
 use serde::Deserialize;
 
 /// A client entry of the TOML file.
@@ -190,9 +192,9 @@ impl DemoConfig {
         self.clients.iter().flat_map(|c| c.scopes.iter().cloned()).collect()
     }
 
-    /// The authorization server for this configuration and issuer.
-    pub fn server(&self, issuer: &str) -> Result<Arc<AuthorizationServer<MemoryStore>>, ConfigError> {
-        let store = MemoryStore::new();
+    /// The authorization server for this configuration and issuer, over `store` (whose client registry
+    /// [`DemoStore::sync_clients`] has made these clients).
+    pub fn server(&self, issuer: &str, store: DemoStore) -> Result<Arc<AuthorizationServer<DemoStore>>, ConfigError> {
         let mut config = ServerConfig::new(issuer);
         for client in self.registered()? {
             // The implicit grant is legacy and off by default (RFC 9700 §2.1.2); a client registered for it turns
@@ -200,7 +202,6 @@ impl DemoConfig {
             if client.allows(GrantType::Implicit) && !config.grant_types.contains(&GrantType::Implicit) {
                 config.grant_types.push(GrantType::Implicit);
             }
-            store.add_client(client);
         }
         config.userinfo_path = Some("/userinfo".into());
         config.scopes_supported = Some(self.all_scopes());

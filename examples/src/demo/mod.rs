@@ -4,6 +4,7 @@
 mod config;
 mod pages;
 mod sessions;
+mod store;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -12,13 +13,15 @@ use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use oauth2_core::form::FormParams;
 use oauth2_core::resource::AccessGrant;
-use oauth2_core::server::{
-    AuthorizationServer, ClientAddress, MemoryStore, OsTokenGenerator, PasswordError, TokenGenerator,
-};
+use oauth2_core::server::{AuthorizationServer, ClientAddress, ClientId, OsTokenGenerator, PasswordError, TokenGenerator};
 use sessions::{Login, Logins, Sealer};
 use subtle::ConstantTimeEq;
 
 pub use config::{ClientConfig, ConfigError, DemoConfig, UserConfig};
+pub use store::{DemoStore, default_db};
+
+/// The demo's authorization server.
+pub type DemoServer = AuthorizationServer<DemoStore>;
 
 /// The command line both demo providers take (design.md §4).
 #[derive(Debug, Clone, clap::Args)]
@@ -39,6 +42,13 @@ pub struct ProviderArgs {
     /// the listen backlog.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: Option<u64>,
+    /// Where codes, tokens, grants and clients are kept: sqlite:PATH, postgres://USER@HOST:PORT/DB, or memory.
+    /// Default: sqlite:$XDG_DATA_HOME/oauth2-demo/HOST_PORT.sqlite (else under ~/.local/share).
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+    /// Connections to the database at most.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
 }
 
 impl ProviderArgs {
@@ -68,7 +78,7 @@ pub struct Started {
     /// The bound listener (blocking mode; an async framework sets it non-blocking).
     pub listener: std::net::TcpListener,
     /// The authorization server.
-    pub server: Arc<AuthorizationServer<MemoryStore>>,
+    pub server: Arc<DemoServer>,
     /// The login and consent pages and `/userinfo`.
     pub demo: DemoApp,
     /// `--header-timeout`.
@@ -80,7 +90,7 @@ pub struct Started {
 /// Loads the configuration (or the built-in data), binds `--listen`, works out the issuer and builds the server;
 /// prints the listening line and, for built-in data, the data. `Err` is the message and the exit code (2 for an
 /// unusable configuration, 1 when the address cannot be bound).
-pub fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, u8)> {
+pub async fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, u8)> {
     let config = match &args.config {
         Some(path) => DemoConfig::load(path).map_err(|e| (e.to_string(), 2))?,
         None => DemoConfig::builtin(),
@@ -89,14 +99,53 @@ pub fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, u8)> {
         std::net::TcpListener::bind(&args.listen).map_err(|e| (format!("cannot listen on {}: {e}", args.listen), 1))?;
     let bound = listener.local_addr().map_err(|e| (format!("cannot read the listening address: {e}"), 1))?;
     let issuer = args.issuer.clone().unwrap_or_else(|| default_issuer(&args.listen, bound));
-    let server = config.server(&issuer).map_err(|e| (e.to_string(), 2))?;
+    let db = match &args.db {
+        Some(db) => db.clone(),
+        None => store::default_db(&issuer).map_err(|e| (e, 2))?,
+    };
+    // The schema is created or migrated here, and the registry made the configuration's clients (design.md §4).
+    let store = DemoStore::open(&db, args.db_max_connections).await.map_err(|e| (describe(&e), 1))?;
+    let clients = config.registered().map_err(|e| (e.to_string(), 2))?;
+    store.sync_clients(&clients).await.map_err(|e| (describe(&e), 1))?;
+    let server = config.server(&issuer, store).map_err(|e| (e.to_string(), 2))?;
     let demo = DemoApp::new(server.clone(), &config);
+    println!("database: {db}");
     println!("{name} listening on http://{bound} (issuer {issuer})");
     if args.config.is_none() {
         println!("Built-in demo data:\n{}", config.describe());
     }
     let (header_timeout, max_connections) = (args.header_timeout(), args.max_connections());
     Ok(Started { listener, server, demo, header_timeout, max_connections })
+}
+
+/// A store error with its causes, for the operator.
+fn describe(e: &oauth2_core::StoreError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// Logs to stderr through `tracing`, filtered by `RUST_LOG` (default `info`): one line per request from the
+/// providers' request logs, and the endpoints' events (replays, reuses, failed client authentication).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+}
+
+/// The request log line: method, path (never the query, which can carry codes and tokens), status, latency, and
+/// the client the response was for when the endpoint knew it.
+pub fn log_request(method: &str, path: &str, status: u16, latency: std::time::Duration, client: Option<&ClientId>) {
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    match client {
+        Some(ClientId(client_id)) => {
+            tracing::info!(target: "request", method, path, status, latency_ms, client_id = %client_id.escape_debug());
+        }
+        None => tracing::info!(target: "request", method, path, status, latency_ms),
+    }
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM: what stops a demo server, which then finishes the requests in flight.
@@ -136,7 +185,7 @@ pub fn default_issuer(listen: &str, bound: std::net::SocketAddr) -> String {
 /// The demo's app side: users, logins, pages. Cheap to clone.
 #[derive(Clone)]
 pub struct DemoApp {
-    server: Arc<AuthorizationServer<MemoryStore>>,
+    server: Arc<DemoServer>,
     users: Arc<Vec<UserConfig>>,
     sealer: Arc<Sealer>,
     logins: Arc<Logins>,
@@ -158,7 +207,7 @@ impl std::fmt::Debug for DemoApp {
 
 impl DemoApp {
     /// The app for `server` (built from `config` with [`DemoConfig::server`]).
-    pub fn new(server: Arc<AuthorizationServer<MemoryStore>>, config: &DemoConfig) -> Self {
+    pub fn new(server: Arc<DemoServer>, config: &DemoConfig) -> Self {
         let issuer = url::Url::parse(&server.config().issuer).ok();
         let port =
             issuer.as_ref().and_then(url::Url::port_or_known_default).map(|p| format!("_{p}")).unwrap_or_default();
@@ -175,8 +224,22 @@ impl DemoApp {
     }
 
     /// The authorization server.
-    pub fn server(&self) -> &AuthorizationServer<MemoryStore> {
+    pub fn server(&self) -> &DemoServer {
         &self.server
+    }
+
+    /// `GET /healthz`: 200 `{"status":"ok"}` when the store answers within 2 s, else 503 `{"status":"unavailable"}`.
+    pub async fn healthz(&self) -> http::Response<Vec<u8>> {
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(2), oauth2_core::server::Maintenance::ping(self.server.store())).await;
+        let (status, body) = match answered {
+            Ok(Ok(())) => (StatusCode::OK, &br#"{"status":"ok"}"#[..]),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, &br#"{"status":"unavailable"}"#[..]),
+        };
+        let mut response = http::Response::new(body.to_vec());
+        *response.status_mut() = status;
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     }
 
     /// `/userinfo`'s answer for a validated token: JSON with `sub` (the username) and `name` (the display name),
@@ -232,6 +295,7 @@ impl DemoApp {
         };
         let sealed = self.sealer.seal(&validated, &csrf, now);
         let mut response = html(StatusCode::OK, pages::login(&validated, &sealed, &csrf, None));
+        response.extensions_mut().insert(ClientId(validated.client_id.clone()));
         if fresh {
             set_cookie(&mut response, &self.csrf_cookie, &csrf);
         }

@@ -19,6 +19,8 @@ pub(crate) struct Running {
 pub(crate) async fn start(bin: &str, args: &[&str]) -> Running {
     let mut child = Command::new(bin)
         .args(args)
+        // The providers' default database goes under the test's own folder, not the user's data directory.
+        .env("XDG_DATA_HOME", env!("CARGO_TARGET_TMPDIR"))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

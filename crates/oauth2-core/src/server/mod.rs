@@ -59,6 +59,19 @@ pub use store::{
     RegisteredClient, Rotation, Store, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 
+/// The client an endpoint's response was for, once it authenticated: in the extensions of the responses of
+/// [`AuthorizationServer::serve`]'s endpoints, for an access log (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(pub String);
+
+/// `response` with the client it was for in its extensions.
+fn with_client(mut response: http::Response<Vec<u8>>, client: Option<ClientId>) -> http::Response<Vec<u8>> {
+    if let Some(client) = client {
+        response.extensions_mut().insert(client);
+    }
+    response
+}
+
 /// The address a request came from, for the throttles (RFC 6749 §4.3.2): adapters put it in the extensions of the
 /// `http::Request` they pass to the server (the peer's address, or one from a trusted proxy's header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

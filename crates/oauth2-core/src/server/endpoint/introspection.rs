@@ -9,9 +9,9 @@ use crate::error::OAuthError;
 use crate::introspection::Introspection;
 use crate::reply::json_response;
 use crate::secret::SecretHash;
-use crate::server::AuthorizationServer;
 use crate::server::rules::request::form_of;
 use crate::server::store::{RegisteredClient, Store, TokenRecord};
+use crate::server::{AuthorizationServer, ClientId, with_client};
 
 fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -25,19 +25,23 @@ impl<S: Store> AuthorizationServer<S> {
         request: http::Request<B>,
         now: SystemTime,
     ) -> http::Response<Vec<u8>> {
-        match self.introspect_inner(&request, now).await {
+        let mut client = None;
+        let response = match self.introspect_inner(&request, now, &mut client).await {
             Ok(body) => json_response(StatusCode::OK, &body),
             Err(e) => e.into_response(),
-        }
+        };
+        with_client(response, client)
     }
 
     async fn introspect_inner<B: AsRef<[u8]>>(
         &self,
         request: &http::Request<B>,
         now: SystemTime,
+        seen: &mut Option<ClientId>,
     ) -> Result<Introspection, OAuthError> {
         let params = form_of(request, self.config.max_body_bytes)?;
         let client = self.authenticate_client(request.headers(), &params).await?;
+        *seen = Some(ClientId(client.id.clone()));
         if !client.is_confidential() {
             // A bare client_id proves nothing; introspection must not become a token oracle (RFC 7662 §2.1, §4).
             return Err(OAuthError::invalid_client(

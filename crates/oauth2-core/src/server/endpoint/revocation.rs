@@ -3,28 +3,35 @@
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::secret::SecretHash;
-use crate::server::AuthorizationServer;
 use crate::server::rules::request::form_of;
 use crate::server::store::Store;
+use crate::server::{AuthorizationServer, ClientId, with_client};
 
 impl<S: Store> AuthorizationServer<S> {
     /// Revokes a token (RFC 7009 §2.1). Revoking a refresh token revokes its whole grant, access tokens included.
     /// The answer is 200 for unknown tokens too (§2.2). A token issued to another client is left untouched and the
     /// request refused with 400 `unauthorized_client` (§2.1: "the request is refused and the client is informed").
     pub async fn revoke<B: AsRef<[u8]>>(&self, request: http::Request<B>) -> http::Response<Vec<u8>> {
-        match self.revoke_inner(&request).await {
+        let mut client = None;
+        let response = match self.revoke_inner(&request, &mut client).await {
             Ok(()) => {
                 let mut r = http::Response::new(Vec::new());
                 r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
                 r
             }
             Err(e) => e.into_response(),
-        }
+        };
+        with_client(response, client)
     }
 
-    async fn revoke_inner<B: AsRef<[u8]>>(&self, request: &http::Request<B>) -> Result<(), OAuthError> {
+    async fn revoke_inner<B: AsRef<[u8]>>(
+        &self,
+        request: &http::Request<B>,
+        seen: &mut Option<ClientId>,
+    ) -> Result<(), OAuthError> {
         let params = form_of(request, self.config.max_body_bytes)?;
         let client = self.authenticate_client(request.headers(), &params).await?;
+        *seen = Some(ClientId(client.id.clone()));
         let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let hash = SecretHash::of(token);
         let foreign = || OAuthError::new(ErrorCode::UnauthorizedClient, "the token was issued to another client");

@@ -19,26 +19,30 @@ use crate::server::rules::redirect_uri::redirect_uri_allowed;
 use crate::server::rules::request::form_of;
 use crate::server::rules::scope::decide_scope;
 use crate::server::store::{CodeRecord, CodeUse, Grant, RegisteredClient, Rotation, Store, TokenRecord};
-use crate::server::{AuthorizationServer, ClientAddress, ServerConfig};
+use crate::server::{AuthorizationServer, ClientAddress, ClientId, ServerConfig, with_client};
 
 impl<S: Store> AuthorizationServer<S> {
     /// Answers a token request (RFC 6749 §3.2): authorization code (§4.1.3), password (§4.3), client credentials
     /// (§4.4) and refresh (§6). Success is a §5.1 JSON body; failure a §5.2 error with its status. Every answer
     /// carries `Cache-Control: no-store` and `Pragma: no-cache`.
     pub async fn token<B: AsRef<[u8]>>(&self, request: http::Request<B>, now: SystemTime) -> http::Response<Vec<u8>> {
-        match self.token_inner(&request, now).await {
+        let mut client = None;
+        let response = match self.token_inner(&request, now, &mut client).await {
             Ok(body) => body.into_response(),
             Err(e) => e.into_response(),
-        }
+        };
+        with_client(response, client)
     }
 
     async fn token_inner<B: AsRef<[u8]>>(
         &self,
         request: &http::Request<B>,
         now: SystemTime,
+        seen: &mut Option<ClientId>,
     ) -> Result<TokenResponse, OAuthError> {
         let params = form_of(request, self.config.max_body_bytes)?;
         let client = self.authenticate_client(request.headers(), &params).await?;
+        *seen = Some(ClientId(client.id.clone()));
         match grant_allowed(&self.config, &client, params.get("grant_type"))? {
             GrantType::AuthorizationCode => self.code_grant(&client, &params, now).await,
             GrantType::Password => {
