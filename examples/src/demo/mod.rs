@@ -13,7 +13,9 @@ use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use oauth2_core::form::FormParams;
 use oauth2_core::resource::AccessGrant;
-use oauth2_core::server::{AuthorizationServer, ClientAddress, ClientId, OsTokenGenerator, PasswordError, TokenGenerator};
+use oauth2_core::server::{
+    AuthorizationServer, ClientAddress, ClientId, OsTokenGenerator, PasswordError, TokenGenerator,
+};
 use sessions::{Login, Logins, Sealer};
 use subtle::ConstantTimeEq;
 
@@ -139,12 +141,13 @@ pub fn init_logging() {
 /// The request log line: method, path (never the query, which can carry codes and tokens), status, latency, and
 /// the client the response was for when the endpoint knew it.
 pub fn log_request(method: &str, path: &str, status: u16, latency: std::time::Duration, client: Option<&ClientId>) {
-    let latency_ms = latency.as_secs_f64() * 1000.0;
+    let latency_ms = (latency.as_secs_f64() * 1e4).round() / 10.0;
     match client {
         Some(ClientId(client_id)) => {
-            tracing::info!(target: "request", method, path, status, latency_ms, client_id = %client_id.escape_debug());
+            let client_id = client_id.escape_debug();
+            tracing::info!(target: "request", %method, %path, status, latency_ms, %client_id);
         }
-        None => tracing::info!(target: "request", method, path, status, latency_ms),
+        None => tracing::info!(target: "request", %method, %path, status, latency_ms),
     }
 }
 
@@ -230,7 +233,11 @@ impl DemoApp {
 
     /// `GET /healthz`: 200 `{"status":"ok"}` when the store answers within 2 s, else 503 `{"status":"unavailable"}`.
     pub async fn healthz(&self) -> http::Response<Vec<u8>> {
-        let answered = tokio::time::timeout(std::time::Duration::from_secs(2), oauth2_core::server::Maintenance::ping(self.server.store())).await;
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            oauth2_core::server::Maintenance::ping(self.server.store()),
+        )
+        .await;
         let (status, body) = match answered {
             Ok(Ok(())) => (StatusCode::OK, &br#"{"status":"ok"}"#[..]),
             _ => (StatusCode::SERVICE_UNAVAILABLE, &br#"{"status":"unavailable"}"#[..]),

@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 use oauth2_core::StoreError;
 use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
 use oauth2_core::secret::SecretHash;
+use oauth2_core::server::MemoryStore;
 use oauth2_core::server::store::{
     Attempts, ClientStore, CodeRecord, CodeUse, GrantId, GrantStore, Maintenance, RegisteredClient, Rotation,
     ThrottlePolicy, ThrottleStore, TokenRecord,
 };
-use oauth2_core::server::MemoryStore;
 use oauth2_sqlx::{PgStore, SqliteStore};
 
 /// One of the three stores.

@@ -17,12 +17,21 @@ pub(crate) struct Running {
 
 /// Starts `bin` and waits for its "listening on http://..." line.
 pub(crate) async fn start(bin: &str, args: &[&str]) -> Running {
+    start_logging(bin, args, None).await
+}
+
+/// [`start`], with the program's stderr (its log) appended to `log` when given.
+pub(crate) async fn start_logging(bin: &str, args: &[&str], log: Option<&std::path::Path>) -> Running {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap()),
+        None => Stdio::inherit(),
+    };
     let mut child = Command::new(bin)
         .args(args)
         // The providers' default database goes under the test's own folder, not the user's data directory.
         .env("XDG_DATA_HOME", env!("CARGO_TARGET_TMPDIR"))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap_or_else(|e| panic!("start {bin}: {e}"));
@@ -80,7 +89,7 @@ name = "Alice Liddell"
 }
 
 /// A unique file under target/'s test directory, removed on drop.
-pub(crate) struct TempFile(std::path::PathBuf);
+pub(crate) struct TempFile(pub(crate) std::path::PathBuf);
 
 impl TempFile {
     pub(crate) fn with_contents(name: &str, text: &str) -> Self {
