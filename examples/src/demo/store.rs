@@ -18,8 +18,8 @@ use oauth2_sqlx::{PgStore, SqliteStore};
 /// One of the three stores.
 #[derive(Debug)]
 pub enum DemoStore {
-    /// Nothing kept across restarts.
-    Memory(MemoryStore),
+    /// Nothing kept across restarts (boxed: the in-memory store is the big one).
+    Memory(Box<MemoryStore>),
     /// A file: one process.
     Sqlite(SqliteStore),
     /// A database server: any number of processes.
@@ -49,7 +49,7 @@ impl DemoStore {
     pub async fn open(db: &str, max_connections: u32) -> Result<Self, StoreError> {
         let timeout = oauth2_sqlx::DEFAULT_ACQUIRE_TIMEOUT;
         if db == "memory" {
-            Ok(Self::Memory(MemoryStore::new()))
+            Ok(Self::Memory(Box::new(MemoryStore::new())))
         } else if db.starts_with("sqlite:") {
             Ok(Self::Sqlite(SqliteStore::connect_with(db, max_connections, timeout).await?))
         } else if db.starts_with("postgres://") || db.starts_with("postgresql://") {
