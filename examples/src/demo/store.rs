@@ -170,7 +170,11 @@ impl Maintenance for DemoStore {
         delegate!(self, s => s.purge(now).await)
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        delegate!(self, s => Maintenance::ping(s).await)
+        match self {
+            Self::Memory(m) => m.ping().await,
+            Self::Sqlite(s) => Maintenance::ping(s).await,
+            Self::Postgres(p) => Maintenance::ping(p).await,
+        }
     }
 }
 
