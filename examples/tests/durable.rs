@@ -319,7 +319,7 @@ async fn sigterm_finishes_the_requests_in_flight_then_exits_0() {
         let pid = p.pid().to_string();
         std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        s.write_all(body["grant_".len()..].as_bytes()).await.unwrap();
+        s.write_all(&body.as_bytes()["grant_".len()..]).await.unwrap();
         let mut answer = String::new();
         tokio::io::AsyncReadExt::read_to_string(&mut s, &mut answer).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "[{name}] the request in flight was answered: {answer}");
