@@ -5,8 +5,10 @@
 //! - W1: `POST /token`, client credentials with Basic auth, a fresh opaque token per request;
 //! - W2: `GET /w2`, a Bearer-protected resource.
 //!
-//! Systems: our axum and actix-web adapters (`bench-server`, in-memory store), and oxide-auth on axum as a peer
-//! (`xtask/peers/oxide-auth`, built from crates.io, outside the workspace).
+//! Systems: our axum and actix-web adapters (`bench-server`, in-memory store), our axum adapter on SQLite and on
+//! PostgreSQL (durable settings), and oxide-auth on axum as a peer (`xtask/peers/oxide-auth`, built from crates.io,
+//! outside the workspace). PostgreSQL (`pg-cluster`, a throw-away cluster) runs on core 1 beside wrk, and its CPU
+//! time (the postmaster and its backends) is reported per request.
 //!
 //! Method: servers are pinned to core 0 and wrk to core 1 (`taskset`, where available); wrk runs one thread and 32
 //! keep-alive connections. Each workload has its own server process (so its peak RSS is its own), and the runs are
@@ -40,6 +42,8 @@ struct Sample {
     p99_ms: f64,
     /// Server CPU time (user + system) per request, in µs.
     cpu_us: f64,
+    /// The database server's CPU time per request, in µs (NaN without one).
+    db_cpu_us: f64,
 }
 
 struct Row {
@@ -55,6 +59,128 @@ struct System {
     program: PathBuf,
     args: Vec<String>,
     workloads: Vec<(&'static str, &'static str)>,
+    backing: Backing,
+}
+
+/// Where a system's tokens live.
+enum Backing {
+    Memory,
+    /// A fresh file per workload in this folder.
+    Sqlite(PathBuf),
+    /// A database per workload on this cluster.
+    Postgres(Postgres),
+}
+
+impl Backing {
+    /// The bench server's `--store` for the `index`th workload of `system`, if not the in-memory store.
+    fn store(&self, system: &str, index: usize) -> Result<Option<String>, String> {
+        match self {
+            Self::Memory => Ok(None),
+            Self::Sqlite(dir) => {
+                let path = dir.join(format!("{system}-{index}.sqlite"));
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                Ok(Some(format!("sqlite:{}", path.display())))
+            }
+            Self::Postgres(pg) => pg.urls.get(index).cloned().map(Some).ok_or_else(|| "too few databases".into()),
+        }
+    }
+
+    /// CPU time of the database server, in clock ticks (0 without one).
+    fn cpu_ticks(&self) -> u64 {
+        match self {
+            Self::Postgres(pg) => pg.cpu_ticks(),
+            _ => 0,
+        }
+    }
+}
+
+/// A durable throw-away PostgreSQL (`pg-cluster`, on core 1), stopped when dropped.
+struct Postgres {
+    child: Child,
+    postmaster: u32,
+    urls: Vec<String>,
+    /// pg_test_fsync's fdatasync figure: ops/s and µs per op.
+    pg_test_fsync: (f64, f64),
+    /// Median and 99th percentile of one 8 kB write + fdatasync, in µs.
+    fsync_latency: (f64, f64),
+}
+
+impl Postgres {
+    fn start(program: &Path, databases: usize) -> Result<Self, String> {
+        eprintln!("==> a durable PostgreSQL on core 1 (pg-cluster, with pg_test_fsync: ~15 s)");
+        let mut child = pinned(1, program)
+            .args(["--databases", &databases.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("start {}: {e}", program.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut pg =
+            Self { child, postmaster: 0, urls: Vec::new(), pg_test_fsync: (0.0, 0.0), fsync_latency: (0.0, 0.0) };
+        let pair = |rest: &str| {
+            let mut it = rest.split_whitespace().map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
+            (it.next().unwrap_or(f64::NAN), it.next().unwrap_or(f64::NAN))
+        };
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            let (key, rest) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+            match key {
+                "pid" => pg.postmaster = rest.parse().map_err(|_| format!("pg-cluster: {line}"))?,
+                "pg_test_fsync" => pg.pg_test_fsync = pair(rest),
+                "fsync_latency" => pg.fsync_latency = pair(rest),
+                "url" => pg.urls.push(rest.to_owned()),
+                "ready" => return Ok(pg),
+                _ => {}
+            }
+        }
+        Err("pg-cluster ended before it was ready".into())
+    }
+
+    /// The postmaster's CPU time with its reaped children's, plus its live children's (the backends and workers).
+    fn cpu_ticks(&self) -> u64 {
+        let mut ticks = proc_stat(self.postmaster).map(|f| f.utime + f.stime + f.cutime + f.cstime).unwrap_or(0);
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else { continue };
+            if let Some(f) = proc_stat(pid).filter(|f| f.ppid == self.postmaster) {
+                ticks += f.utime + f.stime;
+            }
+        }
+        ticks
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Closing its standard input stops the cluster and removes its folder.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The fields of `/proc/PID/stat` we read.
+struct ProcStat {
+    ppid: u32,
+    utime: u64,
+    stime: u64,
+    cutime: u64,
+    cstime: u64,
+}
+
+fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3: ppid is 4, utime to cstime 14 to 17.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<u64>().ok());
+    Some(ProcStat {
+        ppid: u32::try_from(field(4)?).ok()?,
+        utime: field(14)?,
+        stime: field(15)?,
+        cutime: field(16)?,
+        cstime: field(17)?,
+    })
 }
 
 struct Settings {
@@ -137,12 +263,7 @@ impl Server {
 
     /// CPU time (user + system) the server has used, in clock ticks.
     fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
-        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let field = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        field(14) + field(15)
+        proc_stat(self.child.id()).map(|f| f.utime + f.stime).unwrap_or(0)
     }
 
     /// The resident set (VmRSS) or its peak (VmHWM), in MiB. taskset execs the server, so the PID is the server's.
@@ -221,13 +342,23 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Runs wrk against `server` and reads its report, with the server's CPU time per request.
-fn sample(server: &Server, wrk: &Path, url: &str, script: &Path, seconds: u64) -> Result<Sample, String> {
-    let before = server.cpu_ticks();
+/// Runs wrk against `server` and reads its report, with the server's (and its database's) CPU time per request.
+fn sample(
+    server: &Server,
+    backing: &Backing,
+    wrk: &Path,
+    url: &str,
+    script: &Path,
+    seconds: u64,
+) -> Result<Sample, String> {
+    let (before, db_before) = (server.cpu_ticks(), backing.cpu_ticks());
     let child = spawn_wrk(wrk, url, script, seconds)?;
     let mut sample = finish_wrk(child, url)?;
-    let ticks = server.cpu_ticks().saturating_sub(before) as f64;
-    sample.cpu_us = ticks / clock_ticks() * 1e6 / (sample.rps * seconds as f64);
+    let per_request = |ticks: u64| ticks as f64 / clock_ticks() * 1e6 / (sample.rps * seconds as f64);
+    sample.cpu_us = per_request(server.cpu_ticks().saturating_sub(before));
+    if matches!(backing, Backing::Postgres(_)) {
+        sample.db_cpu_us = per_request(backing.cpu_ticks().saturating_sub(db_before));
+    }
     Ok(sample)
 }
 
@@ -249,6 +380,7 @@ fn finish_wrk(child: Child, url: &str) -> Result<Sample, String> {
         p50_ms: field("50%").map(|v| duration_ms(&v)).unwrap_or(f64::NAN),
         p99_ms: field("99%").map(|v| duration_ms(&v)).unwrap_or(f64::NAN),
         cpu_us: f64::NAN,
+        db_cpu_us: f64::NAN,
     })
 }
 
@@ -267,8 +399,10 @@ fn machine() -> String {
 /// One system's workloads, interleaved.
 fn measure(system: &System, wrk: &Path, settings: &Settings, scripts: &Path) -> Result<Vec<Row>, String> {
     let mut servers = Vec::new();
-    for &(workload, path) in &system.workloads {
-        let server = Server::start(system, &[])?;
+    for (index, &(workload, path)) in system.workloads.iter().enumerate() {
+        let store = system.backing.store(&system.name.replace([' ', '(', ')'], ""), index)?;
+        let extra: Vec<&str> = store.as_deref().map(|s| vec!["--store", s]).unwrap_or_default();
+        let server = Server::start(system, &extra)?;
         let token = if workload == "W2" { access_token(&server.base)? } else { String::new() };
         let script = scripts.join(format!("{}-{workload}.lua", system.name.replace([' ', '(', ')'], "")));
         // W1's shape sends exactly W1's request.
@@ -279,7 +413,7 @@ fn measure(system: &System, wrk: &Path, settings: &Settings, scripts: &Path) -> 
     for round in 1..=settings.runs {
         for (workload, url, script, server, samples) in &mut servers {
             eprintln!("==> {} {workload} run {round}/{} ({} s)", system.name, settings.runs, settings.seconds);
-            samples.push(sample(server, wrk, url, script, u64::from(settings.seconds))?);
+            samples.push(sample(server, &system.backing, wrk, url, script, u64::from(settings.seconds))?);
         }
     }
     Ok(servers
@@ -333,7 +467,10 @@ fn memory_over_time(system: &System, wrk: &Path, settings: &Settings, scripts: &
     ))
 }
 
-/// Whether each target of issue 5 is met, from the table.
+/// The systems on a database and their targets (issue 12): W1 and W2 as fractions of the same system's W0.
+const DATABASE_TARGETS: [(&str, f64, f64); 2] = [("axum (SQLite)", 0.2, 0.4), ("axum (PostgreSQL)", 0.1, 0.2)];
+
+/// Whether each target of issues 5 and 12 is met, from the table.
 fn verdicts(rows: &[Row], bytes_per_token: Option<f64>) -> String {
     let find = |system: &str, w: &str| rows.iter().find(|r| r.system == system && r.workload == w);
     let mut out = String::from("| target | figure | met |\n|---|---|---|\n");
@@ -350,10 +487,50 @@ fn verdicts(rows: &[Row], bytes_per_token: Option<f64>) -> String {
         line(format!("{system}: W2 ≥ 0.95 × W0"), format!("{r2:.2}"), r2 >= 0.95);
         line(format!("{system}: W1 p99 < 2 ms"), format!("{:.2} ms", w1.sample.p99_ms), w1.sample.p99_ms < 2.0);
     }
+    for (system, t1, t2) in DATABASE_TARGETS {
+        let (Some(w0), Some(w1), Some(w2)) = (find(system, "W0"), find(system, "W1"), find(system, "W2")) else {
+            continue;
+        };
+        let r1 = w1.sample.rps / w0.sample.rps;
+        let r2 = w2.sample.rps / w0.sample.rps;
+        line(format!("{system}: W1 ≥ {t1} × W0"), format!("{r1:.2}"), r1 >= t1);
+        line(format!("{system}: W2 ≥ {t2} × W0"), format!("{r2:.2}"), r2 >= t2);
+        for w in [w1, w2] {
+            let p99 = w.sample.p99_ms;
+            line(format!("{system}: {} p99 < 10 ms", w.workload), format!("{p99:.2} ms"), p99 < 10.0);
+        }
+    }
     if let Some(b) = bytes_per_token {
         line("≤ 200 bytes per live token at 1 M".into(), format!("{b:.0} B"), b <= 200.0);
     }
     out
+}
+
+/// The database pool of the systems on a database (the demo providers' default `--db-max-connections`).
+const POOL: u32 = 10;
+
+/// The figures as a Markdown table.
+fn table(rows: &[Row]) -> String {
+    let mut table = String::from(
+        "| system | workload | req/s | ratio to W0 | p50 | p99 | server CPU per request | database CPU per request \
+         | peak RSS |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let w0 = rows.iter().find(|r| r.system == row.system && r.workload == "W0").map(|r| r.sample.rps);
+        let db = if row.sample.db_cpu_us.is_nan() { "".into() } else { format!("{:.1} µs", row.sample.db_cpu_us) };
+        table.push_str(&format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.1} µs | {db} | {:.1} MiB |\n",
+            row.system,
+            row.workload,
+            row.sample.rps,
+            w0.map(|w| row.sample.rps / w).unwrap_or(f64::NAN),
+            row.sample.p50_ms,
+            row.sample.p99_ms,
+            row.sample.cpu_us,
+            row.peak_rss_mib
+        ));
+    }
+    table
 }
 
 /// The core's criterion micro-benchmarks (`crates/oauth2-core/benches/core.rs`), as a Markdown table.
@@ -378,9 +555,14 @@ fn micro_benchmarks() -> Result<String, String> {
     Ok(table)
 }
 
-/// `cargo xtask bench [--quick]`.
+/// `cargo xtask bench [--quick] [--only NAME,...]`: `--only` measures the systems whose names contain one of the
+/// words (`--only sqlite,postgres`), prints their table and leaves BENCHMARKS.md alone.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .map(|i| args.get(i + 1).map(|v| v.split(',').map(str::to_lowercase).collect()).unwrap_or_default());
     let settings = if quick {
         Settings { runs: 1, seconds: 3, flat_seconds: 20, flat_lifetime: 5 }
     } else {
@@ -394,10 +576,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--release",
             "--package",
             "oauth2-examples",
+            "--package",
+            "oauth2-testkit",
             "--bin",
             "bench-server",
             "--bin",
             "bench-memory",
+            "--bin",
+            "pg-cluster",
         ]),
     )?;
     let peers = target_dir().join("bench-peers");
@@ -414,21 +600,50 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         program: release.join("bench-server"),
         args: vec!["--framework".into(), framework.into()],
         workloads: vec![WORKLOADS[0], WORKLOADS[1], WORKLOADS[2], W1_SHAPE],
+        backing: Backing::Memory,
     };
-    let systems = [
-        ours("axum"),
-        ours("actix"),
-        System {
-            name: "oxide-auth (axum)".into(),
-            program: peers.join("release/oxide-auth-bench"),
-            args: vec!["--secrets".into(), "plain".into()],
-            workloads: WORKLOADS.to_vec(),
-        },
-    ];
+    let wanted = |name: &str| only.as_ref().is_none_or(|words| words.iter().any(|w| name.to_lowercase().contains(w)));
+    let on_database = |name: &str, backing: Backing| System {
+        name: name.to_owned(),
+        program: release.join("bench-server"),
+        args: vec!["--framework".into(), "axum".into(), "--db-max-connections".into(), POOL.to_string()],
+        workloads: WORKLOADS.to_vec(),
+        backing,
+    };
+    let sqlite_dir = scripts.join("sqlite");
+    std::fs::create_dir_all(&sqlite_dir).map_err(|e| e.to_string())?;
+    let mut systems = vec![ours("axum"), ours("actix"), on_database("axum (SQLite)", Backing::Sqlite(sqlite_dir))];
+    if wanted("axum (PostgreSQL)") {
+        let postgres = Postgres::start(&release.join("pg-cluster"), WORKLOADS.len())?;
+        systems.push(on_database("axum (PostgreSQL)", Backing::Postgres(postgres)));
+    }
+    systems.push(System {
+        name: "oxide-auth (axum)".into(),
+        program: peers.join("release/oxide-auth-bench"),
+        args: vec!["--secrets".into(), "plain".into()],
+        workloads: WORKLOADS.to_vec(),
+        backing: Backing::Memory,
+    });
+    systems.retain(|s| wanted(&s.name));
 
     let mut rows = Vec::new();
     for system in &systems {
         rows.extend(measure(system, &wrk, &settings, &scripts)?);
+    }
+    let disk = systems.iter().find_map(|s| match &s.backing {
+        Backing::Postgres(pg) => Some(format!(
+            "Disk under the databases: pg_test_fsync's fdatasync of one 8 kB write {:.0} ops/s ({:.0} µs/op); \
+             8 kB write + fdatasync timed one by one: p50 {:.0} µs, p99 {:.0} µs. Pool: {POOL} connections per \
+             server. SQLite: WAL, `synchronous=NORMAL`; PostgreSQL 15: `fsync=on`, `synchronous_commit=on`, on core \
+             1 beside wrk.\n\n",
+            pg.pg_test_fsync.0, pg.pg_test_fsync.1, pg.fsync_latency.0, pg.fsync_latency.1
+        )),
+        _ => None,
+    });
+    let table = table(&rows);
+    if only.is_some() {
+        println!("{}{table}\n{}", disk.unwrap_or_default(), verdicts(&rows, None));
+        return Ok(());
     }
 
     eprintln!("==> bytes per live token at 1 M tokens");
@@ -440,34 +655,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .and_then(|v| v.parse::<f64>().ok());
     let flat = memory_over_time(&systems[0], &wrk, &settings, &scripts)?;
     let micro = micro_benchmarks()?;
-
-    let mut table = String::from(
-        "| system | workload | req/s | ratio to W0 | p50 | p99 | server CPU per request | peak RSS |\n\
-         |---|---|---|---|---|---|---|---|\n",
-    );
-    for row in &rows {
-        let w0 = rows.iter().find(|r| r.system == row.system && r.workload == "W0").map(|r| r.sample.rps);
-        table.push_str(&format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.1} µs | {:.1} MiB |\n",
-            row.system,
-            row.workload,
-            row.sample.rps,
-            w0.map(|w| row.sample.rps / w).unwrap_or(f64::NAN),
-            row.sample.p50_ms,
-            row.sample.p99_ms,
-            row.sample.cpu_us,
-            row.peak_rss_mib
-        ));
-    }
     let command = if quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };
     let report = format!(
         "## Run\n\nMachine: {}. Command: `{command}` (wrk, 1 thread, 32 keep-alive connections, {} s per run, \
-         median of {} interleaved runs; servers on core 0, wrk on core 1).\n\n{table}\n### Targets\n\n{}\n\
+         median of {} interleaved runs; servers on core 0, wrk on core 1).\n\n{}{table}\n### Targets\n\n{}\n\
          ### Memory\n\nPer live token (`bench-memory 1000000`): {memory}\n\n{flat}\n\
          ### Core micro-benchmarks (criterion, in the same run)\n\n{micro}",
         machine(),
         settings.seconds,
         settings.runs,
+        disk.unwrap_or_default(),
         verdicts(&rows, bytes_per_token),
     );
     println!("{report}");

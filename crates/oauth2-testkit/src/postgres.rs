@@ -1,6 +1,7 @@
 //! A throw-away PostgreSQL for tests: a cluster made with `initdb` in a temporary folder, started on a free port
 //! of 127.0.0.1 with `fsync=off` and `max_connections=200`, and a fresh database per test. No test depends on a
-//! server someone started by hand.
+//! server someone started by hand. [`Cluster::durable`] keeps PostgreSQL's defaults instead (`fsync=on`,
+//! `synchronous_commit=on`): what the benchmarks measure.
 //!
 //! [`database`] hands out databases on one cluster per test binary; the cluster is stopped, and its folder
 //! removed, when the binary exits (statics are never dropped, so a watcher process waits on a pipe that closes
@@ -70,6 +71,7 @@ pub struct Cluster {
     dir: PathBuf,
     port: u16,
     user: Option<(u32, u32)>,
+    durable: bool,
     server: Mutex<Option<Child>>,
     _watcher: Option<ChildStdin>,
 }
@@ -77,8 +79,18 @@ pub struct Cluster {
 static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
 
 impl Cluster {
-    /// Makes and starts a cluster.
+    /// Makes and starts a cluster that does not wait for the disk (`fsync=off`): for tests.
     pub fn new() -> Result<Self, String> {
+        Self::make(false)
+    }
+
+    /// Makes and starts a cluster whose commits survive a power cut (`fsync=on`, `synchronous_commit=on`,
+    /// `full_page_writes=on`, PostgreSQL's defaults): for measurements.
+    pub fn durable() -> Result<Self, String> {
+        Self::make(true)
+    }
+
+    fn make(durable: bool) -> Result<Self, String> {
         let bin = bin_dir()?;
         let user = run_as()?;
         let unique = format!("oauth2-pg-{}-{}", std::process::id(), NEXT_DATABASE.fetch_add(1, Ordering::Relaxed));
@@ -88,7 +100,7 @@ impl Cluster {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
                 .map_err(|e| format!("chown {}: {e}", dir.display()))?;
         }
-        let cluster = Self { bin, dir, port: free_port()?, user, server: Mutex::new(None), _watcher: None };
+        let cluster = Self { bin, dir, port: free_port()?, user, durable, server: Mutex::new(None), _watcher: None };
         let initdb = cluster
             .command("initdb")
             .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "-D"])
@@ -120,17 +132,17 @@ impl Cluster {
             return Ok(());
         }
         let log = std::fs::File::create(self.dir.join("postgres.log")).map_err(|e| format!("postgres.log: {e}"))?;
-        let child = self
-            .command("postgres")
+        let mut postgres = self.command("postgres");
+        postgres
             .arg("-D")
             .arg(self.dir.join("data"))
             .args(["-p", &self.port.to_string(), "-c", "listen_addresses=127.0.0.1", "-k"])
             .arg(&self.dir)
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("postgres: {e}"))?;
+            .args(["-c", "max_connections=200"]);
+        if !self.durable {
+            postgres.args(["-c", "fsync=off", "-c", "full_page_writes=off"]);
+        }
+        let child = postgres.stdout(Stdio::null()).stderr(log).spawn().map_err(|e| format!("postgres: {e}"))?;
         *server = Some(child);
         drop(server);
         let started = Instant::now();
@@ -174,6 +186,21 @@ impl Cluster {
     /// The server's PID, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.server.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().map(Child::id)
+    }
+
+    /// The cluster's folder (its data directory is `data` inside it): on the disk whose speed it depends on.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Runs one of PostgreSQL's programs (`pg_test_fsync`, `psql`, ...) from the cluster's installation, with the
+    /// cluster's user, and returns its standard output.
+    pub fn program(&self, program: &str, args: &[&str]) -> Result<String, String> {
+        let out = self.command(program).args(args).output().map_err(|e| format!("{program}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{program} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// The port it listens on.

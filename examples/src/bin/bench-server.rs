@@ -1,13 +1,14 @@
 //! The server `cargo xtask bench` measures: on one framework, a bare handler returning constant JSON (W0, the
 //! baseline), the token endpoint issuing a fresh opaque token per client-credentials request with Basic auth (W1),
-//! and a Bearer-protected GET (W2), all in one process with the in-memory store.
+//! and a Bearer-protected GET (W2), all in one process, on the in-memory store or a database.
 //!
-//! `bench-server --framework axum|actix --listen 127.0.0.1:0 [--access-token-lifetime SECS]`; prints
-//! `listening on http://ADDR`.
+//! `bench-server --framework axum|actix --listen 127.0.0.1:0 [--access-token-lifetime SECS]
+//! [--store memory|sqlite:PATH|postgres://...] [--db-max-connections N]`; prints `listening on http://ADDR`.
 
 use clap::{Parser, ValueEnum};
 use oauth2_core::grant::GrantType;
-use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
+use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig, Store};
+use oauth2_examples::demo::DemoStore;
 
 /// The body of W0 and W2: the same shape, so the two differ only by the Bearer check and the extractor. W0's is
 /// constant; W2's names the client of the validated token.
@@ -39,18 +40,20 @@ struct Args {
     /// Access token lifetime in seconds (the memory-over-time run uses short ones).
     #[arg(long, default_value_t = 3600)]
     access_token_lifetime: u64,
+    /// Where tokens live: memory, sqlite:PATH or postgres://... (durable stores as the demo providers open them).
+    #[arg(long, default_value = "memory")]
+    store: String,
+    /// The database pool's size.
+    #[arg(long, default_value_t = 10)]
+    db_max_connections: u32,
 }
 
-fn server(issuer: &str, access_token_lifetime: u64) -> AuthorizationServer<MemoryStore> {
-    let store = MemoryStore::new();
-    store.add_client(
-        RegisteredClient::confidential("bench", "bench-secret")
-            .grant_types([GrantType::ClientCredentials])
-            .scopes("read"),
-    );
-    let mut config = ServerConfig::new(issuer);
-    config.access_token_lifetime = std::time::Duration::from_secs(access_token_lifetime);
-    AuthorizationServer::new(config, store, OsTokenGenerator)
+fn bench_client() -> RegisteredClient {
+    RegisteredClient::confidential("bench", "bench-secret").grant_types([GrantType::ClientCredentials]).scopes("read")
+}
+
+fn config(issuer: &str, access_token_lifetime: u64) -> ServerConfig {
+    ServerConfig::new(issuer).access_token_lifetime(std::time::Duration::from_secs(access_token_lifetime))
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,12 +65,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let server = server(&format!("http://{addr}"), args.access_token_lifetime);
-    println!("listening on http://{addr}");
     let result = match args.framework {
-        Framework::Axum => run_axum(listener, server),
-        Framework::Actix => run_actix(listener, server),
+        // The store is opened on the runtime that serves: a pool's sockets belong to the runtime that made them.
+        Framework::Axum => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .and_then(|rt| rt.block_on(serve(&args, listener, Framework::Axum))),
+        Framework::Actix => actix_web::rt::System::new().block_on(serve(&args, listener, Framework::Actix)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -78,7 +82,38 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run_axum(listener: std::net::TcpListener, server: AuthorizationServer<MemoryStore>) -> std::io::Result<()> {
+/// Opens the store `--store` names and serves on `framework` until the process is killed.
+async fn serve(args: &Args, listener: std::net::TcpListener, framework: Framework) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    let config = config(&format!("http://{addr}"), args.access_token_lifetime);
+    if args.store == "memory" {
+        // The in-memory store itself, not behind DemoStore's dispatch: the figures of earlier runs stay comparable.
+        let store = MemoryStore::new();
+        store.add_client(bench_client());
+        println!("listening on http://{addr}");
+        return on(framework, listener, AuthorizationServer::new(config, store, OsTokenGenerator)).await;
+    }
+    let store = DemoStore::open(&args.store, args.db_max_connections).await.map_err(std::io::Error::other)?;
+    store.sync_clients(&[bench_client()]).await.map_err(std::io::Error::other)?;
+    println!("listening on http://{addr}");
+    on(framework, listener, AuthorizationServer::new(config, store, OsTokenGenerator)).await
+}
+
+async fn on<S: Store + 'static>(
+    framework: Framework,
+    listener: std::net::TcpListener,
+    server: AuthorizationServer<S>,
+) -> std::io::Result<()> {
+    match framework {
+        Framework::Axum => run_axum(listener, server).await,
+        Framework::Actix => run_actix(listener, server).await,
+    }
+}
+
+async fn run_axum<S: Store + 'static>(
+    listener: std::net::TcpListener,
+    server: AuthorizationServer<S>,
+) -> std::io::Result<()> {
     use axum::Router;
     use axum::routing::get;
     use oauth2_axum::{Authenticated, Provider};
@@ -106,39 +141,37 @@ fn run_axum(listener: std::net::TcpListener, server: AuthorizationServer<MemoryS
         )
         .merge(provider.router());
     listener.set_nonblocking(true)?;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(async move { axum::serve(tokio::net::TcpListener::from_std(listener)?, app).await })
+    axum::serve(tokio::net::TcpListener::from_std(listener)?, app).await
 }
 
-fn run_actix(listener: std::net::TcpListener, server: AuthorizationServer<MemoryStore>) -> std::io::Result<()> {
+async fn run_actix<S: Store + 'static>(
+    listener: std::net::TcpListener,
+    server: AuthorizationServer<S>,
+) -> std::io::Result<()> {
     use actix_web::{App, HttpResponse, HttpServer, web};
     use oauth2_actix::{Authenticated, Provider};
     let provider = Provider::new(server);
-    actix_web::rt::System::new().block_on(async move {
-        HttpServer::new(move || {
-            App::new()
-                .configure(provider.configure())
-                .route("/w0", web::get().to(|| async { HttpResponse::Ok().json(Who { client_id: "bench" }) }))
-                .route(
-                    "/w1-shape",
-                    web::post().to(|body: web::Bytes| async move {
-                        HttpResponse::Ok()
-                            .content_type("application/json")
-                            .insert_header(("cache-control", "no-store"))
-                            .insert_header(("pragma", "no-cache"))
-                            .body(if body.is_empty() { "{}" } else { W1_SHAPE })
-                    }),
-                )
-                .service(web::resource("/w2").wrap(provider.require_scope("read")).route(
-                    web::get().to(|Authenticated(g): Authenticated| async move {
-                        HttpResponse::Ok().json(Who { client_id: g.client_id })
-                    }),
-                ))
-        })
-        .listen(listener)?
-        .run()
-        .await
+    HttpServer::new(move || {
+        App::new()
+            .configure(provider.configure())
+            .route("/w0", web::get().to(|| async { HttpResponse::Ok().json(Who { client_id: "bench" }) }))
+            .route(
+                "/w1-shape",
+                web::post().to(|body: web::Bytes| async move {
+                    HttpResponse::Ok()
+                        .content_type("application/json")
+                        .insert_header(("cache-control", "no-store"))
+                        .insert_header(("pragma", "no-cache"))
+                        .body(if body.is_empty() { "{}" } else { W1_SHAPE })
+                }),
+            )
+            .service(web::resource("/w2").wrap(provider.require_scope("read")).route(
+                web::get().to(|Authenticated(g): Authenticated| async move {
+                    HttpResponse::Ok().json(Who { client_id: g.client_id })
+                }),
+            ))
     })
+    .listen(listener)?
+    .run()
+    .await
 }
