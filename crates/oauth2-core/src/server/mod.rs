@@ -219,10 +219,16 @@ impl<S: Store> AuthorizationServer<S> {
         self.tokens.generate()
     }
 
-    /// A fresh grant family id.
-    fn new_grant_id(&self) -> GrantId {
+    /// A fresh grant family id, made at `now`: the milliseconds since 1970 in its first 6 bytes (big-endian), 80
+    /// random bits after them. Ids never leave the server; made in time order, they land at the end of a
+    /// database's indexes on them instead of at a random page of each (with random ids, every issuance rewrote a
+    /// random page of two indexes: most of what a durable store wrote).
+    fn new_grant_id(&self, now: SystemTime) -> GrantId {
         let mut bytes = [0u8; 16];
-        self.tokens.fill_bytes(&mut bytes);
+        self.tokens.fill_bytes(&mut bytes[6..]);
+        let millis = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let millis = u64::try_from(millis).unwrap_or(u64::MAX).min((1 << 48) - 1);
+        bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
         GrantId::from_bytes(bytes)
     }
 }

@@ -1210,3 +1210,16 @@ mod never_panic {
         }
     }
 }
+
+#[test]
+fn grant_ids_are_made_in_time_order_and_distinct() {
+    let s = server();
+    let t = now();
+    let (a, b) = (s.new_grant_id(t), s.new_grant_id(t));
+    assert_ne!(a, b, "80 random bits apart at the same millisecond");
+    assert_eq!(a.as_bytes()[..6], b.as_bytes()[..6]);
+    let later = s.new_grant_id(t + Duration::from_millis(1));
+    assert!(later > a && later > b, "a later id sorts after");
+    let millis = t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert_eq!(a.as_bytes()[..6], millis.to_be_bytes()[2..], "the first 6 bytes are the milliseconds");
+}

@@ -289,7 +289,7 @@ impl<S: Store> AuthorizationServer<S> {
             None => request.scope.clone(),
         };
         let grant = Grant {
-            id: self.new_grant_id(),
+            id: self.new_grant_id(now),
             client_id: request.client_id.clone(),
             subject: Some(subject.to_owned()),
             scope: scope.clone(),

@@ -125,7 +125,7 @@ impl<S: Store> AuthorizationServer<S> {
         let password = params.get("password").ok_or_else(|| OAuthError::invalid_request("password is required"))?;
         let scope = self.resolve_scope(client, params.get("scope"))?;
         let subject = self.verify_password(username, password, address, now).await?;
-        let grant = Grant { id: self.new_grant_id(), client_id: client.id.clone(), subject: Some(subject), scope };
+        let grant = Grant { id: self.new_grant_id(now), client_id: client.id.clone(), subject: Some(subject), scope };
         self.issue(grant, issues_refresh(&self.config, client), now).await
     }
 
@@ -143,7 +143,7 @@ impl<S: Store> AuthorizationServer<S> {
             ));
         }
         let scope = self.resolve_scope(client, params.get("scope"))?;
-        let grant = Grant { id: self.new_grant_id(), client_id: client.id.clone(), subject: None, scope };
+        let grant = Grant { id: self.new_grant_id(now), client_id: client.id.clone(), subject: None, scope };
         self.issue(grant, client.refresh_on_client_credentials && issues_refresh(&self.config, client), now).await
     }
 
