@@ -27,9 +27,37 @@
 //! back. [`connect_with`](SqliteStore::connect_with) takes the size and timeout; [`from_pool`](PgStore::from_pool)
 //! takes a pool of the app's (it is migrated first).
 //!
+//! The store and its tasks need a Tokio runtime: open it on the runtime that serves (the pool's connections and
+//! the writer task belong to the runtime they were made on).
+//!
 //! SQLite runs in WAL mode with `synchronous = NORMAL`: a commit survives a killed process, not a power cut. Pass
 //! your own options to [`SqliteStore::connect_options`] with `synchronous(SqliteSynchronous::Full)` for that.
-//! PostgreSQL commits with its own `synchronous_commit` (on by default).
+//! The pool serves reads (WAL lets them run beside the writer); writes go through one more connection of their
+//! own, so this process's writers queue for it instead of polling SQLite's lock; a task copies the WAL back into
+//! the file every 100 ms on a reader's connection (a passive checkpoint), so no commit stops to do it.
+//! PostgreSQL (13 or later) commits with its own `synchronous_commit` (on by default).
+//!
+//! ## Issuing in groups
+//! `store_tokens` (client credentials, the password grant: a fresh family each) hands its tokens to a task of the
+//! store, which takes every issuance waiting, up to 32, and stores them with **one statement**, atomic by itself:
+//! concurrent requests share one round trip and one commit (group commit), and each issuance is still all there or
+//! not there (a killed process, a dropped request: a request dropped while it waits leaves its tokens to be
+//! stored, unsent; they expire). The statement inserts only the tokens of families not revoked, and writes each
+//! family's row with them (a trigger in SQLite, an upsert in a CTE in PostgreSQL, which takes the row lock first
+//! like every atomic step).
+//!
+//! ## Caching
+//! Each store keeps, in memory, the access tokens it verified (at most [`DEFAULT_CACHED_TOKENS`], or
+//! [`with_token_cache`](SqliteStore::with_token_cache)) and the registered clients it looked up, so a Bearer
+//! check and a client's authentication usually ask no database. Every transaction that revokes a family or an
+//! access token, or registers, changes or removes a client, writes a row to the feed `oauth2_changes` in the same
+//! transaction; each instance reads the feed every 200 ms while it is busy (in the background) and evicts what the
+//! rows name, at once for its own changes. The cache answers only while its last successful read of the feed
+//! **began** less than a second ago: a revocation through any instance takes effect at every instance within one
+//! second, also when an instance loses its database (then its cache stops answering within that second, and
+//! requests fail as the database does). A database read that overlaps an eviction is not cached. Introspection
+//! always asks the database. PostgreSQL readers go by transaction id (`xid8`) rather than by row number, as row
+//! numbers are taken before their transactions commit.
 //!
 //! ## Schema
 //! Created or migrated at connect, by embedded, append-only migrations (`migrations/sqlite`,
@@ -40,10 +68,11 @@
 //! | table | key | what it holds |
 //! |---|---|---|
 //! | `oauth2_clients` | `id` | each registered client, as the JSON of its `RegisteredClient` (the secret as a hash) |
-//! | `oauth2_grants` | `id` (the family) | the client, `revoked`, and `expires_max`: when the family's last code or token expires (then it is forgotten); indexed by client and expiry |
+//! | `oauth2_grants` | `id` (the family: milliseconds first, so new ones land at the end of the index) | the client, `revoked`, and `expires_max`: when the family's last code or token expires (then it is forgotten); indexed by client and expiry |
 //! | `oauth2_codes` | `hash` | the code's family and client, its `CodeRecord` as JSON, `used`, `expires_at`; indexed by family and expiry |
-//! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse); indexed by family, client and expiry |
+//! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse); indexed by family and expiry (a client's tokens are found through its families) |
 //! | `oauth2_throttle` | `key` (a hash) | attempts in the current window, its start, any lockout, `forget_at` |
+//! | `oauth2_changes` | `seq` | the feed the caches read: a revoked family, a revoked access token or a changed client per row, and when (kept ten minutes); PostgreSQL adds the writing transaction's id |
 //!
 //! A new table (device codes, pushed requests, DPoP `jti`s, signing keys) is one new migration.
 //!
@@ -54,14 +83,17 @@
 //!   the tokens inserted; no row means a replay, and the family is revoked in the same transaction;
 //! - rotate a refresh token: `UPDATE oauth2_tokens SET used = TRUE WHERE hash = $1 AND refresh AND used = FALSE`
 //!   (compare-and-swap), the new tokens inserted; no row means a reuse, and the family is revoked;
-//! - issue: the family's row says whether it is revoked; if not, the tokens are inserted;
-//! - revoke a family: `revoked = TRUE`, its tokens deleted, its codes spent;
-//! - remove a client: the client deleted and each of its families revoked;
+//! - issue: the family's row says whether it is revoked; if not, the tokens are inserted (in groups, one
+//!   statement each: see above);
+//! - revoke a family: `revoked = TRUE`, its tokens deleted, its codes spent, a row in the feed;
+//! - remove a client: the client deleted and each of its families revoked, a row in the feed;
 //! - a throttle attempt: the key's row upserted (locked), the pure policy applied, the row updated.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod cache;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod store;
 
@@ -71,6 +103,8 @@ use std::time::Duration;
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 /// How long a request waits for a connection before it fails with a [`StoreError`].
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Verified access tokens an instance caches at most (about 200 bytes each): see [Caching](crate#caching).
+pub const DEFAULT_CACHED_TOKENS: usize = 100_000;
 
 pub use oauth2_core::StoreError;
 
@@ -80,8 +114,9 @@ mod common {
     pub(crate) use std::sync::Arc;
     pub(crate) use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    pub(crate) use crate::store::{Dialect, sql_store};
-    pub(crate) use crate::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+    pub(crate) use crate::cache::{Cache, Change, POLL_LIMIT, PollTurn, RETENTION};
+    pub(crate) use crate::store::{CHECKPOINT_EVERY, Dialect, Issue, MAX_BATCH, change, sql_store};
+    pub(crate) use crate::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CACHED_TOKENS, DEFAULT_MAX_CONNECTIONS};
     pub(crate) use oauth2_core::StoreError;
     pub(crate) use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
     pub(crate) use oauth2_core::scope::Scope;
@@ -150,13 +185,35 @@ mod sqlite {
         lock_grant: "INSERT INTO oauth2_grants (id, client_id, revoked, expires_max) VALUES ($1, $2, FALSE, $3) \
                      ON CONFLICT (id) DO UPDATE SET expires_max = MAX(oauth2_grants.expires_max, excluded.expires_max) \
                      RETURNING revoked",
+        // One writer at a time: nothing can revoke a family between this check and the insert; the trigger
+        // `oauth2_tokens_family` (schema 2) writes each family's row in the same statement.
+        issue: "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used) \
+                SELECT hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, FALSE FROM v \
+                WHERE NOT EXISTS (SELECT 1 FROM oauth2_grants g WHERE g.id = v.grant_id AND g.revoked) RETURNING hash",
+        writers: 1,
+        // On a reader's connection (a passive checkpoint waits for no one), so that no commit of the writer does
+        // it: left to SQLite, the commit that fills 1000 pages of WAL copies them all back and syncs the file
+        // before it returns.
+        checkpoint: Some("PRAGMA wal_checkpoint(PASSIVE)"),
+        // One statement reads one snapshot; seqs commit in order (one writer at a time), so the position is the
+        // last seq.
+        changes: "SELECT (SELECT COALESCE(MAX(seq), 0) FROM oauth2_changes), c.seq, c.grant_id, c.client_id, c.token_hash \
+                  FROM (SELECT 1) AS one LEFT JOIN oauth2_changes c ON c.seq > $1 ORDER BY c.seq LIMIT $2",
     };
 
     /// The stores on SQLite: see the [crate docs](crate).
     #[derive(Debug, Clone)]
     pub struct SqliteStore {
+        /// Reads: WAL lets any number run beside the writer.
         pool: SqlitePool,
+        /// Writes: one connection, so this process's writers queue for it instead of polling SQLite's lock (a
+        /// busy handler that sleeps up to 100 ms at a time).
+        writer: SqlitePool,
         dialect: &'static Dialect,
+        cache: Arc<Cache>,
+        issuer: tokio::sync::mpsc::Sender<Issue>,
+        /// One per handle of the store: background tasks end with the last.
+        handles: Arc<()>,
     }
 
     impl SqliteStore {
@@ -177,7 +234,8 @@ mod sqlite {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                .pragma("mmap_size", "268435456");
             Self::connect_options(options, max_connections, acquire_timeout).await
         }
 
@@ -187,23 +245,31 @@ mod sqlite {
             max_connections: u32,
             acquire_timeout: Duration,
         ) -> Result<Self, StoreError> {
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max_connections.max(1))
-                .acquire_timeout(acquire_timeout)
-                .connect_with(options)
-                .await
-                .map_err(failed("open the SQLite database"))?;
+            let pool = opening(|| {
+                SqlitePoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .acquire_timeout(acquire_timeout)
+                    .connect_with(options.clone())
+            })
+            .await?;
             Self::from_pool(pool).await
         }
 
-        /// Migrates and uses the caller's pool.
+        /// Migrates and uses the caller's pool for reads, beside one connection of the same options for writes.
         pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
+            let writer = opening(|| {
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(pool.options().get_acquire_timeout())
+                    .connect_with((*pool.connect_options()).clone())
+            })
+            .await?;
             // sqlx takes no lock on SQLite: two processes may apply the same migration at once. The statements are
             // idempotent, and the loser's bookkeeping insert fails; once the winner has committed, a retry sees
             // the migration applied.
             let mut tries = 0;
             loop {
-                match sqlx::migrate!("migrations/sqlite").run(&pool).await {
+                match sqlx::migrate!("migrations/sqlite").run(&writer).await {
                     Ok(()) => break,
                     Err(e @ sqlx::migrate::MigrateError::VersionMissing(_)) => return Err(migration_failed(e)),
                     Err(_) if tries < 5 => {
@@ -213,7 +279,26 @@ mod sqlite {
                     Err(e) => return Err(migration_failed(e)),
                 }
             }
-            Ok(Self { pool, dialect: &SQLITE })
+            Ok(Self::assemble(pool, writer, &SQLITE))
+        }
+    }
+
+    /// Opens a pool, again while another process holds the lock that switching a new file to WAL needs (SQLite
+    /// answers that with `SQLITE_BUSY` at once, without waiting).
+    async fn opening<F: Future<Output = Result<SqlitePool, sqlx::Error>>>(
+        open: impl Fn() -> F,
+    ) -> Result<SqlitePool, StoreError> {
+        let mut tries = 0;
+        loop {
+            match open().await {
+                Err(sqlx::Error::Database(e))
+                    if tries < 10 && e.code().is_some_and(|c| c.parse::<i32>().is_ok_and(|c| c & 0xff == 5)) =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * tries)).await;
+                }
+                result => return result.map_err(failed("open the SQLite database")),
+            }
         }
     }
 
@@ -234,13 +319,35 @@ mod postgres {
         lock_grant: "INSERT INTO oauth2_grants (id, client_id, revoked, expires_max) VALUES ($1, $2, FALSE, $3) \
                      ON CONFLICT (id) DO UPDATE SET expires_max = GREATEST(oauth2_grants.expires_max, excluded.expires_max) \
                      RETURNING revoked",
+        // Writers run side by side: the families' rows are upserted first (each locked, as every atomic step locks
+        // it), so a revocation of one either commits before and is seen, or waits.
+        issue: ", g AS (INSERT INTO oauth2_grants (id, client_id, revoked, expires_max) \
+                  SELECT grant_id, MIN(client_id), FALSE, MAX(expires_at) FROM v GROUP BY grant_id \
+                  ON CONFLICT (id) DO UPDATE SET expires_max = GREATEST(oauth2_grants.expires_max, excluded.expires_max) \
+                  RETURNING id, revoked) \
+                INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used) \
+                SELECT v.hash, v.refresh, v.grant_id, v.client_id, v.subject, v.scope, v.issued_at, v.expires_at, FALSE \
+                FROM v JOIN g ON g.id = v.grant_id WHERE NOT g.revoked RETURNING hash",
+        writers: 1,
+        checkpoint: None,
+        // Every transaction still running at this statement's snapshot has an id at or above its xmin: the next
+        // poll reads from there, and rows read twice are told apart by seq.
+        changes: "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, c.seq, c.grant_id, c.client_id, c.token_hash \
+                  FROM (SELECT 1) AS one LEFT JOIN oauth2_changes c ON c.xid >= $1::bigint::text::xid8 \
+                  ORDER BY c.seq LIMIT $2",
     };
 
     /// The stores on PostgreSQL, for any number of instances on one database: see the [crate docs](crate).
     #[derive(Debug, Clone)]
     pub struct PgStore {
         pool: PgPool,
+        /// The same pool: PostgreSQL's writers wait for row locks, not for the database.
+        writer: PgPool,
         dialect: &'static Dialect,
+        cache: Arc<Cache>,
+        issuer: tokio::sync::mpsc::Sender<Issue>,
+        /// One per handle of the store: background tasks end with the last.
+        handles: Arc<()>,
     }
 
     impl PgStore {
@@ -269,7 +376,7 @@ mod postgres {
         /// pool.
         pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
             sqlx::migrate!("migrations/postgres").run(&pool).await.map_err(migration_failed)?;
-            Ok(Self { pool, dialect: &POSTGRES })
+            Ok(Self::assemble(pool.clone(), pool, &POSTGRES))
         }
     }
 

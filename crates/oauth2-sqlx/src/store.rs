@@ -4,6 +4,14 @@
 //! Every atomic step is one transaction that takes the family's row in `oauth2_grants` first (an upsert or update
 //! of it: a row lock in PostgreSQL, the database's write lock in SQLite), then the code or token rows. The one
 //! lock order means no deadlock, and a revocation and an issuance of the same family never interleave.
+//!
+//! New tokens of fresh issuances (`store_tokens`: client credentials, password) are written in groups: a task per
+//! store takes every issuance waiting (up to [`MAX_BATCH`]) and stores them with one statement, so concurrent
+//! requests share its round trip and its commit (one statement: 32 statement shapes at most, each prepared once
+//! per connection). A transaction that revokes or changes a client also writes the change to the feed the caches read
+//! (`crate::cache`).
+
+use crate::common::*;
 
 /// The SQL text that differs between the databases.
 #[derive(Debug)]
@@ -13,15 +21,212 @@ pub(crate) struct Dialect {
     /// Takes a family's row ($1 id, $2 client, $3 expiry; creating it if new), moves its expiry out, and returns
     /// whether it is revoked: the lock every atomic step takes first.
     pub(crate) lock_grant: &'static str,
+    /// The rest of the one statement that stores a batch of fresh issuances, after `WITH v (hash, refresh,
+    /// grant_id, client_id, subject, scope, issued_at, expires_at) AS (VALUES ...)`: inserts the rows of `v` whose
+    /// family is not revoked and returns their hashes.
+    pub(crate) issue: &'static str,
+    /// How many batches of issuances are written at once: 1 where there is one writer (SQLite), more where
+    /// writers run side by side.
+    pub(crate) writers: usize,
+    /// Copies a write-ahead log back into the database, every [`CHECKPOINT_EVERY`], where the database leaves that
+    /// to its connections (SQLite).
+    pub(crate) checkpoint: Option<&'static str>,
+    /// Reads the feed from position $1, at most $2 rows: each row is (the position the next poll reads from, seq,
+    /// grant id, client id, token hash), and a row of NULLs after the first column when nothing is new.
+    pub(crate) changes: &'static str,
+}
+
+/// How often [`Dialect::checkpoint`] runs.
+pub(crate) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Issuances stored in one statement at most.
+pub(crate) const MAX_BATCH: usize = 32;
+
+/// A fresh issuance waiting for the writer task, and where its answer goes.
+#[derive(Debug)]
+pub(crate) struct Issue {
+    pub(crate) access: (SecretHash, TokenRecord),
+    pub(crate) refresh: Option<(SecretHash, TokenRecord)>,
+    pub(crate) reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// The feed's row for a change of `what`.
+pub(crate) fn change(grant: Option<GrantId>, client: Option<&str>, token: Option<&SecretHash>) -> Change {
+    Change { seq: 0, grant, client: client.map(str::to_owned), token: token.map(|t| *t.as_bytes()) }
 }
 
 /// Implements `ClientStore`, `GrantStore`, `ThrottleStore` and `AccessTokenVerifier` for `$store` (a struct with a
-/// `pool: sqlx::Pool<$db>` and a `dialect: &'static Dialect`).
+/// `pool: sqlx::Pool<$db>` for reads, a `writer: sqlx::Pool<$db>` for writes, a `dialect: &'static Dialect`, a
+/// `cache: Arc<Cache>`, an `issuer: tokio::sync::mpsc::Sender<Issue>` served by `issue_batches`, and `handles:
+/// Arc<()>`).
 macro_rules! sql_store {
     ($store:ident, $db:ty) => {
         impl $store {
+            /// The parts every constructor shares, with the writer task started on the current runtime.
+            fn assemble(pool: sqlx::Pool<$db>, writer: sqlx::Pool<$db>, dialect: &'static Dialect) -> Self {
+                let (issuer, queue) = tokio::sync::mpsc::channel(1024);
+                tokio::spawn(Self::issue_batches(writer.clone(), dialect, queue));
+                let cache = Arc::new(Cache::new(DEFAULT_CACHED_TOKENS));
+                let store = Self { pool, writer, dialect, cache, issuer, handles: Arc::new(()) };
+                if let Some(checkpoint) = dialect.checkpoint {
+                    tokio::spawn(Self::checkpoints(store.pool.clone(), checkpoint, Arc::downgrade(&store.handles)));
+                }
+                store
+            }
+
+            /// Runs `checkpoint` every [`CHECKPOINT_EVERY`] until the last handle of the store is gone.
+            async fn checkpoints(pool: sqlx::Pool<$db>, checkpoint: &'static str, alive: std::sync::Weak<()>) {
+                while alive.strong_count() > 0 {
+                    tokio::time::sleep(CHECKPOINT_EVERY).await;
+                    let _ = sqlx::query(checkpoint).execute(&pool).await;
+                }
+            }
+
+            /// Caches at most `capacity` verified access tokens (and the registered clients) in this instance, in
+            /// front of the database; 0 turns the cache off. A revocation or client change made through any
+            /// instance on the database takes effect at every instance within one second: see the
+            /// [crate docs](crate#caching). The default is [`DEFAULT_CACHED_TOKENS`].
+            pub fn with_token_cache(mut self, capacity: usize) -> Self {
+                self.cache = Arc::new(Cache::new(capacity));
+                self
+            }
+
+            /// The writer task: stores the issuances waiting, up to [`MAX_BATCH`] at a time with one statement
+            /// each, up to `dialect.writers` statements at once, until every handle of the store is gone. While
+            /// the statements are busy, issuances queue, so a slower database gets bigger batches. A request
+            /// dropped while it waits leaves its issuance to be stored (its tokens were never sent; they expire).
+            async fn issue_batches(
+                writer: sqlx::Pool<$db>,
+                dialect: &'static Dialect,
+                mut queue: tokio::sync::mpsc::Receiver<Issue>,
+            ) {
+                let slots = Arc::new(tokio::sync::Semaphore::new(dialect.writers));
+                loop {
+                    let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
+                    let mut batch = Vec::with_capacity(MAX_BATCH);
+                    if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                        return;
+                    }
+                    let writer = writer.clone();
+                    tokio::spawn(async move {
+                        let outcome = Self::store_batch(&writer, dialect, &batch).await;
+                        drop(slot);
+                        match outcome {
+                            Ok(stored) => {
+                                for (issue, stored) in batch.into_iter().zip(stored) {
+                                    let _ = issue.reply.send(Ok(stored));
+                                }
+                            }
+                            Err(e) => {
+                                let e = Arc::new(e);
+                                for issue in batch {
+                                    let _ = issue.reply.send(Err(StoreError::with_source("cannot store tokens", Arc::clone(&e))));
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+
+            /// Stores `batch` in one statement (atomic by itself; one round trip): the tokens of every issuance
+            /// whose family is not revoked (see [`Dialect::issue`]). Whether each issuance was stored.
+            async fn store_batch(
+                writer: &sqlx::Pool<$db>,
+                dialect: &'static Dialect,
+                batch: &[Issue],
+            ) -> Result<Vec<bool>, sqlx::Error> {
+                let tokens = batch.iter().flat_map(|i| std::iter::once((&i.access, false)).chain(i.refresh.as_ref().map(|r| (r, true))));
+                let mut sql = sqlx::QueryBuilder::<$db>::new(
+                    "WITH v (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at) AS (",
+                );
+                sql.push_values(tokens, |mut row, ((hash, record), refresh)| {
+                    row.push_bind(hash.as_bytes().to_vec())
+                        .push_bind(refresh)
+                        .push_bind(record.grant.id.as_bytes().to_vec())
+                        .push_bind(record.grant.client_id.clone())
+                        .push_bind(record.grant.subject.clone())
+                        .push_bind(record.grant.scope.to_string())
+                        .push_bind(nanos(record.issued_at))
+                        .push_bind(nanos(record.expires_at));
+                });
+                sql.push(") ").push(dialect.issue);
+                let stored: Vec<Vec<u8>> = sql.build_query_scalar().fetch_all(writer).await?;
+                Ok(batch.iter().map(|i| stored.iter().any(|h| h[..] == i.access.0.as_bytes()[..])).collect())
+            }
+
+            /// Whether the cache may answer now; starts a poll of the feed in the background when one is due.
+            fn cache_usable(&self) -> bool {
+                let now = std::time::Instant::now();
+                if let Some(turn) = self.cache.poll_turn(now) {
+                    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                        runtime.spawn(Self::poll(self.pool.clone(), self.dialect, turn));
+                    }
+                }
+                self.cache.usable(now)
+            }
+
+            /// Reads the feed once and applies it to the cache.
+            async fn poll(pool: sqlx::Pool<$db>, dialect: &'static Dialect, turn: PollTurn) {
+                let started = std::time::Instant::now();
+                let cache = turn.cache();
+                let limit = i64::try_from(POLL_LIMIT + 1).unwrap_or(i64::MAX);
+                let Ok(rows) = sqlx::query(dialect.changes).bind(cache.position()).bind(limit).fetch_all(&pool).await else {
+                    return;
+                };
+                let decoded: Result<(i64, Vec<Change>), sqlx::Error> = (|| {
+                    let mut position = cache.position();
+                    let mut changes = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        position = sqlx::Row::try_get(row, 0)?;
+                        let Some(seq) = sqlx::Row::try_get::<Option<i64>, _>(row, 1)? else { continue };
+                        let grant = sqlx::Row::try_get::<Option<Vec<u8>>, _>(row, 2)?;
+                        let token = sqlx::Row::try_get::<Option<Vec<u8>>, _>(row, 4)?;
+                        changes.push(Change {
+                            seq,
+                            grant: grant.and_then(|g| <[u8; 16]>::try_from(g).ok()).map(GrantId::from_bytes),
+                            client: sqlx::Row::try_get(row, 3)?,
+                            token: token.and_then(|t| <[u8; 32]>::try_from(t).ok()),
+                        });
+                    }
+                    Ok((position, changes))
+                })();
+                if let Ok((position, changes)) = decoded {
+                    cache.apply(started, position, &changes, changes.len() > POLL_LIMIT);
+                }
+            }
+
+            /// What the access token `hash` grants: from the cache while it may answer, else from the database
+            /// (then cached). Expiry is the caller's to check.
+            async fn grant_of(&self, hash: &SecretHash, now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
+                let usable = self.cache_usable();
+                if usable && let Some(grant) = self.cache.token(hash.as_bytes()) {
+                    return Ok(Some(grant));
+                }
+                let generation = self.cache.generation();
+                let Some((record, _)) = self.token_row(hash, false).await? else { return Ok(None) };
+                let family = record.grant.id;
+                let grant = record.into_access_grant();
+                if usable {
+                    self.cache.fill_token(generation, *hash.as_bytes(), grant.clone(), family, now);
+                }
+                Ok(Some(grant))
+            }
+
+            /// Writes `change` to the feed inside `tx`.
+            async fn log_change(tx: &mut sqlx::Transaction<'static, $db>, change: &Change) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO oauth2_changes (grant_id, client_id, token_hash, at) VALUES ($1, $2, $3, $4)")
+                    .bind(change.grant.map(|g| g.as_bytes().to_vec()))
+                    .bind(change.client.as_deref())
+                    .bind(change.token.map(|t| t.to_vec()))
+                    .bind(nanos(SystemTime::now()))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(failed("record a change"))?;
+                Ok(())
+            }
+
             async fn begin(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
-                self.pool.begin_with(self.dialect.begin).await.map_err(failed("begin a transaction"))
+                self.writer.begin_with(self.dialect.begin).await.map_err(failed("begin a transaction"))
             }
 
             /// Takes the family's row (creating it, not revoked, if it is new), moves its expiry out to `expires`,
@@ -41,8 +246,9 @@ macro_rules! sql_store {
                     .map_err(failed("lock a grant"))
             }
 
-            /// Revokes a family inside `tx`: marked revoked, its tokens deleted, its codes spent.
-            async fn revoke_in(tx: &mut sqlx::Transaction<'static, $db>, grant: &GrantId) -> Result<(), StoreError> {
+            /// Revokes a family inside `tx`: marked revoked, its tokens deleted, its codes spent, the change in the
+            /// feed. Returns the change, for the caller to evict once committed.
+            async fn revoke_in(tx: &mut sqlx::Transaction<'static, $db>, grant: &GrantId) -> Result<Change, StoreError> {
                 let id = grant.as_bytes().to_vec();
                 sqlx::query(
                     "INSERT INTO oauth2_grants (id, client_id, revoked, expires_max) VALUES ($1, '', TRUE, 0) \
@@ -62,7 +268,9 @@ macro_rules! sql_store {
                     .execute(&mut **tx)
                     .await
                     .map_err(failed("revoke a grant's codes"))?;
-                Ok(())
+                let change = change(Some(*grant), None, None);
+                Self::log_change(tx, &change).await?;
+                Ok(change)
             }
 
             async fn insert_token(
@@ -88,33 +296,21 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            /// Stores `access` (and `refresh`) in `tx` unless their family is revoked; whether they were stored.
-            async fn issue_in(
-                &self,
-                tx: &mut sqlx::Transaction<'static, $db>,
-                access: &(SecretHash, TokenRecord),
-                refresh: Option<&(SecretHash, TokenRecord)>,
-            ) -> Result<bool, StoreError> {
-                let expires = refresh.map_or(access.1.expires_at, |r| r.1.expires_at.max(access.1.expires_at));
-                if Self::lock_grant(tx, self.dialect, &access.1.grant, expires).await? {
-                    return Ok(false);
+            /// Commits `tx`, then evicts what `changes` made stale from this instance's cache (the feed brings them
+            /// to the others).
+            async fn commit(&self, tx: sqlx::Transaction<'static, $db>, changes: &[Change]) -> Result<(), StoreError> {
+                tx.commit().await.map_err(failed("commit"))?;
+                if !changes.is_empty() {
+                    self.cache.evict(changes.iter());
                 }
-                Self::insert_token(tx, access, false).await?;
-                if let Some(refresh) = refresh {
-                    Self::insert_token(tx, refresh, true).await?;
-                }
-                Ok(true)
-            }
-
-            async fn commit(tx: sqlx::Transaction<'static, $db>) -> Result<(), StoreError> {
-                tx.commit().await.map_err(failed("commit"))
+                Ok(())
             }
 
             /// Deletes what can no longer be used at `now`, in batches of `batch` rows (each batch its own short
             /// statement, never inside a token request): expired codes and tokens (spent refresh tokens are kept
             /// until they expire, so reuse is still detected), families whose last code or token expired (revoked
             /// ones included: nothing of them can come back), and throttle records whose window and lockout are
-            /// over. Returns how many rows went.
+            /// over, and rows of the change feed older than its retention (ten minutes). Returns how many rows went.
             pub async fn purge_expired(&self, now: SystemTime, batch: u32) -> Result<u64, StoreError> {
                 let statements = [
                     "DELETE FROM oauth2_tokens WHERE hash IN (SELECT hash FROM oauth2_tokens WHERE expires_at <= $1 LIMIT $2)",
@@ -123,12 +319,14 @@ macro_rules! sql_store {
                     "DELETE FROM oauth2_throttle WHERE key IN (SELECT key FROM oauth2_throttle WHERE forget_at <= $1 LIMIT $2)",
                 ];
                 let mut total = 0;
-                for sql in statements {
+                let forget_changes = nanos(now.checked_sub(RETENTION).unwrap_or(UNIX_EPOCH));
+                let changes = "DELETE FROM oauth2_changes WHERE seq IN (SELECT seq FROM oauth2_changes WHERE at <= $1 LIMIT $2)";
+                for (sql, before) in statements.into_iter().map(|s| (s, nanos(now))).chain([(changes, forget_changes)]) {
                     loop {
                         let done = sqlx::query(sql)
-                            .bind(nanos(now))
+                            .bind(before)
                             .bind(i64::from(batch.max(1)))
-                            .execute(&self.pool)
+                            .execute(&self.writer)
                             .await
                             .map_err(failed("purge"))?
                             .rows_affected();
@@ -143,6 +341,12 @@ macro_rules! sql_store {
 
             /// Registers `client`, replacing a client of the same id (its grants stay).
             pub async fn put_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                let change = Self::put_in(&mut tx, client).await?;
+                self.commit(tx, &[change]).await
+            }
+
+            async fn put_in(tx: &mut sqlx::Transaction<'static, $db>, client: &RegisteredClient) -> Result<Change, StoreError> {
                 let json = serde_json::to_string(client).map_err(|e| StoreError::with_source("encode a client", e))?;
                 sqlx::query(
                     "INSERT INTO oauth2_clients (id, registration) VALUES ($1, $2) \
@@ -150,10 +354,12 @@ macro_rules! sql_store {
                 )
                 .bind(&client.id)
                 .bind(json)
-                .execute(&self.pool)
+                .execute(&mut **tx)
                 .await
                 .map_err(failed("register a client"))?;
-                Ok(())
+                let change = change(None, Some(&client.id), None);
+                Self::log_change(tx, &change).await?;
+                Ok(change)
             }
 
             /// Removes the client `id` and, in the same transaction, revokes every grant of it: its tokens stop
@@ -161,10 +367,11 @@ macro_rules! sql_store {
             pub async fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
                 let mut tx = self.begin().await?;
                 let removed = Self::remove_in(&mut tx, id).await?;
-                Self::commit(tx).await?;
+                self.commit(tx, &[change(None, Some(id), None)]).await?;
                 Ok(removed)
             }
 
+            /// Removes client `id` inside `tx`, with the change in the feed.
             async fn remove_in(tx: &mut sqlx::Transaction<'static, $db>, id: &str) -> Result<bool, StoreError> {
                 let removed = sqlx::query("DELETE FROM oauth2_clients WHERE id = $1")
                     .bind(id)
@@ -177,7 +384,7 @@ macro_rules! sql_store {
                     .execute(&mut **tx)
                     .await
                     .map_err(failed("revoke a client's grants"))?;
-                sqlx::query("DELETE FROM oauth2_tokens WHERE client_id = $1")
+                sqlx::query("DELETE FROM oauth2_tokens WHERE grant_id IN (SELECT id FROM oauth2_grants WHERE client_id = $1)")
                     .bind(id)
                     .execute(&mut **tx)
                     .await
@@ -187,6 +394,7 @@ macro_rules! sql_store {
                     .execute(&mut **tx)
                     .await
                     .map_err(failed("revoke a client's codes"))?;
+                Self::log_change(tx, &change(None, Some(id), None)).await?;
                 Ok(removed > 0)
             }
 
@@ -199,23 +407,15 @@ macro_rules! sql_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(failed("list clients"))?;
+                let mut changes = Vec::new();
                 for id in existing.iter().filter(|id| !clients.iter().any(|c| &c.id == *id)) {
                     Self::remove_in(&mut tx, id).await?;
+                    changes.push(change(None, Some(id), None));
                 }
                 for client in clients {
-                    let json =
-                        serde_json::to_string(client).map_err(|e| StoreError::with_source("encode a client", e))?;
-                    sqlx::query(
-                        "INSERT INTO oauth2_clients (id, registration) VALUES ($1, $2) \
-                         ON CONFLICT (id) DO UPDATE SET registration = excluded.registration",
-                    )
-                    .bind(&client.id)
-                    .bind(json)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(failed("register a client"))?;
+                    changes.push(Self::put_in(&mut tx, client).await?);
                 }
-                Self::commit(tx).await
+                self.commit(tx, &changes).await
             }
 
             /// Every registered client, by id.
@@ -268,13 +468,23 @@ macro_rules! sql_store {
 
         impl ClientStore for $store {
             async fn client(&self, id: &str) -> Result<Option<Arc<RegisteredClient>>, StoreError> {
+                let usable = self.cache_usable();
+                if usable && let Some(client) = self.cache.client(id) {
+                    return Ok(Some(client));
+                }
+                let generation = self.cache.generation();
                 let json: Option<String> = sqlx::query_scalar("SELECT registration FROM oauth2_clients WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(failed("read a client"))?;
-                json.map(|j| serde_json::from_str(&j).map(Arc::new).map_err(|e| StoreError::with_source("decode a client", e)))
-                    .transpose()
+                let client = json
+                    .map(|j| serde_json::from_str(&j).map(Arc::new).map_err(|e| StoreError::with_source("decode a client", e)))
+                    .transpose()?;
+                if let (true, Some(client)) = (usable, &client) {
+                    self.cache.fill_client(generation, Arc::clone(client));
+                }
+                Ok(client)
             }
         }
 
@@ -295,7 +505,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(failed("store a code"))?;
-                Self::commit(tx).await
+                self.commit(tx, &[]).await
             }
 
             async fn redeem_code(
@@ -331,13 +541,13 @@ macro_rules! sql_store {
                         if let Some(refresh) = &refresh {
                             Self::insert_token(&mut tx, refresh, true).await?;
                         }
-                        Self::commit(tx).await?;
+                        self.commit(tx, &[]).await?;
                         Ok(CodeUse::Fresh(record))
                     }
                     _ => {
                         // A replay: the family is revoked in this same transaction (RFC 6749 §4.1.2).
-                        Self::revoke_in(&mut tx, &grant).await?;
-                        Self::commit(tx).await?;
+                        let change = Self::revoke_in(&mut tx, &grant).await?;
+                        self.commit(tx, &[change]).await?;
                         Ok(CodeUse::Replayed(grant))
                     }
                 }
@@ -362,10 +572,11 @@ macro_rules! sql_store {
                 access: (SecretHash, TokenRecord),
                 refresh: Option<(SecretHash, TokenRecord)>,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.begin().await?;
-                let stored = self.issue_in(&mut tx, &access, refresh.as_ref()).await?;
-                Self::commit(tx).await?;
-                Ok(stored)
+                // To the writer task, which stores it with the issuances waiting beside it in one transaction.
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let stopped = || StoreError::new("the store's writer task has stopped (its runtime ended)");
+                self.issuer.send(Issue { access, refresh, reply }).await.map_err(|_| stopped())?;
+                answer.await.map_err(|_| stopped())?
             }
 
             async fn refresh_token(&self, token: &SecretHash) -> Result<Option<(TokenRecord, bool)>, StoreError> {
@@ -404,7 +615,7 @@ macro_rules! sql_store {
                     1 => {
                         Self::insert_token(&mut tx, &access, false).await?;
                         Self::insert_token(&mut tx, &refresh, true).await?;
-                        Self::commit(tx).await?;
+                        self.commit(tx, &[]).await?;
                         Ok(Rotation::Rotated)
                     }
                     0 => {
@@ -419,8 +630,8 @@ macro_rules! sql_store {
                         if still_there.is_none() {
                             return Ok(Rotation::Unknown);
                         }
-                        Self::revoke_in(&mut tx, &grant).await?;
-                        Self::commit(tx).await?;
+                        let change = Self::revoke_in(&mut tx, &grant).await?;
+                        self.commit(tx, &[change]).await?;
                         Ok(Rotation::Reused(grant))
                     }
                     _ => Err(StoreError::new("a refresh token hash matched more than one row")),
@@ -431,19 +642,28 @@ macro_rules! sql_store {
                 Ok(self.token_row(token, false).await?.map(|(record, _)| record))
             }
 
+            /// The resource server's check goes through the cache; introspection (`access_token`) always asks the
+            /// database.
+            async fn access_grant(&self, token: &SecretHash) -> Result<Option<AccessGrant>, StoreError> {
+                self.grant_of(token, SystemTime::now()).await
+            }
+
             async fn revoke_access_token(&self, token: &SecretHash) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
                 sqlx::query("DELETE FROM oauth2_tokens WHERE hash = $1 AND refresh = FALSE")
                     .bind(token.as_bytes().to_vec())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(failed("revoke a token"))?;
-                Ok(())
+                let change = change(None, None, Some(token));
+                Self::log_change(&mut tx, &change).await?;
+                self.commit(tx, &[change]).await
             }
 
             async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
-                Self::revoke_in(&mut tx, grant).await?;
-                Self::commit(tx).await
+                let change = Self::revoke_in(&mut tx, grant).await?;
+                self.commit(tx, &[change]).await
             }
         }
 
@@ -483,14 +703,14 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(failed("record an attempt"))?;
-                Self::commit(tx).await?;
+                self.commit(tx, &[]).await?;
                 Ok(after)
             }
 
             async fn clear_attempts(&self, key: &SecretHash) -> Result<(), StoreError> {
                 sqlx::query("DELETE FROM oauth2_throttle WHERE key = $1")
                     .bind(key.as_bytes().to_vec())
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(failed("clear attempts"))?;
                 Ok(())
@@ -508,8 +728,8 @@ macro_rules! sql_store {
         }
 
         impl AccessTokenVerifier for $store {
-            async fn verify(&self, token: &BearerToken<'_>, _now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
-                Ok(self.access_token(&token.hash()).await?.map(TokenRecord::into_access_grant))
+            async fn verify(&self, token: &BearerToken<'_>, now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
+                self.grant_of(&token.hash(), now).await
             }
         }
     };

@@ -79,19 +79,25 @@ async fn rfc6749_4_3_2_throttle_state_is_shared_by_instances() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_are_append_only() {
-    // Each applied migration's checksum, as released. A change to an applied migration fails here (sqlx would
-    // refuse the database as VersionMismatch); a new migration is appended, with its checksum added below.
-    const RELEASED: [(&str, i64, &str); 2] = [
-        ("sqlite", 1, include_str!("../migrations/sqlite.sha384")),
-        ("postgres", 1, include_str!("../migrations/postgres.sha384")),
+    // Each released migration's checksum, one `VERSION SHA384` line per migration. A change to a released
+    // migration fails here (sqlx would refuse the database as VersionMismatch); a new migration is appended, with
+    // its line added to the file.
+    let released = [
+        ("sqlite", include_str!("../migrations/sqlite.sha384"), sqlx::migrate!("migrations/sqlite")),
+        ("postgres", include_str!("../migrations/postgres.sha384"), sqlx::migrate!("migrations/postgres")),
     ];
-    let sqlite = sqlx::migrate!("migrations/sqlite");
-    let postgres = sqlx::migrate!("migrations/postgres");
-    for (name, version, checksum) in RELEASED {
-        let migrator = if name == "sqlite" { &sqlite } else { &postgres };
-        let migration = migrator.iter().find(|m| m.version == version).expect("a released migration is gone");
-        let hex: String = migration.checksum.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, checksum.trim(), "{name} migration {version} changed after release");
+    for (name, sums, migrator) in released {
+        let lines: Vec<(i64, &str)> = sums
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(v, sum)| (v.parse().expect("a version"), sum.trim()))
+            .collect();
+        assert_eq!(lines.len(), migrator.iter().count(), "{name}: every migration has its checksum line");
+        for (version, checksum) in lines {
+            let migration = migrator.iter().find(|m| m.version == version).expect("a released migration is gone");
+            let hex: String = migration.checksum.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, checksum, "{name} migration {version} changed after release");
+        }
     }
 }
 
@@ -106,7 +112,8 @@ async fn instances_starting_at_once_migrate_once() {
     a.unwrap();
     let b = b.unwrap();
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(b.pool()).await.unwrap();
-    assert_eq!(applied, 1, "one row per migration");
+    let migrations = sqlx::migrate!("migrations/postgres").iter().count();
+    assert_eq!(applied, i64::try_from(migrations).unwrap(), "one row per migration");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,25 +171,39 @@ async fn a_lost_database_is_an_error_within_the_acquire_timeout_and_the_pool_rec
     assert!(recovered, "the pool reconnects when the database is back");
 }
 
-/// The child of the crash tests: issues access and refresh tokens as fast as it can and says `acked N` after each
-/// commit, until it is killed. A no-op unless started by the parent test.
+/// The child of the crash tests: issues access and refresh tokens as fast as it can, in waves of [`WAVE`] at once
+/// (so the writer stores them in batches), and says `acked N` once every issuance up to N is stored, until it is
+/// killed. A no-op unless started by the parent test.
+/// Issuances the crash child runs at once.
+const WAVE: u32 = 16;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_child() {
     let Ok(url) = std::env::var("OAUTH2_SQLX_CRASH_CHILD") else { return };
     macro_rules! burst {
         ($store:expr) => {{
             let store = $store;
-            for i in 0u32.. {
-                let rec = |lifetime| {
-                    let mut t = token(0, now(), lifetime);
-                    let mut id = [0u8; 16];
-                    id[..4].copy_from_slice(&i.to_le_bytes());
-                    t.grant.id = GrantId::from_bytes(id);
-                    t
-                };
-                let (a, r) = (SecretHash::of(&format!("crash-at-{i}")), SecretHash::of(&format!("crash-rt-{i}")));
-                assert!(store.store_tokens((a, rec(600)), Some((r, rec(6000)))).await.unwrap());
-                println!("acked {i}");
+            for wave in 0u32.. {
+                let mut issuances = tokio::task::JoinSet::new();
+                for i in wave * WAVE..(wave + 1) * WAVE {
+                    let store = store.clone();
+                    issuances.spawn(async move {
+                        let rec = |lifetime| {
+                            let mut t = token(0, now(), lifetime);
+                            let mut id = [0u8; 16];
+                            id[..4].copy_from_slice(&i.to_le_bytes());
+                            t.grant.id = GrantId::from_bytes(id);
+                            t
+                        };
+                        let (a, r) =
+                            (SecretHash::of(&format!("crash-at-{i}")), SecretHash::of(&format!("crash-rt-{i}")));
+                        assert!(store.store_tokens((a, rec(600)), Some((r, rec(6000)))).await.unwrap());
+                    });
+                }
+                while let Some(done) = issuances.join_next().await {
+                    done.unwrap();
+                }
+                println!("acked {}", (wave + 1) * WAVE - 1);
             }
         }};
     }
@@ -225,10 +246,12 @@ async fn check_after_crash<S: GrantStore>(store: &S, acked: u32) {
         let r = store.refresh_token(&SecretHash::of(&format!("crash-rt-{i}"))).await.unwrap();
         assert!(a.is_some() && r.is_some(), "issuance {i} was acknowledged but is not all there");
     }
-    // The issuance in flight when the process died is all there or not there at all.
-    let a = store.access_token(&SecretHash::of(&format!("crash-at-{acked}"))).await.unwrap();
-    let r = store.refresh_token(&SecretHash::of(&format!("crash-rt-{acked}"))).await.unwrap();
-    assert_eq!(a.is_some(), r.is_some(), "issuance {acked} is half-written");
+    // The issuances in flight when the process died are each all there or not there at all.
+    for i in acked..acked + WAVE {
+        let a = store.access_token(&SecretHash::of(&format!("crash-at-{i}"))).await.unwrap();
+        let r = store.refresh_token(&SecretHash::of(&format!("crash-rt-{i}"))).await.unwrap();
+        assert_eq!(a.is_some(), r.is_some(), "issuance {i} is half-written");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,6 +275,38 @@ async fn a_process_killed_in_a_burst_of_issuances_leaves_nothing_half_written() 
     .await
     .unwrap();
     check_after_crash(&PgStore::connect(&url).await.unwrap(), acked).await;
+}
+
+/// 100 issuances at once (stored in batches by the writer task), one of them into a revoked family: that one alone
+/// is refused, every other is stored whole.
+async fn concurrent_issuances<S: GrantStore + Clone + 'static>(store: S) {
+    let revoked = GrantId::from_bytes([200; 16]);
+    store.revoke_grant(&revoked).await.unwrap();
+    let mut issuances = tokio::task::JoinSet::new();
+    for i in 0..100u8 {
+        let store = store.clone();
+        issuances.spawn(async move {
+            let mut t = token(i, now(), 600);
+            if i == 50 {
+                t.grant.id = revoked;
+            }
+            let (a, r) = (SecretHash::of(&format!("batch-at-{i}")), SecretHash::of(&format!("batch-rt-{i}")));
+            (i, store.store_tokens((a, t.clone()), Some((r, t))).await.unwrap())
+        });
+    }
+    while let Some(done) = issuances.join_next().await {
+        let (i, stored) = done.unwrap();
+        assert_eq!(stored, i != 50, "issuance {i}");
+        let a = store.access_token(&SecretHash::of(&format!("batch-at-{i}"))).await.unwrap();
+        let r = store.refresh_token(&SecretHash::of(&format!("batch-rt-{i}"))).await.unwrap();
+        assert_eq!((a.is_some(), r.is_some()), (stored, stored), "issuance {i} is stored whole or not at all");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_issuances_are_each_stored_whole_and_a_revoked_family_alone_refused() {
+    concurrent_issuances(SqliteStore::connect(&sqlite_url().0).await.unwrap()).await;
+    concurrent_issuances(PgStore::connect(&database()).await.unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
