@@ -8,12 +8,16 @@
 //! T + [`MAX_STALENESS`] on no instance answers from before it; an instance that cannot read the feed (its
 //! database is down) stops answering from the cache within that second too.
 //!
-//! A fill (a database read put in the cache) that overlaps an eviction is dropped, as it may hold what the
-//! eviction removed: the read notes the generation first, and the fill goes in only if no eviction bumped it
-//! since. Both maps are bounded: when the token map is full, expired entries go, and if it is still full nothing
-//! more is cached (the database answers).
+//! A fill (a database read put in the cache) that overlaps an eviction of what it names is dropped, as it may hold
+//! what the eviction removed: the read notes the generation (the number of the last eviction) first, and the fill
+//! goes in only if none of the evictions since names its token, family or client (the last [`RECENT`] evictions
+//! are kept for that; a fill older than those is dropped). So one client revoking its own tokens in a loop costs
+//! everyone else nothing: each eviction is a lookup by key, and only fills of what it names are dropped.
+//!
+//! Both maps are bounded. When the token map is full, expired entries go; if that frees less than a tenth of it,
+//! it is emptied (a sweep at most every tenth of the capacity's fills: constant time per fill on average).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -32,6 +36,8 @@ pub(crate) const RETENTION: Duration = Duration::from_secs(600);
 pub(crate) const POLL_LIMIT: usize = 10_000;
 /// Registered clients cached at most.
 const MAX_CLIENTS: usize = 10_000;
+/// Evictions remembered for the fills that overlap them.
+pub(crate) const RECENT: usize = 4096;
 
 /// One row of the feed: what it names is stale.
 #[derive(Debug, Clone, Default)]
@@ -57,14 +63,73 @@ struct Feed {
     synced_at: Option<Instant>,
 }
 
+/// What one eviction removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Evicted {
+    Token([u8; 32]),
+    Family(GrantId),
+    Client(String),
+}
+
+/// The cached entries, under one lock.
+#[derive(Debug, Default)]
+struct Entries {
+    tokens: HashMap<[u8; 32], (AccessGrant, GrantId)>,
+    /// The cached tokens of each family, to evict a family by key.
+    families: HashMap<GrantId, Vec<[u8; 32]>>,
+    clients: HashMap<String, Arc<RegisteredClient>>,
+    /// The number of the last eviction.
+    generation: u64,
+    /// The last [`RECENT`] evictions, oldest first, with their numbers.
+    recent: VecDeque<(u64, Evicted)>,
+    /// A fill read before this generation is dropped (the cache was emptied, or the evictions since it are no
+    /// longer all in `recent`).
+    horizon: u64,
+}
+
+impl Entries {
+    fn record(&mut self, evicted: Evicted) {
+        self.generation += 1;
+        if self.recent.len() == RECENT
+            && let Some((number, _)) = self.recent.pop_front()
+        {
+            self.horizon = self.horizon.max(number);
+        }
+        self.recent.push_back((self.generation, evicted));
+    }
+
+    /// Whether a fill read at `generation` of what `names` says may go in.
+    fn fresh(&self, generation: u64, names: impl Fn(&Evicted) -> bool) -> bool {
+        generation >= self.horizon
+            && !self.recent.iter().rev().take_while(|(number, _)| *number > generation).any(|(_, e)| names(e))
+    }
+
+    fn remove_token(&mut self, hash: &[u8; 32]) {
+        if let Some((_, family)) = self.tokens.remove(hash)
+            && let Some(hashes) = self.families.get_mut(&family)
+        {
+            hashes.retain(|h| h != hash);
+            if hashes.is_empty() {
+                self.families.remove(&family);
+            }
+        }
+    }
+
+    /// Keeps the tokens `keep` says, and the family index in step.
+    fn retain_tokens(&mut self, keep: impl Fn(&AccessGrant) -> bool) {
+        self.tokens.retain(|_, (grant, _)| keep(grant));
+        self.families.clear();
+        for (hash, (_, family)) in &self.tokens {
+            self.families.entry(*family).or_default().push(*hash);
+        }
+    }
+}
+
 /// The cache: see the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct Cache {
     capacity: usize,
-    tokens: RwLock<HashMap<[u8; 32], (AccessGrant, GrantId)>>,
-    clients: RwLock<HashMap<String, Arc<RegisteredClient>>>,
-    /// Bumped, under the maps' write locks, by every eviction.
-    generation: AtomicU64,
+    entries: RwLock<Entries>,
     feed: Mutex<Feed>,
     polling: AtomicBool,
     /// When the last successful poll began, as nanoseconds since `epoch` (0: never), for a check without a lock.
@@ -102,9 +167,7 @@ impl Cache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            tokens: RwLock::new(HashMap::new()),
-            clients: RwLock::new(HashMap::new()),
-            generation: AtomicU64::new(0),
+            entries: RwLock::new(Entries::default()),
             feed: Mutex::new(Feed { position: 0, seen: HashSet::new(), synced_at: None }),
             polling: AtomicBool::new(false),
             synced_nanos: AtomicU64::new(0),
@@ -138,21 +201,24 @@ impl Cache {
         self.feed.lock().unwrap_or_else(PoisonError::into_inner).position
     }
 
-    /// The generation a fill must still find (read it before the database).
+    /// The generation a fill must give back (read it before the database).
     pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+        read(&self.entries).generation
     }
 
     /// Applies a poll that began at `started`, read `rows` (more than [`POLL_LIMIT`] if `truncated`) and ends at
-    /// `position`.
+    /// `position`. Everything goes when rows may have been missed: the poll was truncated, the last one is older
+    /// than half the feed's retention, or the position went back (the database was restored or replaced).
     pub(crate) fn apply(&self, started: Instant, position: i64, rows: &[Change], truncated: bool) {
         let mut feed = self.feed.lock().unwrap_or_else(PoisonError::into_inner);
         let lapsed = feed.synced_at.is_none_or(|at| started.saturating_duration_since(at) > RETENTION / 2);
-        let new: Vec<&Change> = rows.iter().filter(|c| !feed.seen.contains(&c.seq)).collect();
-        if truncated || lapsed {
+        if truncated || lapsed || position < feed.position {
             self.clear();
-        } else if !new.is_empty() {
-            self.evict(new.into_iter());
+        } else {
+            let new: Vec<&Change> = rows.iter().filter(|c| !feed.seen.contains(&c.seq)).collect();
+            if !new.is_empty() {
+                self.evict(new.into_iter());
+            }
         }
         feed.seen = rows.iter().map(|c| c.seq).collect();
         feed.position = position;
@@ -163,41 +229,49 @@ impl Cache {
         }
     }
 
-    /// Drops what `changes` name (a change of this instance's, at once; the feed brings it to the others).
+    /// Drops what `changes` name (a change of this instance's, at once; the feed brings it to the others): a token
+    /// or a family by key, a client with its tokens.
     pub(crate) fn evict<'c>(&self, changes: impl Iterator<Item = &'c Change>) {
-        let (mut grants, mut clients, mut hashes) = (HashSet::new(), HashSet::new(), HashSet::new());
+        let mut entries = write(&self.entries);
         for change in changes {
-            grants.extend(change.grant);
-            clients.extend(change.client.as_deref());
-            hashes.extend(change.token);
+            if let Some(hash) = change.token {
+                entries.record(Evicted::Token(hash));
+                entries.remove_token(&hash);
+            }
+            if let Some(family) = change.grant {
+                entries.record(Evicted::Family(family));
+                for hash in entries.families.remove(&family).unwrap_or_default() {
+                    entries.tokens.remove(&hash);
+                }
+            }
+            if let Some(client) = &change.client {
+                entries.record(Evicted::Client(client.clone()));
+                entries.clients.remove(client);
+                if entries.tokens.values().any(|(g, _)| *g.client_id == **client) {
+                    entries.retain_tokens(|g| *g.client_id != **client);
+                }
+            }
         }
-        let mut tokens = write(&self.tokens);
-        let mut registry = write(&self.clients);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if !grants.is_empty() || !clients.is_empty() || !hashes.is_empty() {
-            tokens.retain(|hash, (grant, family)| {
-                !hashes.contains(hash) && !grants.contains(family) && !clients.contains(&*grant.client_id)
-            });
-        }
-        registry.retain(|id, _| !clients.contains(id.as_str()));
     }
 
-    /// Drops everything.
+    /// Drops everything, and every fill read before.
     fn clear(&self) {
-        let mut tokens = write(&self.tokens);
-        let mut registry = write(&self.clients);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        tokens.clear();
-        registry.clear();
+        let mut entries = write(&self.entries);
+        entries.generation += 1;
+        entries.horizon = entries.generation;
+        entries.recent.clear();
+        entries.tokens.clear();
+        entries.families.clear();
+        entries.clients.clear();
     }
 
     /// The cached grant of the access token `hash`.
     pub(crate) fn token(&self, hash: &[u8; 32]) -> Option<AccessGrant> {
-        read(&self.tokens).get(hash).map(|(grant, _)| grant.clone())
+        read(&self.entries).tokens.get(hash).map(|(grant, _)| grant.clone())
     }
 
-    /// Caches the grant of the access token `hash`, read at `generation`, unless an eviction came since or the map
-    /// is full of unexpired tokens at `now`.
+    /// Caches the grant of the access token `hash` of `family`, read at `generation`, unless an eviction of the
+    /// token, its family or its client came since. A full map loses its tokens expired at `now`, or everything.
     pub(crate) fn fill_token(
         &self,
         generation: u64,
@@ -206,29 +280,38 @@ impl Cache {
         family: GrantId,
         now: SystemTime,
     ) {
-        let mut tokens = write(&self.tokens);
-        if self.generation.load(Ordering::SeqCst) != generation {
+        let mut entries = write(&self.entries);
+        let names = |e: &Evicted| match e {
+            Evicted::Token(h) => *h == hash,
+            Evicted::Family(f) => *f == family,
+            Evicted::Client(c) => **c == *grant.client_id,
+        };
+        if !entries.fresh(generation, names) {
             return;
         }
-        if tokens.len() >= self.capacity {
-            tokens.retain(|_, (g, _)| g.expires_at > now);
-            if tokens.len() >= self.capacity {
-                return;
+        if entries.tokens.len() >= self.capacity {
+            entries.retain_tokens(|g| g.expires_at > now);
+            if entries.tokens.len() >= self.capacity - self.capacity / 10 {
+                entries.tokens.clear();
+                entries.families.clear();
             }
         }
-        tokens.insert(hash, (grant, family));
+        entries.tokens.insert(hash, (grant, family));
+        entries.families.entry(family).or_default().push(hash);
     }
 
     /// The cached registration of client `id`.
     pub(crate) fn client(&self, id: &str) -> Option<Arc<RegisteredClient>> {
-        read(&self.clients).get(id).cloned()
+        read(&self.entries).clients.get(id).cloned()
     }
 
-    /// Caches client `id`'s registration, read at `generation`, unless an eviction came since or the map is full.
+    /// Caches client `id`'s registration, read at `generation`, unless an eviction of it came since or the map is
+    /// full.
     pub(crate) fn fill_client(&self, generation: u64, client: Arc<RegisteredClient>) {
-        let mut clients = write(&self.clients);
-        if self.generation.load(Ordering::SeqCst) == generation && clients.len() < MAX_CLIENTS {
-            clients.insert(client.id.clone(), client);
+        let mut entries = write(&self.entries);
+        let names = |e: &Evicted| matches!(e, Evicted::Client(c) if *c == client.id);
+        if entries.fresh(generation, names) && entries.clients.len() < MAX_CLIENTS {
+            entries.clients.insert(client.id.clone(), client);
         }
     }
 }
@@ -302,14 +385,62 @@ mod tests {
     }
 
     #[test]
-    fn a_full_cache_makes_room_from_expired_tokens_only() {
-        let cache = Cache::new(1);
+    fn a_full_cache_drops_its_expired_tokens_or_else_everything() {
+        let cache = Cache::new(10);
         let now = SystemTime::now();
         let family = GrantId::from_bytes([1; 16]);
-        cache.fill_token(cache.generation(), [1; 32], grant("a"), family, now);
-        cache.fill_token(cache.generation(), [2; 32], grant("a"), family, now);
-        assert!(cache.token(&[2; 32]).is_none(), "full of live tokens: not cached");
-        cache.fill_token(cache.generation(), [2; 32], grant("a"), family, now + MAX_STALENESS * 2);
-        assert!(cache.token(&[1; 32]).is_none() && cache.token(&[2; 32]).is_some(), "the expired one made room");
+        for i in 0..10u8 {
+            let mut g = grant("a");
+            if i < 5 {
+                g.expires_at = now; // expired at `now + 1 s` below
+            }
+            cache.fill_token(cache.generation(), [i; 32], g, family, now);
+        }
+        let later = now + Duration::from_secs(1);
+        cache.fill_token(cache.generation(), [10; 32], grant("a"), family, later);
+        assert!(cache.token(&[0; 32]).is_none() && cache.token(&[5; 32]).is_some(), "the expired went, the live stay");
+        assert!(cache.token(&[10; 32]).is_some());
+        for i in 11..16u8 {
+            cache.fill_token(cache.generation(), [i; 32], grant("a"), family, later);
+        }
+        assert!(cache.token(&[15; 32]).is_some() && cache.token(&[5; 32]).is_none(), "full of live ones: emptied");
+    }
+
+    #[test]
+    fn an_eviction_drops_only_the_fills_of_what_it_names() {
+        let cache = Cache::new(10);
+        let before = cache.generation();
+        for i in 0..100u8 {
+            cache.evict([Change { token: Some([i; 32]), ..Change::default() }].iter());
+        }
+        let (f1, f2) = (GrantId::from_bytes([1; 16]), GrantId::from_bytes([2; 16]));
+        cache.fill_token(before, [200; 32], grant("b"), f2, SystemTime::now());
+        assert!(cache.token(&[200; 32]).is_some(), "another client's revocations in a loop cost this fill nothing");
+        cache.evict([Change { grant: Some(f1), ..Change::default() }].iter());
+        cache.fill_token(before, [201; 32], grant("b"), f1, SystemTime::now());
+        assert!(cache.token(&[201; 32]).is_none(), "its family was evicted after the read");
+        cache.fill_token(before, [50; 32], grant("b"), f2, SystemTime::now());
+        assert!(cache.token(&[50; 32]).is_none(), "the token itself was evicted after the read");
+        // Older than every eviction remembered: dropped, whatever it names.
+        let old = cache.generation();
+        for i in 0..RECENT {
+            let hash: [u8; 32] = std::array::from_fn(|b| (i >> (8 * (b % 4))) as u8 ^ 0x55);
+            cache.evict([Change { token: Some(hash), ..Change::default() }].iter());
+        }
+        cache.evict([Change { token: Some([9; 32]), ..Change::default() }].iter());
+        cache.fill_token(old, [202; 32], grant("b"), f2, SystemTime::now());
+        assert!(cache.token(&[202; 32]).is_none());
+    }
+
+    #[test]
+    fn a_feed_position_that_goes_back_drops_everything() {
+        let cache = Cache::new(10);
+        let start = Instant::now();
+        cache.apply(start, 100, &[], false);
+        cache.fill_token(cache.generation(), [1; 32], grant("a"), GrantId::from_bytes([1; 16]), SystemTime::now());
+        cache.apply(start + POLL_EVERY, 100, &[], false);
+        assert!(cache.token(&[1; 32]).is_some());
+        cache.apply(start + POLL_EVERY * 2, 40, &[], false);
+        assert!(cache.token(&[1; 32]).is_none(), "a restored database: rows before the old position were never read");
     }
 }

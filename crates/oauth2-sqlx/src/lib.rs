@@ -34,7 +34,8 @@
 //! your own options to [`SqliteStore::connect_options`] with `synchronous(SqliteSynchronous::Full)` for that.
 //! The pool serves reads (WAL lets them run beside the writer); writes go through one more connection of their
 //! own, so this process's writers queue for it instead of polling SQLite's lock; a task copies the WAL back into
-//! the file every 100 ms on a reader's connection (a passive checkpoint), so no commit stops to do it.
+//! the file every 100 ms on a reader's connection (a passive checkpoint), so a commit seldom finds 1000 pages of
+//! WAL to copy back itself (SQLite's own checkpoint, still there as the backstop).
 //! PostgreSQL (13 or later) commits with its own `synchronous_commit` (on by default).
 //!
 //! ## Issuing in groups
@@ -55,8 +56,9 @@
 //! rows name, at once for its own changes. The cache answers only while its last successful read of the feed
 //! **began** less than a second ago: a revocation through any instance takes effect at every instance within one
 //! second, also when an instance loses its database (then its cache stops answering within that second, and
-//! requests fail as the database does). A database read that overlaps an eviction is not cached. Introspection
-//! always asks the database. PostgreSQL readers go by transaction id (`xid8`) rather than by row number, as row
+//! requests fail as the database does). A database read that overlaps an eviction of what it read is not cached.
+//! The resource check accepts a token only while its client is registered (so an issuance that raced its
+//! client's removal leaves nothing usable). Introspection always asks the database. PostgreSQL readers go by transaction id (`xid8`) rather than by row number, as row
 //! numbers are taken before their transactions commit.
 //!
 //! ## Schema
@@ -103,6 +105,10 @@ use std::time::Duration;
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
 /// How long a request waits for a connection before it fails with a [`StoreError`].
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Prepared statements a connection of ours keeps: the store's own (a batch of issuances has one shape per number
+/// of token rows, up to 64) and room for the app's.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+const STATEMENTS: usize = 256;
 /// Verified access tokens an instance caches at most (about 200 bytes each): see [Caching](crate#caching).
 pub const DEFAULT_CACHED_TOKENS: usize = 100_000;
 
@@ -115,8 +121,8 @@ mod common {
     pub(crate) use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     pub(crate) use crate::cache::{Cache, Change, POLL_LIMIT, PollTurn, RETENTION};
-    pub(crate) use crate::store::{CHECKPOINT_EVERY, Dialect, Issue, MAX_BATCH, change, sql_store};
-    pub(crate) use crate::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CACHED_TOKENS, DEFAULT_MAX_CONNECTIONS};
+    pub(crate) use crate::store::{CHECKPOINT_EVERY, Dialect, Issue, MAX_BATCH, Side, change, sql_store};
+    pub(crate) use crate::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CACHED_TOKENS, DEFAULT_MAX_CONNECTIONS, STATEMENTS};
     pub(crate) use oauth2_core::StoreError;
     pub(crate) use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
     pub(crate) use oauth2_core::scope::Scope;
@@ -235,7 +241,8 @@ mod sqlite {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
-                .pragma("mmap_size", "268435456");
+                .pragma("mmap_size", "268435456")
+                .statement_cache_capacity(STATEMENTS);
             Self::connect_options(options, max_connections, acquire_timeout).await
         }
 
@@ -310,7 +317,9 @@ pub use postgres::PgStore;
 
 #[cfg(feature = "postgres")]
 mod postgres {
-    use sqlx::postgres::{PgPool, PgPoolOptions};
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
     use crate::common::*;
 
@@ -363,10 +372,13 @@ mod postgres {
             max_connections: u32,
             acquire_timeout: Duration,
         ) -> Result<Self, StoreError> {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::with_source("not a PostgreSQL URL", e))?
+                .statement_cache_capacity(STATEMENTS);
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections.max(1))
                 .acquire_timeout(acquire_timeout)
-                .connect(url)
+                .connect_with(options)
                 .await
                 .map_err(failed("connect to PostgreSQL"))?;
             Self::from_pool(pool).await

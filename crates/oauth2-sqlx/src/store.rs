@@ -36,6 +36,17 @@ pub(crate) struct Dialect {
     pub(crate) changes: &'static str,
 }
 
+/// Which row a token lookup wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// An access token, for introspection (only its own client may introspect it, so its client is registered).
+    Access,
+    /// A refresh token.
+    Refresh,
+    /// An access token, for the resource server: only while its client is registered.
+    Resource,
+}
+
 /// How often [`Dialect::checkpoint`] runs.
 pub(crate) const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -203,7 +214,7 @@ macro_rules! sql_store {
                     return Ok(Some(grant));
                 }
                 let generation = self.cache.generation();
-                let Some((record, _)) = self.token_row(hash, false).await? else { return Ok(None) };
+                let Some((record, _)) = self.token_row(hash, Side::Resource).await? else { return Ok(None) };
                 let family = record.grant.id;
                 let grant = record.into_access_grant();
                 if usable {
@@ -310,7 +321,8 @@ macro_rules! sql_store {
             /// statement, never inside a token request): expired codes and tokens (spent refresh tokens are kept
             /// until they expire, so reuse is still detected), families whose last code or token expired (revoked
             /// ones included: nothing of them can come back), and throttle records whose window and lockout are
-            /// over, and rows of the change feed older than its retention (ten minutes). Returns how many rows went.
+            /// over, and rows of the change feed older than its retention (ten minutes by this host's clock, as the
+            /// rows were stamped: not by `now`, which may be a test's). Returns how many rows went.
             pub async fn purge_expired(&self, now: SystemTime, batch: u32) -> Result<u64, StoreError> {
                 let statements = [
                     "DELETE FROM oauth2_tokens WHERE hash IN (SELECT hash FROM oauth2_tokens WHERE expires_at <= $1 LIMIT $2)",
@@ -319,7 +331,7 @@ macro_rules! sql_store {
                     "DELETE FROM oauth2_throttle WHERE key IN (SELECT key FROM oauth2_throttle WHERE forget_at <= $1 LIMIT $2)",
                 ];
                 let mut total = 0;
-                let forget_changes = nanos(now.checked_sub(RETENTION).unwrap_or(UNIX_EPOCH));
+                let forget_changes = nanos(SystemTime::now().checked_sub(RETENTION).unwrap_or(UNIX_EPOCH));
                 let changes = "DELETE FROM oauth2_changes WHERE seq IN (SELECT seq FROM oauth2_changes WHERE at <= $1 LIMIT $2)";
                 for (sql, before) in statements.into_iter().map(|s| (s, nanos(now))).chain([(changes, forget_changes)]) {
                     loop {
@@ -400,20 +412,24 @@ macro_rules! sql_store {
 
             /// Makes the registry exactly `clients`, in one transaction: each is registered (replacing a client of
             /// the same id), and every registered client not among them is removed with its grants. What a
-            /// provider does at start with the clients of its configuration.
+            /// provider does at start with the clients of its configuration: a client registered as it was is left
+            /// alone (no change in the feed, so instances starting keep the others' caches).
             pub async fn sync_clients(&self, clients: &[RegisteredClient]) -> Result<(), StoreError> {
                 let mut tx = self.begin().await?;
-                let existing: Vec<String> = sqlx::query_scalar("SELECT id FROM oauth2_clients")
+                let existing: Vec<(String, String)> = sqlx::query_as("SELECT id, registration FROM oauth2_clients")
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(failed("list clients"))?;
                 let mut changes = Vec::new();
-                for id in existing.iter().filter(|id| !clients.iter().any(|c| &c.id == *id)) {
+                for (id, _) in existing.iter().filter(|(id, _)| !clients.iter().any(|c| &c.id == id)) {
                     Self::remove_in(&mut tx, id).await?;
                     changes.push(change(None, Some(id), None));
                 }
                 for client in clients {
-                    changes.push(Self::put_in(&mut tx, client).await?);
+                    let json = serde_json::to_string(client).map_err(|e| StoreError::with_source("encode a client", e))?;
+                    if !existing.iter().any(|(id, registration)| *id == client.id && *registration == json) {
+                        changes.push(Self::put_in(&mut tx, client).await?);
+                    }
                 }
                 self.commit(tx, &changes).await
             }
@@ -439,13 +455,23 @@ macro_rules! sql_store {
                 &self.pool
             }
 
-            async fn token_row(&self, hash: &SecretHash, refresh: bool) -> Result<Option<(TokenRecord, bool)>, StoreError> {
-                let row = sqlx::query(
-                    "SELECT grant_id, client_id, subject, scope, issued_at, expires_at, used FROM oauth2_tokens \
-                     WHERE hash = $1 AND refresh = $2",
-                )
+            async fn token_row(&self, hash: &SecretHash, side: Side) -> Result<Option<(TokenRecord, bool)>, StoreError> {
+                let sql = match side {
+                    Side::Access | Side::Refresh => {
+                        "SELECT grant_id, client_id, subject, scope, issued_at, expires_at, used FROM oauth2_tokens \
+                         WHERE hash = $1 AND refresh = $2"
+                    }
+                    // Only while its client is registered: an issuance racing its client's removal (or one made
+                    // through an instance whose cache still had the client) leaves a token nothing accepts.
+                    Side::Resource => {
+                        "SELECT t.grant_id, t.client_id, t.subject, t.scope, t.issued_at, t.expires_at, t.used \
+                         FROM oauth2_tokens t JOIN oauth2_clients c ON c.id = t.client_id \
+                         WHERE t.hash = $1 AND t.refresh = $2"
+                    }
+                };
+                let row = sqlx::query(sql)
                 .bind(hash.as_bytes().to_vec())
-                .bind(refresh)
+                .bind(side == Side::Refresh)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(failed("read a token"))?;
@@ -580,7 +606,7 @@ macro_rules! sql_store {
             }
 
             async fn refresh_token(&self, token: &SecretHash) -> Result<Option<(TokenRecord, bool)>, StoreError> {
-                self.token_row(token, true).await
+                self.token_row(token, Side::Refresh).await
             }
 
             async fn rotate_refresh(
@@ -639,7 +665,7 @@ macro_rules! sql_store {
             }
 
             async fn access_token(&self, token: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
-                Ok(self.token_row(token, false).await?.map(|(record, _)| record))
+                Ok(self.token_row(token, Side::Access).await?.map(|(record, _)| record))
             }
 
             /// The resource server's check goes through the cache; introspection (`access_token`) always asks the

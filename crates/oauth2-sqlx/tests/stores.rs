@@ -329,11 +329,27 @@ async fn the_client_registry_adds_replaces_lists_and_removes() {
     assert!(store.remove_client("web").await.unwrap());
     assert!(store.client("web").await.unwrap().is_none());
     assert!(store.access_token(&at).await.unwrap().is_none(), "its tokens went with it");
-    assert!(!store.store_tokens((SecretHash::of("late"), t), None).await.unwrap(), "and its grants are revoked");
-    // sync: exactly the given clients.
+    assert!(
+        !store.store_tokens((SecretHash::of("late"), t.clone()), None).await.unwrap(),
+        "and its grants are revoked"
+    );
+    // An issuance that authenticated the client before its removal (or through an instance whose cache still had
+    // it) stores a token into a fresh family: the resource check refuses it all the same.
+    t.grant.id = GrantId::from_bytes([6; 16]);
+    assert!(store.store_tokens((SecretHash::of("raced"), t), None).await.unwrap());
+    assert!(store.access_grant(&SecretHash::of("raced")).await.unwrap().is_none(), "its client is gone");
+    // sync: exactly the given clients; one registered as it was writes nothing to the change feed.
     store.sync_clients(&[RegisteredClient::public("new")]).await.unwrap();
     let ids: Vec<String> = store.clients().await.unwrap().into_iter().map(|c| c.id).collect();
     assert_eq!(ids, ["new"]);
+    let changes = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM oauth2_changes").fetch_one(store.pool()).await.unwrap()
+    };
+    let before = changes().await;
+    store.sync_clients(&[RegisteredClient::public("new")]).await.unwrap();
+    assert_eq!(changes().await, before, "an instance starting with the same clients evicts nothing anywhere");
+    store.sync_clients(&[RegisteredClient::public("new").scopes("read")]).await.unwrap();
+    assert_eq!(changes().await, before + 1, "a changed registration is a change");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
