@@ -135,10 +135,16 @@ impl<S: Store + 'static> Provider<S> {
     /// Reads the body (bounded in size and time by the configuration) and answers it as `endpoint`.
     async fn serve(&self, endpoint: Endpoint, request: HttpRequest, body: web::Payload) -> HttpResponse {
         let c = self.server.config();
-        let request = match actix_web::rt::time::timeout(c.body_timeout, body.to_bytes_limited(c.max_body_bytes)).await
-        {
-            Ok(Ok(Ok(bytes))) => to_http_request(&request, bytes),
-            _ => None,
+        // A body declared over the limit is refused before any of it is waited for.
+        let declared = request.headers().get(http::header::CONTENT_LENGTH.as_str()).and_then(|v| v.to_str().ok());
+        let too_large = declared.and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > c.max_body_bytes as u64);
+        let read = body.to_bytes_limited(c.max_body_bytes);
+        let request = match too_large {
+            true => None,
+            false => match actix_web::rt::time::timeout(c.body_timeout, read).await {
+                Ok(Ok(Ok(bytes))) => to_http_request(&request, bytes),
+                _ => None,
+            },
         };
         let Some(request) = request else {
             let refused = OAuthError::invalid_request("the request body is too large, slow or unreadable");

@@ -40,7 +40,10 @@
 //! proxy reports it, into the request's extensions as a [`ClientAddress`] in a layer of your own.
 //!
 //! Request bodies are read up to the configured limit; a body that is too large, unreadable or of the wrong type is
-//! an RFC 6749 `invalid_request`, never a 500.
+//! an RFC 6749 `invalid_request`, never a 500. The rest of a body over the limit is read and dropped (up to
+//! [`DRAIN_BYTES`], within the body's time limit) before the answer, so that the client, still sending, can read it:
+//! hyper closes a connection whose body was left unread, and a close with unread bytes resets the connection and
+//! destroys the answer in flight (RFC 9112 §9.6). actix-web drains by itself.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -69,8 +72,13 @@ pub fn into_response(response: http::Response<Vec<u8>>) -> Response {
     response.map(Body::from)
 }
 
-/// Reads a request's body, at most `limit` bytes within `timeout`, into the `http::Request` the core takes (the
-/// bytes are not copied), with the peer's address (from [`ConnectInfo`]) as a [`ClientAddress`].
+/// How much of a body over the limit is read and dropped, so that the answer reaches the client (see the crate
+/// docs); a larger one is answered at once and its connection closed. Bytes only: nothing is kept.
+pub const DRAIN_BYTES: usize = 4 << 20;
+
+/// Reads a request's body, at most `limit` bytes within `timeout`, into the `http::Request` the core takes (a body
+/// that arrives in one piece is not copied), with the peer's address (from [`ConnectInfo`]) as a [`ClientAddress`].
+/// A body over `limit` is refused with `invalid_request` once it is drained (see [`DRAIN_BYTES`]).
 pub async fn buffered(
     request: Request,
     limit: usize,
@@ -80,11 +88,47 @@ pub async fn buffered(
     if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>().copied() {
         parts.extensions.insert(ClientAddress(peer.ip()));
     }
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let hopeless = declared.is_some_and(|n| n > (limit + DRAIN_BYTES) as u64);
+    let read = async {
+        if hopeless {
+            return Err(ReadError);
+        }
+        read_bounded(body, limit).await
+    };
+    match tokio::time::timeout(timeout, read).await {
         Ok(Ok(bytes)) => Ok(http::Request::from_parts(parts, bytes)),
         _ => Err(into_response(
             OAuthError::invalid_request("the request body is too large, slow or unreadable").into_response(),
         )),
+    }
+}
+
+/// A body that is over its limit or unreadable.
+struct ReadError;
+
+/// The body if it has at most `limit` bytes; past `limit`, reads on and drops up to [`DRAIN_BYTES`] more.
+async fn read_bounded(body: Body, limit: usize) -> Result<axum::body::Bytes, ReadError> {
+    use http_body_util::BodyExt;
+    let mut body = std::pin::pin!(body);
+    let mut pieces: Vec<axum::body::Bytes> = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| ReadError)?.into_data() else { continue };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            pieces.push(data);
+        } else if seen > limit + DRAIN_BYTES {
+            return Err(ReadError);
+        } else {
+            pieces.clear();
+        }
+    }
+    match pieces.len() {
+        _ if seen > limit => Err(ReadError),
+        0 => Ok(axum::body::Bytes::new()),
+        1 => Ok(pieces.swap_remove(0)),
+        _ => Ok(pieces.concat().into()),
     }
 }
 
