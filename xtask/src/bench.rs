@@ -467,6 +467,9 @@ fn memory_over_time(system: &System, wrk: &Path, settings: &Settings, scripts: &
     ))
 }
 
+/// W2's target on a database when verified tokens are cached in front of it (issue 12).
+const CACHED_W2: f64 = 0.8;
+
 /// The systems on a database and their targets (issue 12): W1 and W2 as fractions of the same system's W0.
 const DATABASE_TARGETS: [(&str, f64, f64); 2] = [("axum (SQLite)", 0.2, 0.4), ("axum (PostgreSQL)", 0.1, 0.2)];
 
@@ -495,6 +498,8 @@ fn verdicts(rows: &[Row], bytes_per_token: Option<f64>) -> String {
         let r2 = w2.sample.rps / w0.sample.rps;
         line(format!("{system}: W1 ≥ {t1} × W0"), format!("{r1:.2}"), r1 >= t1);
         line(format!("{system}: W2 ≥ {t2} × W0"), format!("{r2:.2}"), r2 >= t2);
+        // The stores answer Bearer checks from a cache of verified tokens, which raises the bar (issue 12).
+        line(format!("{system}: W2 ≥ {CACHED_W2} × W0 (token cache)"), format!("{r2:.2}"), r2 >= CACHED_W2);
         for w in [w1, w2] {
             let p99 = w.sample.p99_ms;
             line(format!("{system}: {} p99 < 10 ms", w.workload), format!("{p99:.2} ms"), p99 < 10.0);

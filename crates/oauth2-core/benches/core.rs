@@ -244,9 +244,37 @@ fn client_side(c: &mut Criterion) {
     );
 }
 
+/// JWS signing and verification per algorithm, on the RFCs' keys (RFC 7515 A.2 for RS256, A.3 for ES256, RFC 8037
+/// A.1 for EdDSA), over an id_token-sized claims set.
+fn jose(c: &mut Criterion) {
+    use oauth2_core::jose::{Algorithm, JwkSet, SigningKey, verify};
+    let keys = [
+        include_str!("../src/jose/vectors/rfc7515_a2_rsa.json"),
+        include_str!("../src/jose/vectors/rfc7515_a3_ec.json"),
+        include_str!("../src/jose/vectors/rfc8037_a1_ed25519.json"),
+    ];
+    let claims = serde_json::json!({
+        "iss": "https://as.example", "sub": "alice", "aud": "web-app", "azp": "web-app",
+        "iat": 1_800_000_000u64, "exp": 1_800_000_300u64, "auth_time": 1_800_000_000u64,
+        "nonce": "n-0S6_WzA2Mj", "at_hash": "77QmUPtjPfzWtF2AnpK9RQ",
+    });
+    let mut g = c.benchmark_group("jose");
+    for jwk in keys {
+        let key = SigningKey::from_private_jwk(jwk).expect("the RFC key");
+        let alg = key.algorithm();
+        let set = JwkSet { keys: vec![key.public_jwk()] };
+        g.bench_function(format!("{alg} sign (id_token)"), |b| b.iter(|| key.sign(Some("JWT"), black_box(&claims))));
+        let token = key.sign(Some("JWT"), &claims).expect("signed");
+        g.bench_function(format!("{alg} verify (id_token)"), |b| {
+            b.iter(|| verify(black_box(&token), &set, &Algorithm::ALL).expect("verified"))
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = server_side, client_side
+    targets = server_side, client_side, jose
 }
 criterion_main!(benches);

@@ -26,6 +26,11 @@
 //! | RFC 6750 §5.3, RFC 8252 §8.3 (TLS, loopback) | `security.rs` |
 //! | RFC 7009 §2, §2.1 (revocation) | `server/endpoint/revocation.rs`, `client/revocation.rs` |
 //! | RFC 7235 §4.1 (challenges) | `client/bearer.rs`, `error.rs` |
+//! | RFC 7515 §4.1.9, §4.1.11, §5.2, Appendix A (JWS) | `jose/jws.rs`, `jose/key.rs` |
+//! | RFC 7517 §5, RFC 7638 §3.1, RFC 8037 Appendix A (JWK, thumbprints, Ed25519) | `jose/jwk.rs`, `jose/key.rs` |
+//! | RFC 7518 §3.1 (algorithms: no `none`, no HMAC) | `jose/mod.rs`, `jose/jws.rs` |
+//! | RFC 7519 §4.1.1, §4.1.3, §4.1.4, §4.1.5 (JWT claims) | `jose/jwt.rs` |
+//! | OIDC Core §3.1.3.6 (`at_hash`) | `jose/mod.rs` |
 //! | RFC 7636 §4.1, §4.2, §4.3, §4.4.1, §4.6, Appendix B (PKCE) | `pkce.rs`, `server/endpoint/authorize.rs`, `server/endpoint/token.rs` |
 //! | RFC 7662 §2, §2.1, §2.2 (introspection) | `server/endpoint/introspection.rs`, `introspection.rs`, `client/introspection.rs` |
 //! | RFC 8259 §7 (JSON strings) | `reply.rs` |
@@ -82,6 +87,8 @@
 //! ## Features
 //! - `os-rng` (default): [`random::OsRng`], the operating system's CSPRNG. Without it, pass any
 //!   [`rand_core::CryptoRng`].
+//! - `jose` (default): [`jose`], JWS/JWK/JWT on aws-lc-rs (RS256, ES256, EdDSA). Cryptography is aws-lc-rs's; the
+//!   core still opens no socket and reads no clock.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -92,6 +99,8 @@ pub mod form;
 pub mod grant;
 pub mod html;
 pub mod introspection;
+#[cfg(feature = "jose")]
+pub mod jose;
 pub mod metadata;
 pub mod pkce;
 pub mod random;
