@@ -266,7 +266,7 @@ fn jose(c: &mut Criterion) {
         g.bench_function(format!("{alg} sign (id_token)"), |b| b.iter(|| key.sign(Some("JWT"), black_box(&claims))));
         let token = key.sign(Some("JWT"), &claims).expect("signed");
         g.bench_function(format!("{alg} verify (id_token)"), |b| {
-            b.iter(|| verify(black_box(&token), &set, &Algorithm::ALL).expect("verified"))
+            b.iter(|| verify(black_box(&token), &set, &Algorithm::ALL).expect("verified"));
         });
     }
     g.finish();
