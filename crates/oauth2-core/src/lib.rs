@@ -27,7 +27,7 @@
 //! | RFC 7009 §2, §2.1 (revocation) | `server/endpoint/revocation.rs`, `client/revocation.rs` |
 //! | RFC 7235 §4.1 (challenges) | `client/bearer.rs`, `error.rs` |
 //! | RFC 7515 §4.1.9, §4.1.11, §5.2, Appendix A (JWS) | `jose/jws.rs`, `jose/key.rs` |
-//! | RFC 7517 §5, RFC 7638 §3.1, RFC 8037 Appendix A (JWK, thumbprints, Ed25519) | `jose/jwk.rs`, `jose/key.rs` |
+//! | RFC 7517 §5, RFC 7638 §3.1, RFC 8037 Appendix A (JWK, thumbprints, Ed25519) | `jose/jwk.rs`, `jose/key.rs`; the server's keys and `jwks_uri` in `server/keys.rs`, `server/endpoint/metadata.rs` |
 //! | RFC 7518 §3.1 (algorithms: no `none`, no HMAC) | `jose/mod.rs`, `jose/jws.rs` |
 //! | RFC 7519 §4.1.1, §4.1.3, §4.1.4, §4.1.5 (JWT claims) | `jose/jwt.rs` |
 //! | OIDC Core §3.1.3.6 (`at_hash`) | `jose/mod.rs` |

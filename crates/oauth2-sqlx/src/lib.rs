@@ -75,6 +75,7 @@
 //! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse); indexed by family and expiry (a client's tokens are found through its families) |
 //! | `oauth2_throttle` | `key` (a hash) | attempts in the current window, its start, any lockout, `forget_at` |
 //! | `oauth2_changes` | `seq` | the feed the caches read: a revoked family, a revoked access token or a changed client per row, and when (kept ten minutes); PostgreSQL adds the writing transaction's id |
+//! | `oauth2_signing_keys` | `kid` | the algorithm, the private key as the server sealed it, when it was made, and `retired_until` (empty for the current key of its algorithm, which a partial unique index keeps to one) |
 //!
 //! A new table (device codes, pushed requests, DPoP `jti`s, signing keys) is one new migration.
 //!
@@ -128,8 +129,8 @@ mod common {
     pub(crate) use oauth2_core::scope::Scope;
     pub(crate) use oauth2_core::secret::SecretHash;
     pub(crate) use oauth2_core::server::store::{
-        Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, Maintenance, RegisteredClient,
-        Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+        Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, KeyRecord, KeyStore, Maintenance,
+        RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
     };
 
     /// `t` as Unix nanoseconds (exact from 1970 to 2262; outside that, clamped).

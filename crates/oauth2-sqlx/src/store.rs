@@ -329,6 +329,8 @@ macro_rules! sql_store {
                     "DELETE FROM oauth2_codes WHERE hash IN (SELECT hash FROM oauth2_codes WHERE expires_at <= $1 LIMIT $2)",
                     "DELETE FROM oauth2_grants WHERE id IN (SELECT id FROM oauth2_grants WHERE expires_max <= $1 LIMIT $2)",
                     "DELETE FROM oauth2_throttle WHERE key IN (SELECT key FROM oauth2_throttle WHERE forget_at <= $1 LIMIT $2)",
+                    "DELETE FROM oauth2_signing_keys WHERE kid IN \
+                     (SELECT kid FROM oauth2_signing_keys WHERE retired_until <= $1 LIMIT $2)",
                 ];
                 let mut total = 0;
                 let forget_changes = nanos(SystemTime::now().checked_sub(RETENTION).unwrap_or(UNIX_EPOCH));
@@ -740,6 +742,88 @@ macro_rules! sql_store {
                     .await
                     .map_err(failed("clear attempts"))?;
                 Ok(())
+            }
+        }
+
+        impl KeyStore for $store {
+            async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT kid, algorithm, private_key, created_at, retired_until FROM oauth2_signing_keys \
+                     ORDER BY created_at DESC, kid DESC",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(failed("read the signing keys"))?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(KeyRecord {
+                            kid: get(row, 0)?,
+                            algorithm: get(row, 1)?,
+                            private_key: get(row, 2)?,
+                            created_at: time(get(row, 3)?),
+                            retired_until: get::<Option<i64>, _>(row, 4)?.map(time),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_signing_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError> {
+                let mut tx = self.begin().await?;
+                // The partial unique index on (algorithm) WHERE retired_until IS NULL makes a second current key of
+                // an algorithm a conflict: the first instance's insert wins, the others insert nothing.
+                sqlx::query(
+                    "INSERT INTO oauth2_signing_keys (kid, algorithm, private_key, created_at, retired_until) \
+                     VALUES ($1, $2, $3, $4, NULL) ON CONFLICT DO NOTHING",
+                )
+                .bind(&key.kid)
+                .bind(&key.algorithm)
+                .bind(&key.private_key)
+                .bind(nanos(key.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("create a signing key"))?;
+                let row = sqlx::query(
+                    "SELECT kid, private_key, created_at FROM oauth2_signing_keys \
+                     WHERE algorithm = $1 AND retired_until IS NULL",
+                )
+                .bind(&key.algorithm)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(failed("read the current signing key"))?
+                .ok_or_else(|| StoreError::new("a signing key with this kid exists"))?;
+                let current = KeyRecord {
+                    kid: get(&row, 0)?,
+                    algorithm: key.algorithm,
+                    private_key: get(&row, 1)?,
+                    created_at: time(get(&row, 2)?),
+                    retired_until: None,
+                };
+                self.commit(tx, &[]).await?;
+                Ok(current)
+            }
+
+            async fn rotate_signing_key(&self, key: KeyRecord, retired_until: SystemTime) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "UPDATE oauth2_signing_keys SET retired_until = $2 WHERE algorithm = $1 AND retired_until IS NULL",
+                )
+                .bind(&key.algorithm)
+                .bind(nanos(retired_until))
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("retire a signing key"))?;
+                sqlx::query(
+                    "INSERT INTO oauth2_signing_keys (kid, algorithm, private_key, created_at, retired_until) \
+                     VALUES ($1, $2, $3, $4, NULL)",
+                )
+                .bind(&key.kid)
+                .bind(&key.algorithm)
+                .bind(&key.private_key)
+                .bind(nanos(key.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("store a signing key"))?;
+                self.commit(tx, &[]).await
             }
         }
 

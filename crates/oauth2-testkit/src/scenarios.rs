@@ -17,6 +17,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use oauth2_core::grant::GrantType;
+use oauth2_core::server::store::{KeyRecord, KeyStore};
 use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -60,12 +61,31 @@ pub fn fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Implicit])
             .scopes("read"),
     );
+    // A signing key, as a provider that signs (OpenID Connect, JWT access tokens) has one.
+    let key = oauth2_core::jose::SigningKey::ed25519_from_seed("testkit-ed25519", &[42; 32]).expect("a key");
+    let record = KeyRecord {
+        kid: key.kid().to_owned(),
+        algorithm: key.algorithm().as_str().to_owned(),
+        private_key: key.to_pkcs8().expect("PKCS#8"),
+        created_at: std::time::SystemTime::now(),
+        retired_until: None,
+    };
+    ready(store.create_signing_key(record)).expect("the memory store stores a key");
     let mut config = ServerConfig::new(issuer).body_timeout(BODY_TIMEOUT);
     config.code_lifetime = CODE_LIFETIME;
     // The implicit grant is legacy and off by default; the table checks it still works where a server offers it.
     config.grant_types.push(GrantType::Implicit);
     AuthorizationServer::new(config, store, OsTokenGenerator)
         .with_password_verifier(|u, p| (u == "alice" && p == "wonderland").then(|| u.to_owned()))
+}
+
+/// The output of a future that is ready at once (the memory store's are), without a runtime.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the memory store's futures are ready at once"),
+    }
 }
 
 /// Context of one run: the provider's base URL and an HTTP client that follows no redirects.
@@ -241,6 +261,30 @@ async fn metadata(t: &Target) -> Outcome {
     }
     check!(r.body["code_challenge_methods_supported"] == serde_json::json!(["S256"]), "S256 not advertised");
     check!(r.body["authorization_response_iss_parameter_supported"] == true, "iss support not advertised");
+    Ok(())
+}
+
+/// RFC 7517 §5, RFC 8414 §2: `jwks_uri` is advertised and serves the public signing keys, each with `kid`, `kty`,
+/// `alg` and `use: sig`, never a private member, and revalidated by caches (a rotation must be seen).
+async fn rfc7517_5_jwks_lists_the_public_signing_keys(t: &Target) -> Outcome {
+    let meta = t.reply(t.http.get(t.url("/.well-known/oauth-authorization-server"))).await?;
+    let jwks_uri = meta.str("jwks_uri");
+    check!(jwks_uri == t.url("/jwks"), "jwks_uri advertised: {}", meta.body);
+    let r = t.reply(t.http.get(&jwks_uri)).await?;
+    check!(
+        r.status == StatusCode::OK && r.header("cache-control") == "no-cache",
+        "jwks: {} {:?}",
+        r.status,
+        r.header("cache-control")
+    );
+    let keys = r.body["keys"].as_array().cloned().unwrap_or_default();
+    check!(!keys.is_empty(), "the fixture's key is listed: {}", r.body);
+    for key in &keys {
+        check!(["kid", "kty", "alg"].iter().all(|m| key[m].is_string()) && key["use"] == "sig", "key members: {key}");
+        check!(["d", "p", "q", "dp", "dq", "qi", "k"].iter().all(|m| key.get(m).is_none()), "a private member: {key}");
+        let jwk: oauth2_core::jose::Jwk = serde_json::from_value(key.clone()).map_err(|e| e.to_string())?;
+        check!(jwk.thumbprint().is_ok(), "a usable key: {key}");
+    }
     Ok(())
 }
 
@@ -855,6 +899,7 @@ macro_rules! table {
 /// Every scenario, by name.
 const SCENARIOS: &[(&str, Run)] = table![
     metadata,
+    rfc7517_5_jwks_lists_the_public_signing_keys,
     code_grant_with_pkce,
     public_client_loopback_any_port,
     public_client_without_pkce_is_refused,

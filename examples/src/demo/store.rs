@@ -10,8 +10,8 @@ use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
 use oauth2_core::secret::SecretHash;
 use oauth2_core::server::MemoryStore;
 use oauth2_core::server::store::{
-    Attempts, ClientStore, CodeRecord, CodeUse, GrantId, GrantStore, Maintenance, RegisteredClient, Rotation,
-    ThrottlePolicy, ThrottleStore, TokenRecord,
+    Attempts, ClientStore, CodeRecord, CodeUse, GrantId, GrantStore, KeyRecord, KeyStore, Maintenance,
+    RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use oauth2_sqlx::{PgStore, SqliteStore};
 
@@ -162,6 +162,18 @@ impl ThrottleStore for DemoStore {
     }
     async fn clear_attempts(&self, key: &SecretHash) -> Result<(), StoreError> {
         delegate!(self, s => s.clear_attempts(key).await)
+    }
+}
+
+impl KeyStore for DemoStore {
+    async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        delegate!(self, s => s.signing_keys().await)
+    }
+    async fn create_signing_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError> {
+        delegate!(self, s => s.create_signing_key(key).await)
+    }
+    async fn rotate_signing_key(&self, key: KeyRecord, retired_until: SystemTime) -> Result<(), StoreError> {
+        delegate!(self, s => s.rotate_signing_key(key, retired_until).await)
     }
 }
 

@@ -57,6 +57,27 @@ impl SigningKey {
         Ok(Self { kid: kid.into(), pair })
     }
 
+    /// A new key of `algorithm` with a random `kid`, both from `rng` for Ed25519. RSA (2048-bit) and P-256 keys
+    /// are made by aws-lc-rs from the operating system's generator, since it takes no caller generator for them:
+    /// hence the `os-rng` feature. An RSA key takes 0.1–1 s to make.
+    #[cfg(feature = "os-rng")]
+    pub fn generate(algorithm: Algorithm, rng: &mut impl rand_core::CryptoRng) -> Result<Self, JoseError> {
+        let mut kid = [0u8; 12];
+        rng.fill_bytes(&mut kid);
+        let kid = b64(kid);
+        let failed = |_| JoseError::Key("key generation failed");
+        let pair = match algorithm {
+            Algorithm::Rs256 => Pair::Rsa(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(failed)?),
+            Algorithm::Es256 => Pair::Ec(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(failed)?),
+            Algorithm::EdDsa => {
+                let mut seed = [0u8; 32];
+                rng.fill_bytes(&mut seed);
+                return Self::ed25519_from_seed(kid, &seed);
+            }
+        };
+        Ok(Self { kid, pair })
+    }
+
     /// An Ed25519 key from a 32-byte seed (RFC 8032 §5.1.5), such as 32 bytes of the caller's generator.
     pub fn ed25519_from_seed(kid: impl Into<String>, seed: &[u8; 32]) -> Result<Self, JoseError> {
         let pair = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| REJECTED)?;

@@ -32,11 +32,13 @@ mod jwk;
 mod jws;
 mod jwt;
 mod key;
+mod seal;
 
 pub use jwk::{Jwk, JwkSet};
 pub use jws::{Header, MAX_JWS_BYTES, Verified, verify, verify_self_signed};
 pub use jwt::{MAX_LEEWAY, Validation};
 pub use key::SigningKey;
+pub use seal::{KeySealer, NONCE_LEN};
 
 use serde::{Deserialize, Serialize};
 

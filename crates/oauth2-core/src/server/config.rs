@@ -29,6 +29,8 @@ pub struct ServerConfig {
     pub revocation_path: String,
     /// Path of the introspection endpoint (default `/introspect`).
     pub introspection_path: String,
+    /// Path of the JWK Set of the signing keys (default `/jwks`), advertised as `jwks_uri` with the `jose` feature.
+    pub jwks_path: String,
     /// Path of an OpenID-style userinfo endpoint to advertise, if the app serves one.
     pub userinfo_path: Option<String>,
     /// How long a code may be redeemed (default 60 s; RFC 6749 §4.1.2 says at most 10 minutes).
@@ -37,6 +39,9 @@ pub struct ServerConfig {
     pub access_token_lifetime: Duration,
     /// Refresh token lifetime, renewed at each rotation (default 30 days).
     pub refresh_token_lifetime: Duration,
+    /// OpenID Connect id_token lifetime (default 10 minutes: it is read once, at login). A signing key rotated out
+    /// stays in the JWKS for this long, and a little more.
+    pub id_token_lifetime: Duration,
     /// Largest request body accepted (default 16 KiB).
     pub max_body_bytes: usize,
     /// The realm in `WWW-Authenticate: Bearer` challenges.
@@ -67,10 +72,12 @@ impl ServerConfig {
             token_path: "/token".into(),
             revocation_path: "/revoke".into(),
             introspection_path: "/introspect".into(),
+            jwks_path: "/jwks".into(),
             userinfo_path: None,
             code_lifetime: Duration::from_secs(60),
             access_token_lifetime: Duration::from_secs(3600),
             refresh_token_lifetime: Duration::from_secs(30 * 24 * 3600),
+            id_token_lifetime: Duration::from_secs(600),
             max_body_bytes: 16 * 1024,
             realm: "oauth".into(),
             scopes_supported: None,
@@ -108,6 +115,12 @@ impl ServerConfig {
         self
     }
 
+    /// Sets the JWK Set's path.
+    pub fn jwks_path(mut self, path: impl Into<String>) -> Self {
+        self.jwks_path = path.into();
+        self
+    }
+
     /// Advertises the app's userinfo endpoint at `path`.
     pub fn userinfo_path(mut self, path: impl Into<String>) -> Self {
         self.userinfo_path = Some(path.into());
@@ -123,6 +136,12 @@ impl ServerConfig {
     /// Sets the access token lifetime.
     pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.access_token_lifetime = lifetime;
+        self
+    }
+
+    /// Sets the id_token lifetime.
+    pub fn id_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.id_token_lifetime = lifetime;
         self
     }
 

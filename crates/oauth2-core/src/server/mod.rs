@@ -39,6 +39,8 @@
 
 mod config;
 mod endpoint;
+#[cfg(feature = "jose")]
+pub mod keys;
 mod rules;
 pub mod store;
 
@@ -133,6 +135,8 @@ pub struct AuthorizationServer<S> {
     tokens: Box<dyn TokenGenerator>,
     passwords: Option<PasswordVerifier>,
     scope_policy: Option<ScopePolicy>,
+    #[cfg(feature = "jose")]
+    keys: keys::KeyRing,
 }
 
 impl<S> std::fmt::Debug for AuthorizationServer<S> {
@@ -144,7 +148,15 @@ impl<S> std::fmt::Debug for AuthorizationServer<S> {
 impl<S: Store> AuthorizationServer<S> {
     /// A server with `config`, `store` and a token generator.
     pub fn new(config: ServerConfig, store: S, tokens: impl TokenGenerator + 'static) -> Self {
-        Self { config, store, tokens: Box::new(tokens), passwords: None, scope_policy: None }
+        Self {
+            config,
+            store,
+            tokens: Box::new(tokens),
+            passwords: None,
+            scope_policy: None,
+            #[cfg(feature = "jose")]
+            keys: keys::KeyRing::default(),
+        }
     }
 
     /// Replaces the default scope policy (see [`ScopePolicy`]): for example to add a default scope, or to grant
@@ -236,6 +248,52 @@ impl<S: Store> AuthorizationServer<S> {
 impl<S: Store> AccessTokenVerifier for AuthorizationServer<S> {
     async fn verify(&self, token: &BearerToken<'_>, _now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
         self.store.access_grant(&token.hash()).await
+    }
+}
+
+#[cfg(feature = "jose")]
+impl<S: Store> AuthorizationServer<S> {
+    /// Seals the signing keys at rest with `sealer` (design.md §3): keys created or rotated from now on are stored
+    /// sealed, and sealed keys cannot be read without it.
+    pub fn with_key_sealer(mut self, sealer: crate::jose::KeySealer) -> Self {
+        self.keys = keys::KeyRing::new(Some(sealer));
+        self
+    }
+
+    /// The signing keys, as loaded from the store at most [`keys::KEYS_REFRESH`] ago.
+    pub async fn signing_keys(&self, now: SystemTime) -> Result<Arc<keys::SigningKeys>, keys::KeyError> {
+        self.keys.get(&self.store, now).await
+    }
+
+    /// Makes sure `algorithm` has a current signing key: if the store has none, `generate` makes one and it is
+    /// stored, unless another instance stored one first, which is then used by all (the generated key is dropped).
+    /// Call it at start for every algorithm the server signs with.
+    pub async fn ensure_signing_key(
+        &self,
+        algorithm: crate::jose::Algorithm,
+        now: SystemTime,
+        generate: impl FnOnce() -> Result<crate::jose::SigningKey, crate::jose::JoseError>,
+    ) -> Result<Arc<keys::SigningKeys>, keys::KeyError> {
+        self.keys.ensure(&self.store, algorithm, self.nonce(), now, generate).await
+    }
+
+    /// Rotates the signing key of `key`'s algorithm: `key` signs from now on, at every instance within
+    /// [`keys::KEYS_REFRESH`]; the key it replaces stays in the JWKS until every token it signed has expired.
+    pub async fn rotate_signing_key(
+        &self,
+        key: crate::jose::SigningKey,
+        now: SystemTime,
+    ) -> Result<Arc<keys::SigningKeys>, keys::KeyError> {
+        self.keys
+            .rotate(&self.store, key, self.nonce(), keys::retired_until(now, self.config.id_token_lifetime), now)
+            .await
+    }
+
+    /// 96 fresh bits for sealing a key.
+    fn nonce(&self) -> [u8; crate::jose::NONCE_LEN] {
+        let mut nonce = [0u8; crate::jose::NONCE_LEN];
+        self.tokens.fill_bytes(&mut nonce);
+        nonce
     }
 }
 

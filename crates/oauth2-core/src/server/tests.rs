@@ -869,6 +869,25 @@ impl ThrottleStore for Faulty {
     }
 }
 
+impl crate::server::store::KeyStore for Faulty {
+    async fn signing_keys(&self) -> Result<Vec<crate::server::store::KeyRecord>, StoreError> {
+        self.0.signing_keys().await
+    }
+    async fn create_signing_key(
+        &self,
+        key: crate::server::store::KeyRecord,
+    ) -> Result<crate::server::store::KeyRecord, StoreError> {
+        self.0.create_signing_key(key).await
+    }
+    async fn rotate_signing_key(
+        &self,
+        key: crate::server::store::KeyRecord,
+        retired_until: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.0.rotate_signing_key(key, retired_until).await
+    }
+}
+
 impl crate::server::store::Maintenance for Faulty {
     async fn purge(&self, now: SystemTime) -> Result<u64, StoreError> {
         self.0.purge(now).await

@@ -30,17 +30,29 @@ pub enum Endpoint {
     Introspection,
     /// The metadata document (RFC 8414 §3), `GET`.
     Metadata,
+    /// The public signing keys, a JWK Set (RFC 7517 §5) at `jwks_uri`, `GET`.
+    #[cfg(feature = "jose")]
+    Jwks,
 }
 
 impl Endpoint {
     /// Every endpoint, in the order adapters mount them.
-    pub const ALL: [Endpoint; 4] = [Self::Token, Self::Revocation, Self::Introspection, Self::Metadata];
+    pub const ALL: &'static [Endpoint] = &[
+        Self::Token,
+        Self::Revocation,
+        Self::Introspection,
+        Self::Metadata,
+        #[cfg(feature = "jose")]
+        Self::Jwks,
+    ];
 
     /// The HTTP method it answers.
     pub fn method(self) -> http::Method {
         match self {
             Self::Token | Self::Revocation | Self::Introspection => http::Method::POST,
             Self::Metadata => http::Method::GET,
+            #[cfg(feature = "jose")]
+            Self::Jwks => http::Method::GET,
         }
     }
 }
@@ -54,12 +66,14 @@ impl<S: Store> AuthorizationServer<S> {
             Endpoint::Revocation => c.revocation_path.clone(),
             Endpoint::Introspection => c.introspection_path.clone(),
             Endpoint::Metadata => c.metadata_path(),
+            #[cfg(feature = "jose")]
+            Endpoint::Jwks => c.jwks_path.clone(),
         }
     }
 
     /// The endpoints this server serves, each with its method and path: what an adapter folds over to mount them.
     pub fn endpoints(&self) -> impl Iterator<Item = (Endpoint, http::Method, String)> + '_ {
-        Endpoint::ALL.into_iter().map(|e| (e, e.method(), self.path(e)))
+        Endpoint::ALL.iter().map(|&e| (e, e.method(), self.path(e)))
     }
 
     /// Answers `request` as `endpoint`: the one entry point adapters need. A request body the adapter could not
@@ -77,6 +91,8 @@ impl<S: Store> AuthorizationServer<S> {
             Endpoint::Revocation => self.revoke(request).await,
             Endpoint::Introspection => self.introspect(request, now).await,
             Endpoint::Metadata => self.metadata_response(),
+            #[cfg(feature = "jose")]
+            Endpoint::Jwks => self.jwks_response(now).await,
         }
     }
 }

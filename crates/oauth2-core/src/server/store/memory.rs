@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
-    Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, Maintenance, RegisteredClient, Rotation,
-    ThrottlePolicy, ThrottleStore, TokenRecord,
+    Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, KeyRecord, KeyStore, Maintenance,
+    RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use crate::error::StoreError;
 use crate::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
@@ -38,6 +38,8 @@ pub struct MemoryStore {
     clients: RwLock<HashMap<String, Arc<RegisteredClient>>>,
     /// Throttled keys, at most [`MAX_THROTTLED`].
     throttle: Mutex<HashMap<SecretHash, (Attempts, SystemTime)>>,
+    /// Signing keys, oldest first.
+    keys: Mutex<Vec<KeyRecord>>,
     shards: Box<[Mutex<Shard>]>,
     /// Revoked grant families, with the store clock when they were revoked and a sequence number.
     revoked: RwLock<HashMap<GrantId, Revoked>>,
@@ -255,6 +257,7 @@ impl MemoryStore {
         Self {
             clients: RwLock::default(),
             throttle: Mutex::default(),
+            keys: Mutex::default(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             revoked: RwLock::default(),
             revocations: AtomicU64::new(0),
@@ -483,10 +486,45 @@ impl Maintenance for MemoryStore {
         self.purge_expired(now);
         let (c, a, r) = self.counts();
         self.throttle.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, (_, forget_at)| *forget_at > now);
-        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r)).unwrap_or(u64::MAX))
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = keys.len();
+        keys.retain(|k| k.retired_until.is_none_or(|until| until > now));
+        let forgotten = before - keys.len();
+        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r) + forgotten).unwrap_or(u64::MAX))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl KeyStore for MemoryStore {
+    async fn signing_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        Ok(self.keys.lock().unwrap_or_else(PoisonError::into_inner).iter().rev().cloned().collect())
+    }
+
+    async fn create_signing_key(&self, key: KeyRecord) -> Result<KeyRecord, StoreError> {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(current) = keys.iter().find(|k| k.algorithm == key.algorithm && k.retired_until.is_none()) {
+            return Ok(current.clone());
+        }
+        if keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::new("a signing key with this kid exists"));
+        }
+        let key = KeyRecord { retired_until: None, ..key };
+        keys.push(key.clone());
+        Ok(key)
+    }
+
+    async fn rotate_signing_key(&self, key: KeyRecord, retired_until: SystemTime) -> Result<(), StoreError> {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if keys.iter().any(|k| k.kid == key.kid) {
+            return Err(StoreError::new("a signing key with this kid exists"));
+        }
+        for old in keys.iter_mut().filter(|k| k.algorithm == key.algorithm && k.retired_until.is_none()) {
+            old.retired_until = Some(retired_until);
+        }
+        keys.push(KeyRecord { retired_until: None, ..key });
         Ok(())
     }
 }

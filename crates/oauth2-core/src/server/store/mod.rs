@@ -1,4 +1,4 @@
-//! Storage (design.md §2): the client registry and the grant/token store. Each operation that must be atomic is one
+//! Storage (design.md §2): the client registry, the grant/token store and the signing keys. Each operation that must be atomic is one
 //! method, so every implementation gets it right or fails the shared [`suite`]. [`MemoryStore`] is the in-memory
 //! implementation; `oauth2-sqlx` has durable ones.
 
@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use memory::MemoryStore;
-pub use records::{CodeRecord, CodeUse, Grant, GrantId, InvalidGrantId, RegisteredClient, Rotation, TokenRecord};
+pub use records::{
+    CodeRecord, CodeUse, Grant, GrantId, InvalidGrantId, KeyRecord, RegisteredClient, Rotation, TokenRecord,
+};
 
 pub use super::rules::throttle::{Attempts, ThrottlePolicy};
 use crate::error::StoreError;
@@ -20,14 +22,14 @@ use crate::secret::SecretHash;
 
 /// Everything an [`AuthorizationServer`](super::AuthorizationServer) stores: implemented for every type that
 /// implements each store trait.
-pub trait Store: ClientStore + GrantStore + ThrottleStore + Maintenance {}
+pub trait Store: ClientStore + GrantStore + ThrottleStore + KeyStore + Maintenance {}
 
-impl<S: ClientStore + GrantStore + ThrottleStore + Maintenance> Store for S {}
+impl<S: ClientStore + GrantStore + ThrottleStore + KeyStore + Maintenance> Store for S {}
 
 /// What keeps a store healthy and bounded, for the app's (or the adapter's) periodic task and health check.
 pub trait Maintenance: Send + Sync {
     /// Deletes what can no longer be used at `now` (expired codes and tokens, forgotten families, stale throttle
-    /// records), in bounded steps, and returns how much went. Never part of a token request.
+    /// records, signing keys retired until before `now`), in bounded steps, and returns how much went. Never part of a token request.
     fn purge(&self, now: SystemTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// Whether the store answers: for a health check, which bounds its wait.
@@ -48,6 +50,25 @@ pub trait ThrottleStore: Send + Sync {
 
     /// Forgets the attempts of `key` (it succeeded).
     fn clear_attempts(&self, key: &SecretHash) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Keeps the signing keys (design.md §3): one current key per algorithm, and the keys rotated out, kept until the
+/// tokens they signed have expired. Each method is atomic across every instance sharing the store.
+pub trait KeyStore: Send + Sync {
+    /// Every key kept, current and rotated out, newest first.
+    fn signing_keys(&self) -> impl Future<Output = Result<Vec<KeyRecord>, StoreError>> + Send;
+
+    /// Stores `key` as its algorithm's current key if the algorithm has none, and returns the current key: `key`,
+    /// or the one another instance stored first. Instances that start at once end up sharing one key.
+    fn create_signing_key(&self, key: KeyRecord) -> impl Future<Output = Result<KeyRecord, StoreError>> + Send;
+
+    /// Makes `key` its algorithm's current key, and keeps the one it replaces (its public key stays published)
+    /// until `retired_until`, in one step.
+    fn rotate_signing_key(
+        &self,
+        key: KeyRecord,
+        retired_until: SystemTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Looks up registered clients.

@@ -1,4 +1,5 @@
-//! What stores keep: registered clients, grant families, codes and tokens, and the outcomes of the atomic steps.
+//! What stores keep: registered clients, grant families, codes and tokens, signing keys, and the outcomes of the
+//! atomic steps.
 //! Secrets, codes and tokens are never kept, only their [`SecretHash`](crate::secret::SecretHash)es.
 
 use std::sync::Arc;
@@ -242,5 +243,34 @@ impl TokenRecord {
             Arc::new(grant.scope),
             self.expires_at,
         )
+    }
+}
+
+/// A signing key as a store keeps it (design.md §3). The store never reads the private key: it holds the bytes the
+/// server gave it (PKCS#8, sealed with AES-256-GCM when the server has a key-encryption key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The key id, unique in the store; tokens name it in their header.
+    pub kid: String,
+    /// The JWS algorithm it signs with (`RS256`, `ES256`, `EdDSA`).
+    pub algorithm: String,
+    /// The private key, as the server sealed it.
+    pub private_key: Vec<u8>,
+    /// When it was made.
+    pub created_at: SystemTime,
+    /// `None` while it is its algorithm's current key. Once rotated out: when the last token it signed expires;
+    /// until then its public key stays in the JWKS, after that the store may delete it.
+    pub retired_until: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("private_key", &"[redacted]")
+            .field("created_at", &self.created_at)
+            .field("retired_until", &self.retired_until)
+            .finish()
     }
 }

@@ -1,4 +1,4 @@
-//! The store test suite: the guarantees every [`GrantStore`] and [`ThrottleStore`] must give, as async functions:
+//! The store test suite: the guarantees every [`GrantStore`], [`ThrottleStore`] and [`KeyStore`] must give, as async functions:
 //! [`run`] for one store, [`run_shared`] for several handles on one database (two pools standing for two
 //! instances). Durable stores call them from their tests; they need no runtime of their own.
 //!
@@ -12,7 +12,8 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use super::{
-    CodeRecord, CodeUse, Grant, GrantId, GrantStore, Maintenance, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+    CodeRecord, CodeUse, Grant, GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, Rotation, ThrottlePolicy,
+    ThrottleStore, TokenRecord,
 };
 use crate::scope::Scope;
 use crate::secret::SecretHash;
@@ -65,13 +66,14 @@ impl<S> Stores<'_, S> {
 
 type Check<S> = for<'a> fn(&'a Stores<'a, S>, SystemTime) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-fn checks<S: GrantStore + ThrottleStore + Maintenance>() -> [(&'static str, Check<S>); 5] {
+fn checks<S: GrantStore + ThrottleStore + KeyStore + Maintenance>() -> [(&'static str, Check<S>); 6] {
     [
         ("basics", |s, now| Box::pin(basics(s, now))),
         ("revocation", |s, now| Box::pin(revocation(s, now))),
         ("races", |s, now| Box::pin(races(s, now))),
         ("throttle", |s, now| Box::pin(throttle(s, now))),
         ("maintenance", |s, now| Box::pin(maintenance(s, now))),
+        ("signing keys", |s, now| Box::pin(signing_keys(s, now))),
     ]
 }
 
@@ -115,14 +117,14 @@ async fn caught<F: Future<Output = ()>>(f: F) -> Result<(), String> {
 }
 
 /// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantees.
-pub async fn run<S: GrantStore + ThrottleStore + Maintenance>(store: &S, now: SystemTime) {
+pub async fn run<S: GrantStore + ThrottleStore + KeyStore + Maintenance>(store: &S, now: SystemTime) {
     run_shared("store", &[store], now).await.assert_passed();
 }
 
 /// Runs every check through `stores`: handles on one database (separate pools, say, standing for separate
 /// instances), or just one store. Writes go through one and reads through another, and the 100-way races are
 /// split across all of them. Prints `store suite [NAME]: N passed, M failed` and returns the report.
-pub async fn run_shared<S: GrantStore + ThrottleStore + Maintenance>(
+pub async fn run_shared<S: GrantStore + ThrottleStore + KeyStore + Maintenance>(
     name: &str,
     stores: &[&S],
     now: SystemTime,
@@ -138,6 +140,51 @@ pub async fn run_shared<S: GrantStore + ThrottleStore + Maintenance>(
     }
     eprintln!("store suite [{name}]: {} passed, {} failed", report.passed, report.failed.len());
     report
+}
+
+fn key(kid: &str, algorithm: &str, created_at: SystemTime) -> KeyRecord {
+    KeyRecord {
+        kid: kid.into(),
+        algorithm: algorithm.into(),
+        private_key: format!("private key of {kid}").into_bytes(),
+        created_at,
+        retired_until: None,
+    }
+}
+
+/// design.md §3: instances that start at once create one key per algorithm; a rotation keeps the old key until its
+/// tokens expire, and a purge after that forgets it. Keys come back byte for byte.
+async fn signing_keys<S: KeyStore + Maintenance>(s: &Stores<'_, S>, now: SystemTime) {
+    // The suite's own algorithm names, so that a store shared with a running server is not disturbed.
+    let (alg, other_alg) = ("suite-A", "suite-B");
+    let created =
+        join_all((0..20).map(|i| s.at(i).create_signing_key(key(&format!("suite-k{i}"), alg, now))).collect());
+    let created: Vec<KeyRecord> = created.await.into_iter().map(|r| r.expect("create")).collect();
+    let winner = &created[0];
+    assert!(created.iter().all(|k| k == winner), "20 instances starting at once share one key: {created:?}");
+    assert_eq!(winner.private_key, format!("private key of {}", winner.kid).into_bytes(), "bytes survive");
+    let other = s.at(1).create_signing_key(key("suite-other", other_alg, now)).await.expect("create");
+    assert_eq!(other.kid, "suite-other", "each algorithm has its own current key");
+    let again = s.at(1).create_signing_key(key("suite-late", alg, now + Duration::from_secs(1))).await.expect("create");
+    assert_eq!(again.kid, winner.kid, "a later start finds the key");
+    let ours = |keys: Vec<KeyRecord>| keys.into_iter().filter(|k| k.algorithm == alg).collect::<Vec<_>>();
+    assert_eq!(ours(s.at(0).signing_keys().await.expect("keys")).len(), 1, "no key is stored twice");
+
+    let later = now + Duration::from_secs(10);
+    let until = later + Duration::from_secs(300);
+    s.at(0).rotate_signing_key(key("suite-rotated", alg, later), until).await.expect("rotate");
+    let keys = ours(s.at(1).signing_keys().await.expect("keys"));
+    let kids: Vec<(&str, Option<SystemTime>)> = keys.iter().map(|k| (k.kid.as_str(), k.retired_until)).collect();
+    assert_eq!(kids, [("suite-rotated", None), (winner.kid.as_str(), Some(until))], "newest first, the old one kept");
+    let found = s.at(1).create_signing_key(key("suite-after", alg, later)).await.expect("create");
+    assert_eq!(found.kid, "suite-rotated", "the rotated-in key is the current one");
+    assert!(s.at(0).rotate_signing_key(key("suite-rotated", alg, later), until).await.is_err(), "kids are unique");
+
+    s.at(0).purge(until - Duration::from_secs(1)).await.expect("purge");
+    assert_eq!(ours(s.at(1).signing_keys().await.expect("keys")).len(), 2, "kept while its tokens may be alive");
+    s.at(0).purge(until + Duration::from_secs(1)).await.expect("purge");
+    let kids: Vec<String> = ours(s.at(1).signing_keys().await.expect("keys")).into_iter().map(|k| k.kid).collect();
+    assert_eq!(kids, ["suite-rotated"], "forgotten once its tokens have expired; the current key stays");
 }
 
 /// Purging drops what expired and nothing else; the store answers a ping.
