@@ -38,6 +38,12 @@ pub enum ErrorCode {
     InsufficientScope,
     /// The server cannot revoke tokens of this type (RFC 7009 §2.2.1).
     UnsupportedTokenType,
+    /// The user must log in, and `prompt=none` forbids showing a page (OIDC Core §3.1.2.6).
+    LoginRequired,
+    /// The user must interact, and `prompt=none` forbids it (OIDC Core §3.1.2.6).
+    InteractionRequired,
+    /// The user must consent, and `prompt=none` forbids asking (OIDC Core §3.1.2.6).
+    ConsentRequired,
     /// A code not registered in RFC 6749, 6750 or 7009, kept as received.
     Other(String),
 }
@@ -59,6 +65,9 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::ConsentRequired => "consent_required",
             Self::Other(s) => s,
         }
     }
@@ -79,6 +88,9 @@ impl ErrorCode {
             "invalid_token" => Self::InvalidToken,
             "insufficient_scope" => Self::InsufficientScope,
             "unsupported_token_type" => Self::UnsupportedTokenType,
+            "login_required" => Self::LoginRequired,
+            "interaction_required" => Self::InteractionRequired,
+            "consent_required" => Self::ConsentRequired,
             other => Self::Other(other.to_owned()),
         }
     }

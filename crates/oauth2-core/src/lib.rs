@@ -30,6 +30,7 @@
 //! | RFC 7517 §5, RFC 7638 §3.1, RFC 8037 Appendix A (JWK, thumbprints, Ed25519) | `jose/jwk.rs`, `jose/key.rs`; the server's keys and `jwks_uri` in `server/keys.rs`, `server/endpoint/metadata.rs` |
 //! | RFC 7518 §3.1 (algorithms: no `none`, no HMAC) | `jose/mod.rs`, `jose/jws.rs` |
 //! | RFC 7519 §4.1.1, §4.1.3, §4.1.4, §4.1.5 (JWT claims) | `jose/jwt.rs` |
+//! | OIDC Core §3.1.2.1, §3.1.2.6 (`nonce`, `prompt`, `max_age`, `login_hint`) | `server/endpoint/authorize.rs` |
 //! | OIDC Core §3.1.3.6 (`at_hash`) | `jose/mod.rs` |
 //! | RFC 7636 §4.1, §4.2, §4.3, §4.4.1, §4.6, Appendix B (PKCE) | `pkce.rs`, `server/endpoint/authorize.rs`, `server/endpoint/token.rs` |
 //! | RFC 7662 §2, §2.1, §2.2 (introspection) | `server/endpoint/introspection.rs`, `introspection.rs`, `client/introspection.rs` |

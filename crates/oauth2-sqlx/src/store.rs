@@ -148,7 +148,7 @@ macro_rules! sql_store {
             ) -> Result<Vec<bool>, sqlx::Error> {
                 let tokens = batch.iter().flat_map(|i| std::iter::once((&i.access, false)).chain(i.refresh.as_ref().map(|r| (r, true))));
                 let mut sql = sqlx::QueryBuilder::<$db>::new(
-                    "WITH v (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at) AS (",
+                    "WITH v (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, auth_time) AS (",
                 );
                 sql.push_values(tokens, |mut row, ((hash, record), refresh)| {
                     row.push_bind(hash.as_bytes().to_vec())
@@ -158,7 +158,8 @@ macro_rules! sql_store {
                         .push_bind(record.grant.subject.clone())
                         .push_bind(record.grant.scope.to_string())
                         .push_bind(nanos(record.issued_at))
-                        .push_bind(nanos(record.expires_at));
+                        .push_bind(nanos(record.expires_at))
+                        .push_bind(record.grant.auth_time.map(nanos));
                 });
                 sql.push(") ").push(dialect.issue);
                 let stored: Vec<Vec<u8>> = sql.build_query_scalar().fetch_all(writer).await?;
@@ -290,8 +291,8 @@ macro_rules! sql_store {
                 refresh: bool,
             ) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE)",
+                    "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9)",
                 )
                 .bind(hash.as_bytes().to_vec())
                 .bind(refresh)
@@ -301,6 +302,7 @@ macro_rules! sql_store {
                 .bind(record.grant.scope.to_string())
                 .bind(nanos(record.issued_at))
                 .bind(nanos(record.expires_at))
+                .bind(record.grant.auth_time.map(nanos))
                 .execute(&mut **tx)
                 .await
                 .map_err(failed("store a token"))?;
@@ -460,13 +462,13 @@ macro_rules! sql_store {
             async fn token_row(&self, hash: &SecretHash, side: Side) -> Result<Option<(TokenRecord, bool)>, StoreError> {
                 let sql = match side {
                     Side::Access | Side::Refresh => {
-                        "SELECT grant_id, client_id, subject, scope, issued_at, expires_at, used FROM oauth2_tokens \
+                        "SELECT grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time FROM oauth2_tokens \
                          WHERE hash = $1 AND refresh = $2"
                     }
                     // Only while its client is registered: an issuance racing its client's removal (or one made
                     // through an instance whose cache still had the client) leaves a token nothing accepts.
                     Side::Resource => {
-                        "SELECT t.grant_id, t.client_id, t.subject, t.scope, t.issued_at, t.expires_at, t.used \
+                        "SELECT t.grant_id, t.client_id, t.subject, t.scope, t.issued_at, t.expires_at, t.used, t.auth_time \
                          FROM oauth2_tokens t JOIN oauth2_clients c ON c.id = t.client_id \
                          WHERE t.hash = $1 AND t.refresh = $2"
                     }
@@ -484,6 +486,7 @@ macro_rules! sql_store {
                             client_id: get(&row, 1)?,
                             subject: get(&row, 2)?,
                             scope: Scope::parse(&get::<String, _>(&row, 3)?),
+                            auth_time: get::<Option<i64>, _>(&row, 7)?.map(time),
                         },
                         issued_at: time(get(&row, 4)?),
                         expires_at: time(get(&row, 5)?),

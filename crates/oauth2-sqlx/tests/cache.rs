@@ -26,7 +26,13 @@ fn sqlite_url() -> String {
 fn record(family: GrantId, client: &str) -> TokenRecord {
     let now = SystemTime::now();
     TokenRecord {
-        grant: Grant { id: family, client_id: client.into(), subject: None, scope: Scope::parse("read") },
+        grant: Grant {
+            id: family,
+            client_id: client.into(),
+            subject: None,
+            scope: Scope::parse("read"),
+            auth_time: None,
+        },
         issued_at: now,
         expires_at: now + Duration::from_secs(3600),
     }

@@ -37,6 +37,7 @@ fn token(grant: u8, at: SystemTime, lifetime: u64) -> TokenRecord {
             client_id: "c".into(),
             subject: Some("alice".into()),
             scope: Scope::parse("read"),
+            auth_time: None,
         },
         issued_at: at,
         expires_at: at + Duration::from_secs(lifetime),

@@ -25,8 +25,13 @@ fn main() {
     for _ in 0..n {
         let mut id = [0u8; 16];
         tokens.fill_bytes(&mut id);
-        let grant =
-            Grant { id: GrantId::from_bytes(id), client_id: "bench".into(), subject: None, scope: scope.clone() };
+        let grant = Grant {
+            id: GrantId::from_bytes(id),
+            client_id: "bench".into(),
+            subject: None,
+            scope: scope.clone(),
+            auth_time: None,
+        };
         let record = TokenRecord { grant, issued_at: now, expires_at: now + Duration::from_secs(3600) };
         // The in-memory store answers on the first poll.
         let stored = store.store_tokens((SecretHash::of(&tokens.generate()), record), None).now_or_never();

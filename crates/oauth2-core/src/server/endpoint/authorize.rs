@@ -42,6 +42,20 @@ pub struct AuthorizationRequest {
     pub state: Option<String>,
     /// The PKCE challenge.
     pub code_challenge: Option<PkceChallenge>,
+    /// OpenID Connect's `nonce` (OIDC Core §3.1.2.1), carried into the id_token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// OpenID Connect's `login_hint`: who the client believes is logging in, for the login page to offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_hint: Option<String>,
+    /// OpenID Connect's `max_age`, in seconds. The login of this request is fresh, so it is met whatever its
+    /// value, and the id_token always carries `auth_time`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
+    /// OpenID Connect's `prompt` values (`login`, `consent`, `select_account`). `prompt=none` never reaches the
+    /// app: it is answered `login_required`, since the user logs in at every authorization request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompt: Vec<String>,
 }
 
 /// Why an authorization request was refused. Its `Display` says why, naming the client or redirect URI it
@@ -89,12 +103,15 @@ impl AuthorizeError {
     }
 }
 
-/// The longest value of a parameter the answer echoes (`state`; OpenID Connect's `nonce`), in bytes: a longer one
-/// is `invalid_request`, and is not echoed.
+/// The longest value of a parameter the answer echoes (`state`; OpenID Connect's `nonce` and `login_hint`), in
+/// bytes: a longer one is `invalid_request`, and is not echoed.
 pub(crate) const MAX_ECHOED: usize = 2048;
 
-/// The parameters the answer or the tokens carry back as they were sent.
-const ECHOED: [&str; 2] = ["state", "nonce"];
+/// The parameters the answer, the tokens or the login page carry back as they were sent.
+const ECHOED: [&str; 3] = ["state", "nonce", "login_hint"];
+
+/// OpenID Connect's `prompt` values (OIDC Core §3.1.2.1).
+const PROMPTS: [&str; 4] = ["none", "login", "consent", "select_account"];
 
 /// A value from the request, for a message: at most 120 characters, control characters escaped.
 fn shown(value: &str) -> String {
@@ -177,7 +194,7 @@ pub(crate) fn check_request(
 ) -> Result<AuthorizationRequest, ErrorResponse> {
     let fail = |code, text: &str| Err(ErrorResponse::new(code).with_description(text));
     if ECHOED.iter().any(|name| params.get(name).is_some_and(|v| v.len() > MAX_ECHOED)) {
-        return fail(ErrorCode::InvalidRequest, "state and nonce are at most 2048 bytes");
+        return fail(ErrorCode::InvalidRequest, "state, nonce and login_hint are at most 2048 bytes");
     }
     let response_type = match params.get("response_type") {
         None => return fail(ErrorCode::InvalidRequest, "response_type is required"),
@@ -215,6 +232,29 @@ pub(crate) fn check_request(
                 request.code_challenge = Some(challenge);
             }
         }
+    }
+    // OpenID Connect Core §3.1.2.1.
+    request.nonce = params.get("nonce").map(str::to_owned);
+    request.login_hint = params.get("login_hint").map(str::to_owned);
+    if let Some(max_age) = params.get("max_age") {
+        let Ok(max_age) = max_age.parse::<u64>() else {
+            return fail(ErrorCode::InvalidRequest, "max_age must be a number of seconds");
+        };
+        request.max_age = Some(max_age);
+    }
+    if let Some(prompt) = params.get("prompt") {
+        let values: Vec<&str> = prompt.split(' ').filter(|v| !v.is_empty()).collect();
+        if values.iter().any(|v| !PROMPTS.contains(v)) {
+            return fail(ErrorCode::InvalidRequest, "prompt has an unknown value");
+        }
+        if values.contains(&"none") && values.len() > 1 {
+            return fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values");
+        }
+        if values == ["none"] {
+            // §3.1.2.6: no page may be shown, and this server shows a login page at every request.
+            return fail(ErrorCode::LoginRequired, "the user must log in, and prompt=none allows no page");
+        }
+        request.prompt = values.into_iter().map(str::to_owned).collect();
     }
     Ok(request)
 }
@@ -263,6 +303,10 @@ impl<S: Store> AuthorizationServer<S> {
             // A state too long to echo is refused below, and not sent back.
             state: params.get("state").filter(|s| s.len() <= MAX_ECHOED).map(str::to_owned),
             code_challenge: None,
+            nonce: None,
+            login_hint: None,
+            max_age: None,
+            prompt: Vec::new(),
         };
         let scope = self.resolve_scope(&client, params.get("scope"));
         check_request(&self.config, &client, &params, scope, request.clone())
@@ -288,11 +332,13 @@ impl<S: Store> AuthorizationServer<S> {
             }
             None => request.scope.clone(),
         };
+        // The user logged in for this very request (design.md §4): that login's time is `auth_time`.
         let grant = Grant {
             id: self.new_grant_id(now),
             client_id: request.client_id.clone(),
             subject: Some(subject.to_owned()),
             scope: scope.clone(),
+            auth_time: Some(now),
         };
         let scope_s = scope.to_string();
         let store_failed = |_| {
@@ -310,6 +356,7 @@ impl<S: Store> AuthorizationServer<S> {
                     grant,
                     redirect_uri: request.redirect_uri_given.then(|| request.redirect_uri.clone()),
                     challenge: request.code_challenge.clone(),
+                    nonce: request.nonce.clone(),
                     expires_at: later(now, self.config.code_lifetime),
                 };
                 self.store.store_code(SecretHash::of(&code), record).await.map_err(store_failed)?;
@@ -387,8 +434,13 @@ pub(crate) fn still_valid(
         };
     // As sets: a policy may return the tokens in another order.
     let scope_ok = scope.is_ok_and(|s| s.is_subset_of(&request.scope) && request.scope.is_subset_of(&s));
+    // Echoed values stay bounded, and prompt=none never gets this far.
+    let oidc_ok = [&request.state, &request.nonce, &request.login_hint]
+        .into_iter()
+        .all(|v| v.as_ref().is_none_or(|v| v.len() <= MAX_ECHOED))
+        && !request.prompt.iter().any(|p| p == "none");
     // The server must still offer the grant: a request kept in a cookie could be edited to response_type=token.
-    redirect_ok && config.grant_types.contains(&grant) && client.allows(grant) && scope_ok && pkce_ok
+    redirect_ok && config.grant_types.contains(&grant) && client.allows(grant) && scope_ok && pkce_ok && oidc_ok
 }
 
 #[cfg(test)]
@@ -417,6 +469,10 @@ mod tests {
             scope: Scope::empty(),
             state: None,
             code_challenge: None,
+            nonce: None,
+            login_hint: None,
+            max_age: None,
+            prompt: Vec::new(),
         }
     }
 
@@ -448,10 +504,44 @@ mod tests {
             check_request(&config, &client, &params(&q), Ok(Scope::empty()), blank(&client, "https://app.example/cb"))
         };
         assert!(check(format!("response_type=code&state={}", "s".repeat(MAX_ECHOED))).is_ok());
-        for name in ["state", "nonce"] {
+        for name in ["state", "nonce", "login_hint"] {
             let e = check(format!("response_type=code&{name}={}", "s".repeat(MAX_ECHOED + 1))).unwrap_err();
             assert_eq!(e.error, ErrorCode::InvalidRequest, "{name}");
         }
+    }
+
+    #[test]
+    fn oidc_core_3_1_2_1_nonce_login_hint_max_age_and_prompt_are_read() {
+        let config = ServerConfig::new("https://as.example");
+        let client = web();
+        let check = |q: &str| {
+            check_request(&config, &client, &params(q), Ok(Scope::empty()), blank(&client, "https://app.example/cb"))
+        };
+        let r =
+            check("response_type=code&nonce=n-0S6_WzA2Mj&login_hint=alice&max_age=300&prompt=login%20consent").unwrap();
+        assert_eq!(r.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
+        assert_eq!(r.login_hint.as_deref(), Some("alice"));
+        assert_eq!(r.max_age, Some(300));
+        assert_eq!(r.prompt, ["login", "consent"]);
+        let plain = check("response_type=code").unwrap();
+        assert_eq!((plain.nonce, plain.max_age, plain.prompt.len()), (None, None, 0));
+        for bad in ["max_age=-1", "max_age=soon", "prompt=bogus", "prompt=none%20login"] {
+            let e = check(&format!("response_type=code&{bad}")).unwrap_err();
+            assert_eq!(e.error, ErrorCode::InvalidRequest, "{bad}");
+        }
+    }
+
+    #[test]
+    fn oidc_core_3_1_2_6_prompt_none_is_answered_login_required() {
+        let config = ServerConfig::new("https://as.example");
+        let client = web();
+        let q = params("response_type=code&prompt=none&state=xyz");
+        let e = check_request(&config, &client, &q, Ok(Scope::empty()), blank(&client, "https://app.example/cb"));
+        assert_eq!(e.unwrap_err().error, ErrorCode::LoginRequired);
+        // A request kept by the app that claims prompt=none is not approved.
+        let mut kept = blank(&client, "https://app.example/cb");
+        kept.prompt = vec!["none".into()];
+        assert!(!still_valid(&config, &client, &kept, Ok(Scope::empty())));
     }
 
     #[test]

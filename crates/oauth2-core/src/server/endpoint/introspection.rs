@@ -103,6 +103,7 @@ mod tests {
             client_id: client.into(),
             subject: Some("alice".into()),
             scope: crate::Scope::parse("read"),
+            auth_time: None,
         };
         TokenRecord { grant, issued_at: expires_at - Duration::from_secs(60), expires_at }
     }

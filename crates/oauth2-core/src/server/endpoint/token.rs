@@ -125,7 +125,13 @@ impl<S: Store> AuthorizationServer<S> {
         let password = params.get("password").ok_or_else(|| OAuthError::invalid_request("password is required"))?;
         let scope = self.resolve_scope(client, params.get("scope"))?;
         let subject = self.verify_password(username, password, address, now).await?;
-        let grant = Grant { id: self.new_grant_id(now), client_id: client.id.clone(), subject: Some(subject), scope };
+        let grant = Grant {
+            id: self.new_grant_id(now),
+            client_id: client.id.clone(),
+            subject: Some(subject),
+            scope,
+            auth_time: Some(now),
+        };
         self.issue(grant, issues_refresh(&self.config, client), now).await
     }
 
@@ -143,7 +149,8 @@ impl<S: Store> AuthorizationServer<S> {
             ));
         }
         let scope = self.resolve_scope(client, params.get("scope"))?;
-        let grant = Grant { id: self.new_grant_id(now), client_id: client.id.clone(), subject: None, scope };
+        let grant =
+            Grant { id: self.new_grant_id(now), client_id: client.id.clone(), subject: None, scope, auth_time: None };
         self.issue(grant, client.refresh_on_client_credentials && issues_refresh(&self.config, client), now).await
     }
 
@@ -377,6 +384,7 @@ mod tests {
             client_id: client.into(),
             subject: Some("alice".into()),
             scope: Scope::parse("read write"),
+            auth_time: None,
         }
     }
 
@@ -385,6 +393,7 @@ mod tests {
             grant: grant("web"),
             redirect_uri: redirect_uri.map(str::to_owned),
             challenge,
+            nonce: None,
             expires_at: now() + Duration::from_secs(60),
         }
     }

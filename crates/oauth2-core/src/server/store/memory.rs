@@ -89,7 +89,7 @@ const MAX_THROTTLED: usize = 100_000;
 const PURGE_FLOOR: u64 = 1024;
 
 /// A `SystemTime` as nanoseconds since the Unix epoch: 8 bytes instead of 16, exact from 1970 until 2554.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Nanos(u64);
 
 impl Nanos {
@@ -158,10 +158,11 @@ struct Principal {
     client_id: Arc<str>,
     subject: Option<Arc<str>>,
     scope: Arc<Scope>,
+    auth_time: Option<Nanos>,
 }
 
 /// What principals are interned by: the grant's own fields, moved in, so a lookup that hits allocates nothing.
-type PrincipalKey = (String, Option<String>, Scope);
+type PrincipalKey = (String, Option<String>, Scope, Option<Nanos>);
 
 /// A stored access or refresh token, without its key: 40 bytes.
 struct Entry {
@@ -180,6 +181,7 @@ impl Entry {
                 client_id: p.client_id.to_string(),
                 subject: p.subject.as_deref().map(str::to_owned),
                 scope: Scope::clone(&p.scope),
+                auth_time: p.auth_time.map(Nanos::time),
             },
             issued_at: self.issued_at.time(),
             expires_at: self.expires_at.time(),
@@ -203,8 +205,8 @@ struct Shard {
 
 impl Shard {
     fn entry(&mut self, record: TokenRecord) -> Entry {
-        let Grant { id, client_id, subject, scope } = record.grant;
-        let key = (client_id, subject, scope);
+        let Grant { id, client_id, subject, scope, auth_time } = record.grant;
+        let key = (client_id, subject, scope, auth_time.map(Nanos::of));
         let principal = match self.principals.get(&key) {
             Some(p) => p.clone(),
             None => {
@@ -212,6 +214,7 @@ impl Shard {
                     client_id: Arc::from(key.0.as_str()),
                     subject: key.1.as_deref().map(Arc::from),
                     scope: Arc::new(key.2.clone()),
+                    auth_time: key.3,
                 });
                 self.principals.insert(key, p.clone());
                 p
@@ -595,6 +598,7 @@ mod tests {
                 client_id: "c".into(),
                 subject: None,
                 scope: Scope::parse("read"),
+                auth_time: None,
             },
             issued_at: issued,
             expires_at: issued + Duration::from_secs(lifetime),

@@ -181,6 +181,10 @@ pub struct Grant {
     pub subject: Option<String>,
     /// The scope granted.
     pub scope: Scope,
+    /// When the user logged in for this grant (OpenID Connect's `auth_time`, kept through refreshes); `None` for
+    /// grants without a login (client credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<SystemTime>,
 }
 
 /// A stored authorization code.
@@ -192,6 +196,9 @@ pub struct CodeRecord {
     pub redirect_uri: Option<String>,
     /// The PKCE challenge and method (RFC 7636 §4.4).
     pub challenge: Option<PkceChallenge>,
+    /// OpenID Connect's `nonce` from the authorization request, for the id_token (OIDC Core §3.1.3.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// When it stops being redeemable.
     pub expires_at: SystemTime,
 }

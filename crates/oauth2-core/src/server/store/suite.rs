@@ -28,7 +28,14 @@ fn gid(label: &str) -> GrantId {
 }
 
 fn grant(id: &str) -> Grant {
-    Grant { id: gid(id), client_id: "c".into(), subject: Some("alice".into()), scope: Scope::parse("read") }
+    Grant {
+        id: gid(id),
+        client_id: "c".into(),
+        subject: Some("alice".into()),
+        scope: Scope::parse("read"),
+        // A whole second, so that every store keeps it exactly.
+        auth_time: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+    }
 }
 
 fn token(id: &str, now: SystemTime) -> TokenRecord {
@@ -223,14 +230,21 @@ async fn basics<S: GrantStore>(s: &Stores<'_, S>, now: SystemTime) {
     // Codes are single-use: the first redemption spends the code and stores its tokens at once; a second is a
     // replay that stores nothing.
     let code = SecretHash::of("suite-code");
-    let record = CodeRecord { grant: grant("g-code"), redirect_uri: None, challenge: None, expires_at: now };
+    let record = CodeRecord {
+        grant: grant("g-code"),
+        redirect_uri: None,
+        challenge: None,
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        expires_at: now,
+    };
     store.store_code(code, record.clone()).await.expect("store_code");
     let peek = other.code(&code).await.expect("code").map(|(_, used)| used);
     assert_eq!(peek, Some(false), "code() shows an unused code");
     let (ca, cr) = (SecretHash::of("suite-code-at"), SecretHash::of("suite-code-rt"));
     let first = store.redeem_code(&code, (ca, token("g-code", now)), Some((cr, token("g-code", now))));
     assert_eq!(first.await.expect("redeem"), CodeUse::Fresh(record), "first use is fresh");
-    assert!(other.access_token(&ca).await.expect("get").is_some(), "its tokens are stored with it");
+    let stored = other.access_token(&ca).await.expect("get").expect("its tokens are stored with it");
+    assert_eq!(stored.grant, grant("g-code"), "the grant comes back whole, auth_time included");
     assert!(other.refresh_token(&cr).await.expect("get").is_some());
     let again = store.redeem_code(&code, (SecretHash::of("suite-code-at2"), token("g-code", now)), None).await;
     assert_eq!(again.expect("redeem"), CodeUse::Replayed(gid("g-code")), "second use is a replay");
@@ -250,8 +264,8 @@ async fn basics<S: GrantStore>(s: &Stores<'_, S>, now: SystemTime) {
     assert!(store.store_tokens((a2, token("g2", now)), None).await.expect("store"));
     let peek = other.code(&code).await.expect("code").map(|(_, used)| used);
     assert_eq!(peek, Some(true), "code() shows a used code");
-    assert!(other.access_token(&a1).await.expect("get").is_some());
-    assert_eq!(other.refresh_token(&r1).await.expect("get").map(|(_, used)| used), Some(false));
+    assert_eq!(other.access_token(&a1).await.expect("get"), Some(token("g1", now)), "stored whole");
+    assert_eq!(other.refresh_token(&r1).await.expect("get"), Some((token("g1", now), false)), "stored whole");
     store.revoke_access_token(&a2).await.expect("revoke");
     assert!(other.access_token(&a2).await.expect("get").is_none(), "revoked access token is gone");
     assert!(other.access_token(&a1).await.expect("get").is_some(), "other tokens stay");
@@ -305,7 +319,7 @@ async fn revocation<S: GrantStore>(s: &Stores<'_, S>, now: SystemTime) {
     let (store, other) = (s.at(1), s.at(0));
     // A code of a revoked grant counts as used: redeeming it is a replay and stores nothing.
     let code = SecretHash::of("suite-revoked-code");
-    let record = CodeRecord { grant: grant("g-rc"), redirect_uri: None, challenge: None, expires_at: now };
+    let record = CodeRecord { grant: grant("g-rc"), redirect_uri: None, challenge: None, nonce: None, expires_at: now };
     store.store_code(code, record).await.expect("store_code");
     store.revoke_grant(&gid("g-rc")).await.expect("revoke grant");
     assert_eq!(other.code(&code).await.expect("code").map(|(_, used)| used), Some(true), "its code counts as used");
@@ -339,7 +353,8 @@ async fn revocation<S: GrantStore>(s: &Stores<'_, S>, now: SystemTime) {
 async fn races<S: GrantStore>(s: &Stores<'_, S>, now: SystemTime) {
     let (store, other) = (s.at(0), s.at(1));
     let code = SecretHash::of("suite-race-code");
-    let record = CodeRecord { grant: grant("g-race-c"), redirect_uri: None, challenge: None, expires_at: now };
+    let record =
+        CodeRecord { grant: grant("g-race-c"), redirect_uri: None, challenge: None, nonce: None, expires_at: now };
     store.store_code(code, record).await.expect("store_code");
     let hashes: Vec<SecretHash> = (0..100).map(|i| SecretHash::of(&format!("suite-race-c-at{i}"))).collect();
     let outcomes = join_all(
