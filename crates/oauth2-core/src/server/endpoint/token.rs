@@ -74,6 +74,7 @@ impl<S: Store> AuthorizationServer<S> {
             scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
             refresh_token: refresh.as_ref().map(|(_, t, _)| RefreshToken::new(t.as_str())),
             access_token: AccessToken::new(access),
+            id_token: None,
         };
         let access_record = TokenRecord { grant, issued_at: now, expires_at: later(now, lifetime) };
         Issued { body, access: (access_hash, access_record), refresh: refresh.map(|(h, _, r)| (h, r)) }
@@ -101,7 +102,10 @@ impl<S: Store> AuthorizationServer<S> {
         let (record, used) = self.store.code(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
         check_code(client, &record, used, params, now)?;
         let grant_id = record.grant.id;
-        let issued = self.records(record.grant, issues_refresh(&self.config, client), now);
+        let nonce = record.nonce;
+        let mut issued = self.records(record.grant, issues_refresh(&self.config, client), now);
+        // Signed before the atomic step, so that nothing can fail after the code is spent.
+        self.attach_id_token(client, &issued.access.1.grant, nonce.as_deref(), &mut issued.body, now).await?;
         match self.store.redeem_code(&hash, issued.access, issued.refresh).await? {
             CodeUse::Fresh(_) => Ok(issued.body),
             CodeUse::Replayed(_) => {
@@ -175,6 +179,8 @@ impl<S: Store> AuthorizationServer<S> {
             return Err(OAuthError::new(ErrorCode::ServerError, "no refresh token minted"));
         };
         refresh_record.grant.scope = record.grant.scope;
+        // OIDC Core §12.2: the same sub and auth_time, and no nonce.
+        self.attach_id_token(client, &issued.access.1.grant, None, &mut issued.body, now).await?;
         match self.store.rotate_refresh(&hash, issued.access, (refresh_hash, refresh_record)).await? {
             Rotation::Rotated => Ok(issued.body),
             Rotation::Reused(_) => {
@@ -183,6 +189,53 @@ impl<S: Store> AuthorizationServer<S> {
             }
             _ => Err(OAuthError::invalid_grant("unknown refresh token")),
         }
+    }
+}
+
+impl<S: Store> AuthorizationServer<S> {
+    /// Adds the id_token to `body` when `grant` has the `openid` scope (OIDC Core §3.1.3.3), signed with the
+    /// client's algorithm; `nonce` is the authorization request's. A missing signing key is the server's fault.
+    #[cfg(feature = "jose")]
+    async fn attach_id_token(
+        &self,
+        client: &RegisteredClient,
+        grant: &Grant,
+        nonce: Option<&str>,
+        body: &mut TokenResponse,
+        now: SystemTime,
+    ) -> Result<(), OAuthError> {
+        use crate::server::keys::KeyError;
+        use crate::server::rules::id_token;
+        if !grant.scope.contains("openid") {
+            return Ok(());
+        }
+        let server_error = |why: &dyn std::fmt::Display| {
+            tracing::error!(client_id = %client.id, error = %why, "no id_token can be signed");
+            OAuthError::new(ErrorCode::ServerError, "the id_token cannot be signed")
+        };
+        let algorithm = id_token::algorithm(client).map_err(|e| server_error(&e))?;
+        let keys = match self.signing_keys(now).await {
+            Ok(keys) => keys,
+            Err(KeyError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(server_error(&e)),
+        };
+        let key = keys.current(algorithm).ok_or_else(|| server_error(&KeyError::Missing(algorithm)))?;
+        let claims = id_token::claims(&self.config, grant, nonce, body.access_token.secret(), algorithm, now);
+        body.id_token = Some(key.sign(Some("JWT"), &claims).map_err(|e| server_error(&e))?);
+        Ok(())
+    }
+
+    /// Without the `jose` feature there are no id_tokens.
+    #[cfg(not(feature = "jose"))]
+    async fn attach_id_token(
+        &self,
+        _client: &RegisteredClient,
+        _grant: &Grant,
+        _nonce: Option<&str>,
+        _body: &mut TokenResponse,
+        _now: SystemTime,
+    ) -> Result<(), OAuthError> {
+        Ok(())
     }
 }
 
@@ -302,6 +355,8 @@ pub struct TokenResponse {
     pub scope: Option<String>,
     /// A refresh token, if one was issued.
     pub refresh_token: Option<RefreshToken>,
+    /// An OpenID Connect id_token (OIDC Core §3.1.3.3), when the grant has the `openid` scope.
+    pub id_token: Option<String>,
 }
 
 impl TokenResponse {
@@ -313,7 +368,14 @@ impl TokenResponse {
             expires_in,
             scope: None,
             refresh_token: None,
+            id_token: None,
         }
+    }
+
+    /// With an id_token.
+    pub fn id_token(mut self, id_token: impl Into<String>) -> Self {
+        self.id_token = Some(id_token.into());
+        self
     }
 
     /// With the granted scope (left out when empty: RFC 6749 §3.3 scopes have at least one token).
@@ -351,6 +413,10 @@ impl TokenResponse {
         if let Some(refresh) = &self.refresh_token {
             out.extend_from_slice(b",\"refresh_token\":");
             push_json_string(&mut out, refresh.secret());
+        }
+        if let Some(id_token) = &self.id_token {
+            out.extend_from_slice(b",\"id_token\":");
+            push_json_string(&mut out, id_token);
         }
         out.push(b'}');
         out

@@ -2,6 +2,8 @@
 //! how clients authenticate, what a request form must look like, what scope a request gets, when things expire.
 
 pub(crate) mod client_auth;
+#[cfg(feature = "jose")]
+pub(crate) mod id_token;
 pub(crate) mod lifetime;
 pub(crate) mod redirect_uri;
 pub(crate) mod request;

@@ -35,6 +35,10 @@ pub struct RegisteredClient {
     pub allow_plain_pkce: bool,
     /// Opt-in: issue a refresh token with client credentials (RFC 6749 §4.4.3 says it SHOULD NOT).
     pub refresh_on_client_credentials: bool,
+    /// How its id_tokens are signed (OpenID Connect Dynamic Client Registration §2): `RS256` when unset, as OpenID
+    /// Connect requires of every provider, or `ES256` or `EdDSA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 impl RegisteredClient {
@@ -68,7 +72,14 @@ impl RegisteredClient {
             native: true,
             allow_plain_pkce: false,
             refresh_on_client_credentials: false,
+            id_token_signed_response_alg: None,
         }
+    }
+
+    /// Signs its id_tokens with `alg` (`RS256`, `ES256` or `EdDSA`) instead of `RS256`.
+    pub fn id_token_signed_response_alg(mut self, alg: impl Into<String>) -> Self {
+        self.id_token_signed_response_alg = Some(alg.into());
+        self
     }
 
     /// Sets the redirect URIs.
