@@ -96,11 +96,14 @@ pub(crate) fn one_way_modules(core_src: &Path) -> Result<usize, String> {
 pub(crate) type Section = (String, Vec<String>);
 
 /// The section a test's name enforces, if it is an RFC-named test: `rfc6749_4_1_2_1_errors...` is RFC 6749
-/// §4.1.2.1, `rfc7636_appendix_b_...` is RFC 7636 Appendix B, `oidc_core_3_1_3_7_...` is OIDC Core §3.1.3.7, and
+/// §4.1.2.1, `rfc7636_appendix_b_...` is RFC 7636 Appendix B, `oidc_core_3_1_3_7_...` is OIDC Core §3.1.3.7
+/// (`oidc_discovery_4_...`: OpenID Connect Discovery §4), and
 /// `rfc8414_discover...` is RFC 8414 as a whole.
 pub(crate) fn section_of_test(name: &str) -> Option<Section> {
     let (doc, rest) = if let Some(rest) = name.strip_prefix("oidc_core_") {
         ("OIDC Core".to_owned(), rest)
+    } else if let Some(rest) = name.strip_prefix("oidc_discovery_") {
+        ("OIDC Discovery".to_owned(), rest)
     } else {
         let rest = name.strip_prefix("rfc")?;
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
@@ -134,7 +137,7 @@ pub(crate) fn map_sections(lib_rs: &str) -> Vec<Section> {
         for item in cell.split(',') {
             let mut words: Vec<&str> = item.split_whitespace().collect();
             let rfc = words.len() >= 2 && words[0] == "RFC" && words[1].bytes().all(|b| b.is_ascii_digit());
-            if rfc || (words.len() >= 2 && words[0] == "OIDC" && words[1] == "Core") {
+            if rfc || (words.len() >= 2 && words[0] == "OIDC" && ["Core", "Discovery"].contains(&words[1])) {
                 doc = Some(format!("{} {}", words[0], words[1]));
                 words.drain(..2);
             }
@@ -211,6 +214,7 @@ mod tests {
     fn test_names_give_their_sections() {
         assert_eq!(section_of_test("rfc6749_4_1_2_1_errors_go_back"), Some(sec("RFC 6749", &["4", "1", "2", "1"])));
         assert_eq!(section_of_test("rfc7636_appendix_b_s256_vector"), Some(sec("RFC 7636", &["appendix", "b"])));
+        assert_eq!(section_of_test("oidc_discovery_3_metadata"), Some(sec("OIDC Discovery", &["3"])));
         assert_eq!(section_of_test("oidc_core_3_1_3_7_id_token"), Some(sec("OIDC Core", &["3", "1", "3", "7"])));
         assert_eq!(section_of_test("rfc8414_discover_prints"), Some(sec("RFC 8414", &[])));
         assert_eq!(section_of_test("rfc12_short"), None);
@@ -227,6 +231,8 @@ mod tests {
         assert!(covered("rfc6749_4_1_2_x"), "an entry covers its subsections");
         assert!(covered("rfc6749_4_y"), "a test of a whole section is covered by an entry inside it");
         assert!(covered("rfc7636_appendix_b_x") && covered("oidc_core_3_1_3_7_x") && covered("rfc6749_z"));
+        let discovery = map_sections("//! | OIDC Discovery §3, §4 (metadata) | `metadata.rs` |\n");
+        assert_eq!(discovery, [sec("OIDC Discovery", &["3"]), sec("OIDC Discovery", &["4"])]);
         assert!(!covered("rfc6749_5_2_x") && !covered("rfc9700_2_x") && !covered("oidc_core_5_x"));
     }
 

@@ -31,6 +31,8 @@
 //! | RFC 7518 §3.1 (algorithms: no `none`, no HMAC) | `jose/mod.rs`, `jose/jws.rs` |
 //! | RFC 7519 §4.1.1, §4.1.3, §4.1.4, §4.1.5 (JWT claims) | `jose/jwt.rs` |
 //! | OIDC Core §3.1.2.1, §3.1.2.6 (`nonce`, `prompt`, `max_age`, `login_hint`) | `server/endpoint/authorize.rs` |
+//! | OIDC Core §5.3.1, §5.3.2 (UserInfo) | `server/endpoint/userinfo.rs` |
+//! | OIDC Discovery §3, §4 (OpenID Provider metadata) | `server/endpoint/metadata.rs` |
 //! | OIDC Core §3.1.3.3, §3.1.3.6, §3.1.3.7, §12.2 (the id_token, `at_hash`, its algorithm, on refresh) | `server/rules/id_token.rs`, `server/endpoint/token.rs`, `jose/mod.rs` |
 //! | RFC 7636 §4.1, §4.2, §4.3, §4.4.1, §4.6, Appendix B (PKCE) | `pkce.rs`, `server/endpoint/authorize.rs`, `server/endpoint/token.rs` |
 //! | RFC 7662 §2, §2.1, §2.2 (introspection) | `server/endpoint/introspection.rs`, `introspection.rs`, `client/introspection.rs` |

@@ -195,8 +195,15 @@ impl ServerConfig {
         self
     }
 
-    /// Where the metadata is served: `/.well-known/oauth-authorization-server` followed by the issuer's path, if it
-    /// has one (RFC 8414 §3.1).
+    /// Where the OpenID Provider metadata is served: the issuer's path followed by
+    /// `/.well-known/openid-configuration` (OpenID Connect Discovery §4).
+    pub fn openid_configuration_path(&self) -> String {
+        let path = url::Url::parse(&self.issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+        format!("{path}/.well-known/openid-configuration")
+    }
+
+    /// Where the RFC 8414 metadata document is served: `/.well-known/oauth-authorization-server` with the issuer's
+    /// path after it (RFC 8414 §3.1).
     pub fn metadata_path(&self) -> String {
         let path = url::Url::parse(&self.issuer).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
         format!("/.well-known/oauth-authorization-server{path}")

@@ -128,6 +128,11 @@ pub type PasswordVerifier = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sy
 /// and refuses any scope outside them.
 pub type ScopePolicy = Arc<dyn Fn(&RegisteredClient, Option<&Scope>) -> Option<Scope> + Send + Sync>;
 
+/// The app's UserInfo claims (OIDC Core §5.3) for a live grant, given its subject and granted scope: `name`,
+/// `email`, ... as the scope allows. `sub` is added by the server (the grant's subject, as in the id_token).
+pub type UserInfoClaims =
+    Arc<dyn Fn(&crate::resource::AccessGrant) -> serde_json::Map<String, serde_json::Value> + Send + Sync>;
+
 /// An authorization server over a store `S` (clients and grants).
 pub struct AuthorizationServer<S> {
     config: ServerConfig,
@@ -135,6 +140,8 @@ pub struct AuthorizationServer<S> {
     tokens: Box<dyn TokenGenerator>,
     passwords: Option<PasswordVerifier>,
     scope_policy: Option<ScopePolicy>,
+    /// The app's UserInfo claims and the names it may return (for `claims_supported`).
+    userinfo: Option<(UserInfoClaims, Vec<String>)>,
     #[cfg(feature = "jose")]
     keys: keys::KeyRing,
 }
@@ -154,9 +161,37 @@ impl<S: Store> AuthorizationServer<S> {
             tokens: Box::new(tokens),
             passwords: None,
             scope_policy: None,
+            userinfo: None,
             #[cfg(feature = "jose")]
             keys: keys::KeyRing::default(),
         }
+    }
+
+    /// Serves the UserInfo endpoint (OIDC Core §5.3, `GET` and `POST` at [`ServerConfig::userinfo_path`], which
+    /// this sets to `/userinfo` when unset) with the app's `claims` for each live access token of a user;
+    /// `claims_supported` names the claims it may return, for the OpenID Provider metadata.
+    ///
+    /// ```
+    /// use oauth2_core::server::{AuthorizationServer, MemoryStore, ServerConfig};
+    /// let server = AuthorizationServer::new(ServerConfig::new("https://as.example"), MemoryStore::new(), oauth2_core::server::OsTokenGenerator)
+    ///     .with_userinfo(&["name", "email"], |grant| {
+    ///         let mut claims = serde_json::Map::new();
+    ///         claims.insert("name".into(), "Alice Liddell".into());
+    ///         if grant.scope.contains("email") {
+    ///             claims.insert("email".into(), "alice@example.com".into());
+    ///         }
+    ///         claims
+    ///     });
+    /// assert_eq!(server.config().userinfo_path.as_deref(), Some("/userinfo"));
+    /// ```
+    pub fn with_userinfo(
+        mut self,
+        claims_supported: &[&str],
+        claims: impl Fn(&crate::resource::AccessGrant) -> serde_json::Map<String, serde_json::Value> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.userinfo_path.get_or_insert_with(|| "/userinfo".to_owned());
+        self.userinfo = Some((Arc::new(claims), claims_supported.iter().map(|c| (*c).to_owned()).collect()));
+        self
     }
 
     /// Replaces the default scope policy (see [`ScopePolicy`]): for example to add a default scope, or to grant

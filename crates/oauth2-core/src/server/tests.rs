@@ -1393,4 +1393,108 @@ mod oidc {
         assert_eq!(params.get("error"), Some("login_required"));
         assert_eq!((params.get("state"), params.get("iss")), (Some("s1"), Some(ISSUER)));
     }
+
+    fn with_userinfo(s: AuthorizationServer<MemoryStore>) -> AuthorizationServer<MemoryStore> {
+        s.with_userinfo(&["name", "email"], |grant| {
+            let mut claims = serde_json::Map::new();
+            claims.insert("name".into(), "Alice".into());
+            claims.insert("sub".into(), "mallory".into());
+            if grant.scope.contains("email") {
+                claims.insert("email".into(), "alice@example.com".into());
+            }
+            claims
+        })
+    }
+
+    fn userinfo(
+        s: &AuthorizationServer<MemoryStore>,
+        authorization: Option<&str>,
+        method: &str,
+    ) -> http::Response<Vec<u8>> {
+        let mut request = http::Request::builder().method(method).uri("/userinfo");
+        if let Some(a) = authorization {
+            request = request.header("authorization", a);
+        }
+        block_on(s.serve(Endpoint::UserInfo, request.body(Vec::new()).unwrap(), now()))
+    }
+
+    #[test]
+    fn oidc_core_5_3_2_userinfo_answers_the_id_tokens_sub_and_the_apps_claims() {
+        let s = with_userinfo(provider());
+        let mounted: Vec<(Endpoint, http::Method)> =
+            s.endpoints().filter(|(e, ..)| *e == Endpoint::UserInfo).map(|(e, m, _)| (e, m)).collect();
+        assert_eq!(mounted, [(Endpoint::UserInfo, http::Method::GET), (Endpoint::UserInfo, http::Method::POST)]);
+        let r = redeem(&s, "rp", &code(&s, "rp", "&scope=openid%20email", now()), now());
+        let bearer = format!("Bearer {}", r["access_token"].as_str().unwrap());
+        for method in ["GET", "POST"] {
+            let answer = userinfo(&s, Some(&bearer), method);
+            assert_eq!(answer.status(), StatusCode::OK, "{method}");
+            assert_eq!(answer.headers()["cache-control"], "no-store");
+            let body = json(&answer);
+            let id_token = checked(&s, "rp", r["id_token"].as_str().unwrap(), now());
+            assert_eq!(body["sub"], id_token["sub"], "the same sub, whatever the app's claims say");
+            assert_eq!((body["name"].as_str(), body["email"].as_str()), (Some("Alice"), Some("alice@example.com")));
+        }
+        let without_email = redeem(&s, "rp", &code(&s, "rp", "&scope=openid", now()), now());
+        let body =
+            json(&userinfo(&s, Some(&format!("Bearer {}", without_email["access_token"].as_str().unwrap())), "GET"));
+        assert!(body.get("email").is_none(), "the app's claims follow the scope: {body}");
+    }
+
+    #[test]
+    fn rfc6750_3_1_userinfo_refuses_what_a_resource_refuses() {
+        let s = with_userinfo(provider());
+        let none = userinfo(&s, None, "GET");
+        assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+        assert!(none.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        let bad = userinfo(&s, Some("Bearer not-a-token"), "GET");
+        assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
+        assert!(bad.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+        let r = redeem(&s, "rp", &code(&s, "rp", "&scope=openid", now()), now());
+        let token = r["access_token"].as_str().unwrap();
+        let revoke = format!("token={token}");
+        block_on(s.revoke(post(&revoke, Some(&basic("rp", "s3cret")))));
+        assert_eq!(userinfo(&s, Some(&format!("Bearer {token}")), "GET").status(), StatusCode::UNAUTHORIZED, "revoked");
+        // Without the app's claims, there is no UserInfo endpoint.
+        assert!(provider().endpoints().all(|(e, ..)| e != Endpoint::UserInfo));
+        assert_eq!(userinfo(&provider(), Some("Bearer x"), "GET").status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn oidc_discovery_3_the_provider_metadata_names_what_is_offered() {
+        let s = with_userinfo(provider());
+        let at = s.path(Endpoint::OpenIdConfiguration);
+        assert_eq!(at, "/.well-known/openid-configuration");
+        let r = block_on(s.serve(Endpoint::OpenIdConfiguration, http::Request::new(Vec::new()), now()));
+        assert_eq!(r.status(), StatusCode::OK);
+        let m = json(&r);
+        assert_eq!(m["issuer"], ISSUER);
+        assert_eq!(m["jwks_uri"], format!("{ISSUER}/jwks"));
+        assert_eq!(m["userinfo_endpoint"], format!("{ISSUER}/userinfo"));
+        assert_eq!(m["subject_types_supported"], serde_json::json!(["public"]));
+        assert_eq!(
+            m["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256", "EdDSA"]),
+            "the keys it has"
+        );
+        assert!(m["scopes_supported"].as_array().unwrap().iter().any(|s| s == "openid"));
+        let claims = m["claims_supported"].as_array().unwrap();
+        for claim in ["sub", "auth_time", "nonce", "name", "email"] {
+            assert!(claims.iter().any(|c| c == claim), "{claim}");
+        }
+        // Everything the RFC 8414 document says is said here too.
+        let rfc8414 = serde_json::to_value(s.metadata()).unwrap();
+        for (name, value) in rfc8414.as_object().unwrap() {
+            if name != "scopes_supported" {
+                assert_eq!(&m[name], value, "{name}");
+            }
+        }
+        // The issuer's path comes first (Discovery §4), unlike RFC 8414's.
+        let pathed = AuthorizationServer::new(
+            ServerConfig::new("https://as.example/tenant"),
+            MemoryStore::new(),
+            Mutex::new(ChaCha20Rng::seed_from_u64(1)),
+        );
+        assert_eq!(pathed.path(Endpoint::OpenIdConfiguration), "/tenant/.well-known/openid-configuration");
+    }
 }

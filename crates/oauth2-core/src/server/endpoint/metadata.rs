@@ -52,13 +52,59 @@ impl<S: Store> AuthorizationServer<S> {
                 r.headers_mut().remove(http::header::PRAGMA);
                 r
             }
-            Err(crate::server::keys::KeyError::Store(e)) => crate::error::OAuthError::from(e).into_response(),
-            Err(e) => {
-                tracing::error!(error = %e, "the signing keys cannot be read");
-                let error =
-                    crate::error::OAuthError::new(crate::ErrorCode::ServerError, "the signing keys cannot be read");
-                error.into_response()
+            Err(e) => keys_unavailable(e),
+        }
+    }
+
+    /// The OpenID Provider metadata (OpenID Connect Discovery §3): everything [`metadata`](Self::metadata) says,
+    /// and `subject_types_supported`, the id_token algorithms this server has keys for, the claims it issues (the
+    /// id_token's and the app's UserInfo claims), and `openid` among the scopes.
+    #[cfg(feature = "jose")]
+    pub async fn openid_configuration(
+        &self,
+        now: std::time::SystemTime,
+    ) -> Result<AuthorizationServerMetadata, crate::server::keys::KeyError> {
+        use serde_json::json;
+        let keys = self.signing_keys(now).await?;
+        let mut metadata = self.metadata();
+        let scopes = metadata.scopes_supported.get_or_insert_with(Vec::new);
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".into());
+        }
+        let algorithms: Vec<&str> = crate::jose::Algorithm::ALL
+            .into_iter()
+            .filter(|a| keys.current(*a).is_some())
+            .map(crate::jose::Algorithm::as_str)
+            .collect();
+        let mut claims: Vec<String> = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if let Some((_, names)) = &self.userinfo {
+            claims.extend(names.iter().filter(|n| !claims.contains(n)).cloned().collect::<Vec<_>>());
+        }
+        let extra = &mut metadata.extra;
+        extra.insert("subject_types_supported".into(), json!(["public"]));
+        extra.insert("id_token_signing_alg_values_supported".into(), json!(algorithms));
+        extra.insert("claims_supported".into(), json!(claims));
+        extra.insert("claims_parameter_supported".into(), json!(false));
+        extra.insert("request_parameter_supported".into(), json!(false));
+        extra.insert("request_uri_parameter_supported".into(), json!(false));
+        Ok(metadata)
+    }
+
+    /// [`openid_configuration`](Self::openid_configuration) as the `200` JSON response for
+    /// `/.well-known/openid-configuration`.
+    #[cfg(feature = "jose")]
+    pub async fn openid_configuration_response(&self, now: std::time::SystemTime) -> http::Response<Vec<u8>> {
+        match self.openid_configuration(now).await {
+            Ok(metadata) => {
+                let mut r = json_response(StatusCode::OK, &metadata);
+                r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("max-age=300"));
+                r.headers_mut().remove(http::header::PRAGMA);
+                r
             }
+            Err(e) => keys_unavailable(e),
         }
     }
 
@@ -68,5 +114,18 @@ impl<S: Store> AuthorizationServer<S> {
         r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("max-age=300"));
         r.headers_mut().remove(http::header::PRAGMA);
         r
+    }
+}
+
+/// The answer when the signing keys cannot be had: `503` if the store failed, `500` if a stored key is unusable.
+#[cfg(feature = "jose")]
+fn keys_unavailable(e: crate::server::keys::KeyError) -> http::Response<Vec<u8>> {
+    match e {
+        crate::server::keys::KeyError::Store(e) => crate::error::OAuthError::from(e).into_response(),
+        e => {
+            tracing::error!(error = %e, "the signing keys cannot be read");
+            crate::error::OAuthError::new(crate::ErrorCode::ServerError, "the signing keys cannot be read")
+                .into_response()
+        }
     }
 }

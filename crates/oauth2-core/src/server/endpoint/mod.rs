@@ -11,6 +11,7 @@ mod metadata;
 pub(crate) mod password;
 mod revocation;
 pub(crate) mod token;
+mod userinfo;
 
 use std::time::SystemTime;
 
@@ -30,9 +31,15 @@ pub enum Endpoint {
     Introspection,
     /// The metadata document (RFC 8414 §3), `GET`.
     Metadata,
+    /// The UserInfo endpoint (OIDC Core §5.3), `GET` and `POST`; mounted once the app gives its claims
+    /// ([`with_userinfo`](AuthorizationServer::with_userinfo)).
+    UserInfo,
     /// The public signing keys, a JWK Set (RFC 7517 §5) at `jwks_uri`, `GET`.
     #[cfg(feature = "jose")]
     Jwks,
+    /// The OpenID Provider metadata (OpenID Connect Discovery §4), `GET`.
+    #[cfg(feature = "jose")]
+    OpenIdConfiguration,
 }
 
 impl Endpoint {
@@ -42,17 +49,20 @@ impl Endpoint {
         Self::Revocation,
         Self::Introspection,
         Self::Metadata,
+        Self::UserInfo,
         #[cfg(feature = "jose")]
         Self::Jwks,
+        #[cfg(feature = "jose")]
+        Self::OpenIdConfiguration,
     ];
 
     /// The HTTP method it answers.
     pub fn method(self) -> http::Method {
         match self {
             Self::Token | Self::Revocation | Self::Introspection => http::Method::POST,
-            Self::Metadata => http::Method::GET,
+            Self::Metadata | Self::UserInfo => http::Method::GET,
             #[cfg(feature = "jose")]
-            Self::Jwks => http::Method::GET,
+            Self::Jwks | Self::OpenIdConfiguration => http::Method::GET,
         }
     }
 }
@@ -66,14 +76,23 @@ impl<S: Store> AuthorizationServer<S> {
             Endpoint::Revocation => c.revocation_path.clone(),
             Endpoint::Introspection => c.introspection_path.clone(),
             Endpoint::Metadata => c.metadata_path(),
+            Endpoint::UserInfo => c.userinfo_path.clone().unwrap_or_else(|| "/userinfo".to_owned()),
             #[cfg(feature = "jose")]
             Endpoint::Jwks => c.jwks_path.clone(),
+            #[cfg(feature = "jose")]
+            Endpoint::OpenIdConfiguration => c.openid_configuration_path(),
         }
     }
 
     /// The endpoints this server serves, each with its method and path: what an adapter folds over to mount them.
     pub fn endpoints(&self) -> impl Iterator<Item = (Endpoint, http::Method, String)> + '_ {
-        Endpoint::ALL.iter().map(|&e| (e, e.method(), self.path(e)))
+        let userinfo = self.userinfo.is_some();
+        Endpoint::ALL
+            .iter()
+            .filter(move |&&e| e != Endpoint::UserInfo || userinfo)
+            .map(|&e| (e, e.method(), self.path(e)))
+            // OIDC Core §5.3.1: the UserInfo endpoint answers POST as well.
+            .chain(userinfo.then(|| (Endpoint::UserInfo, http::Method::POST, self.path(Endpoint::UserInfo))))
     }
 
     /// Answers `request` as `endpoint`: the one entry point adapters need. A request body the adapter could not
@@ -91,8 +110,11 @@ impl<S: Store> AuthorizationServer<S> {
             Endpoint::Revocation => self.revoke(request).await,
             Endpoint::Introspection => self.introspect(request, now).await,
             Endpoint::Metadata => self.metadata_response(),
+            Endpoint::UserInfo => self.userinfo(request.headers(), now).await,
             #[cfg(feature = "jose")]
             Endpoint::Jwks => self.jwks_response(now).await,
+            #[cfg(feature = "jose")]
+            Endpoint::OpenIdConfiguration => self.openid_configuration_response(now).await,
         }
     }
 }
