@@ -49,7 +49,7 @@ assert "code_challenge_method=S256" in url
 token = oauth.fetch_token(meta["token_endpoint"], authorization_response=approve(url), client_secret="demo-web-secret")
 assert token["token_type"].lower() == "bearer", token
 me = oauth.get(meta["userinfo_endpoint"], timeout=10).json()
-assert me == {"sub": "alice", "name": "Alice Liddell"}, me
+assert me == {"sub": "alice", "name": "Alice Liddell", "preferred_username": "alice"}, me
 
 # Refresh, with client_secret_basic.
 refreshed = oauth.refresh_token(meta["token_endpoint"], auth=("demo-web", "demo-web-secret"))

@@ -35,7 +35,9 @@ async fn session_flows(provider: &str, base: &str, web_port: u16) {
     let callback = Browser::new().approve(url.as_str()).await;
     session.finish_authorization(&pending, &callback).await.unwrap();
     let me: serde_json::Value = session.get(format!("{base}/userinfo")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(me, serde_json::json!({"sub": "alice", "name": "Alice Liddell"}), "[{provider}] session userinfo");
+    // design.md §4: `sub`, `name` and `preferred_username`; no `email`, which was not granted (nor configured).
+    let expected = serde_json::json!({"sub": "alice", "name": "Alice Liddell", "preferred_username": "alice"});
+    assert_eq!(me, expected, "[{provider}] session userinfo");
     let refreshed = session.refresh().await.unwrap();
     assert_eq!(session.get(format!("{base}/userinfo")).send().await.unwrap().status(), 200);
     let rt = refreshed.refresh_token.clone().unwrap();

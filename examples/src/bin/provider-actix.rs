@@ -9,7 +9,7 @@ use actix_web::http::KeepAlive;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use clap::Parser;
-use oauth2_actix::{Authenticated, Provider, into_response};
+use oauth2_actix::{Provider, into_response};
 use oauth2_core::server::ClientId;
 use oauth2_examples::demo::{DemoApp, ProviderArgs, Started, init_logging, log_request, stop_signal};
 
@@ -36,10 +36,6 @@ async fn pages(req: HttpRequest, body: web::Payload, demo: web::Data<DemoApp>) -
     }
 }
 
-async fn userinfo(Authenticated(grant): Authenticated, demo: web::Data<DemoApp>) -> HttpResponse {
-    into_response(demo.userinfo(&grant))
-}
-
 async fn healthz(demo: web::Data<DemoApp>) -> HttpResponse {
     into_response(demo.healthz().await)
 }
@@ -60,6 +56,9 @@ async fn access_log(
 fn main() -> std::process::ExitCode {
     init_logging();
     let args = Args::parse();
+    if let Some(command) = &args.provider.command {
+        return actix_web::rt::System::new().block_on(oauth2_examples::demo::run_command(command));
+    }
     let result = actix_web::rt::System::new().block_on(async move {
         let Started { listener, server, demo, header_timeout, max_connections } =
             match oauth2_examples::demo::start("provider-actix", &args.provider).await {
@@ -79,7 +78,6 @@ fn main() -> std::process::ExitCode {
                 .route("/login", web::post().to(pages))
                 .route("/consent", web::post().to(pages))
                 .route("/healthz", web::get().to(healthz))
-                .service(web::resource("/userinfo").wrap(provider.require_scope("")).route(web::get().to(userinfo)))
         })
         .workers(WORKERS)
         // A request whose head is not in by then is dropped; so is a keep-alive connection idle that long.

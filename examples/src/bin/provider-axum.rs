@@ -8,7 +8,7 @@ use axum::extract::Request;
 use axum::routing::{get, post};
 use clap::Parser;
 use oauth2_axum::serve::{Limits, serve};
-use oauth2_axum::{Authenticated, Provider, into_response};
+use oauth2_axum::{Provider, into_response};
 use oauth2_core::server::ClientId;
 use oauth2_examples::demo::{ProviderArgs, Started, init_logging, log_request, stop_signal};
 
@@ -24,8 +24,12 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     init_logging();
+    let args = Args::parse();
+    if let Some(command) = &args.provider.command {
+        return oauth2_examples::demo::run_command(command).await;
+    }
     let Started { listener, server, demo, header_timeout, max_connections } =
-        match oauth2_examples::demo::start("provider-axum", &Args::parse().provider).await {
+        match oauth2_examples::demo::start("provider-axum", &args.provider).await {
             Ok(started) => started,
             Err((message, code)) => {
                 eprintln!("error: {message}");
@@ -52,17 +56,12 @@ async fn main() -> std::process::ExitCode {
             }
         }
     };
-    let userinfo = {
-        let demo = demo.clone();
-        move |Authenticated(grant): Authenticated| async move { into_response(demo.userinfo(&grant)) }
-    };
     let healthz = move || async move { into_response(demo.healthz().await) };
     let app = Router::new()
         .route("/authorize", get(pages.clone()))
         .route("/login", post(pages.clone()))
         .route("/consent", post(pages))
         .route("/healthz", get(healthz))
-        .merge(Router::new().route("/userinfo", get(userinfo)).route_layer(provider.require_scope("")))
         .merge(provider.router())
         .layer(axum::middleware::from_fn(access_log));
 

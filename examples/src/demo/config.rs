@@ -28,6 +28,8 @@ pub struct ClientConfig {
     pub scopes: Vec<String>,
     /// A display name for the consent page.
     pub name: Option<String>,
+    /// How its id_tokens are signed: `RS256` (the default), `ES256` or `EdDSA`.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 fn default_grants() -> Vec<String> {
@@ -44,6 +46,8 @@ pub struct UserConfig {
     pub password: String,
     /// The display name, `name` at `/userinfo`.
     pub name: String,
+    /// An email address, `email` at `/userinfo` when the `email` scope was granted.
+    pub email: Option<String>,
 }
 
 /// The whole configuration.
@@ -104,14 +108,14 @@ impl DemoConfig {
             secret = "demo-web-secret"
             redirect_uris = ["http://127.0.0.1:3000/callback"]
             grant_types = ["authorization_code", "refresh_token", "password"]
-            scopes = ["profile", "read"]
+            scopes = ["openid", "profile", "email", "read"]
 
             [[clients]]
             id = "demo-cli"
             name = "oauth2-cli"
             redirect_uris = ["http://127.0.0.1/callback"]
             grant_types = ["authorization_code", "refresh_token"]
-            scopes = ["profile", "read"]
+            scopes = ["openid", "profile", "email", "read"]
 
             [[clients]]
             id = "demo-service"
@@ -124,6 +128,7 @@ impl DemoConfig {
             username = "alice"
             password = "alice-password"
             name = "Alice Liddell"
+            email = "alice@example.com"
 
             [[users]]
             username = "bob"
@@ -177,6 +182,12 @@ impl DemoConfig {
                 if let Some(n) = &c.name {
                     client = client.name(n);
                 }
+                if let Some(alg) = &c.id_token_signed_response_alg {
+                    if alg.parse::<oauth2_core::jose::Algorithm>().is_err() {
+                        return Err(invalid("`id_token_signed_response_alg` is not RS256, ES256 or EdDSA"));
+                    }
+                    client = client.id_token_signed_response_alg(alg);
+                }
                 let loopback = |u: &String| {
                     url::Url::parse(u).is_ok_and(|u| u.scheme() == "http" && oauth2_core::security::is_loopback(&u))
                 };
@@ -194,7 +205,12 @@ impl DemoConfig {
 
     /// The authorization server for this configuration and issuer, over `store` (whose client registry
     /// [`DemoStore::sync_clients`] has made these clients).
-    pub fn server(&self, issuer: &str, store: DemoStore) -> Result<Arc<AuthorizationServer<DemoStore>>, ConfigError> {
+    pub fn server(
+        &self,
+        issuer: &str,
+        store: DemoStore,
+        sealer: Option<oauth2_core::jose::KeySealer>,
+    ) -> Result<Arc<AuthorizationServer<DemoStore>>, ConfigError> {
         let mut config = ServerConfig::new(issuer);
         for client in self.registered()? {
             // The implicit grant is legacy and off by default (RFC 9700 §2.1.2); a client registered for it turns
@@ -203,17 +219,36 @@ impl DemoConfig {
                 config.grant_types.push(GrantType::Implicit);
             }
         }
-        config.userinfo_path = Some("/userinfo".into());
         config.scopes_supported = Some(self.all_scopes());
         let users = self.users.clone();
-        let server = AuthorizationServer::new(config, store, OsTokenGenerator).with_password_verifier(move |u, p| {
-            users
-                .iter()
-                .find(|x| {
-                    x.username == u && bool::from(subtle::ConstantTimeEq::ct_eq(x.password.as_bytes(), p.as_bytes()))
-                })
-                .map(|x| x.username.clone())
+        let mut server =
+            AuthorizationServer::new(config, store, OsTokenGenerator).with_password_verifier(move |u, p| {
+                users
+                    .iter()
+                    .find(|x| {
+                        x.username == u
+                            && bool::from(subtle::ConstantTimeEq::ct_eq(x.password.as_bytes(), p.as_bytes()))
+                    })
+                    .map(|x| x.username.clone())
+            });
+        // design.md §4: `sub` and `name` (and `preferred_username`) for every user token, `email` when the user
+        // has one and `email` was granted.
+        let users = self.users.clone();
+        server = server.with_userinfo(&["name", "preferred_username", "email"], move |grant| {
+            let mut claims = serde_json::Map::new();
+            let user = grant.subject.as_deref().and_then(|sub| users.iter().find(|u| u.username == sub));
+            claims.insert("name".into(), user.map(|u| u.name.clone()).into());
+            if let Some(user) = user {
+                claims.insert("preferred_username".into(), user.username.clone().into());
+                if let Some(email) = user.email.as_ref().filter(|_| grant.scope.contains("email")) {
+                    claims.insert("email".into(), email.clone().into());
+                }
+            }
+            claims
         });
+        if let Some(sealer) = sealer {
+            server = server.with_key_sealer(sealer);
+        }
         Ok(Arc::new(server))
     }
 

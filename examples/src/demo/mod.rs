@@ -12,9 +12,8 @@ use std::time::SystemTime;
 use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use oauth2_core::form::FormParams;
-use oauth2_core::resource::AccessGrant;
 use oauth2_core::server::{
-    AuthorizationServer, ClientAddress, ClientId, OsTokenGenerator, PasswordError, TokenGenerator,
+    AuthorizationServer, ClientAddress, ClientId, OsTokenGenerator, PasswordError, ServerConfig, TokenGenerator,
 };
 use sessions::{Login, Logins, Sealer};
 use subtle::ConstantTimeEq;
@@ -24,6 +23,52 @@ pub use store::{DemoStore, default_db};
 
 /// The demo's authorization server.
 pub type DemoServer = AuthorizationServer<DemoStore>;
+
+/// The environment variable that holds the key-encryption key of the signing keys (32 bytes, base64).
+pub const KEY_ENCRYPTION_KEY: &str = "OAUTH2_KEY_ENCRYPTION_KEY";
+
+/// The environment variable that may name an RSA key (PKCS#8 DER) to install as the first RS256 key of a new
+/// database instead of making one (an operator's existing key; the tests' RFC 7515 key).
+pub const RS256_KEY_FILE: &str = "OAUTH2_DEMO_RS256_KEY";
+
+/// The sealer for the signing keys, when [`KEY_ENCRYPTION_KEY`] is set.
+pub fn key_sealer() -> Result<Option<oauth2_core::jose::KeySealer>, String> {
+    match std::env::var(KEY_ENCRYPTION_KEY) {
+        Ok(text) => oauth2_core::jose::KeySealer::from_base64(&text)
+            .map(Some)
+            .map_err(|e| format!("{KEY_ENCRYPTION_KEY}: {e} (32 bytes of base64: `openssl rand -base64 32`)")),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A new signing key of `algorithm`: RS256 from [`RS256_KEY_FILE`] when it is set, else made here.
+pub fn new_signing_key(algorithm: oauth2_core::jose::Algorithm) -> Result<oauth2_core::jose::SigningKey, String> {
+    use oauth2_core::jose::{Algorithm, SigningKey};
+    if algorithm == Algorithm::Rs256
+        && let Ok(path) = std::env::var(RS256_KEY_FILE)
+    {
+        let failed = |e: &dyn std::fmt::Display| format!("{RS256_KEY_FILE}={path}: {e}");
+        let der = std::fs::read(&path).map_err(|e| failed(&e))?;
+        // An imported key's kid is its RFC 7638 thumbprint.
+        let key = SigningKey::from_pkcs8(algorithm, "", &der).map_err(|e| failed(&e))?;
+        let kid = key.public_jwk().thumbprint().map_err(|e| failed(&e))?;
+        return SigningKey::from_pkcs8(algorithm, kid, &der).map_err(|e| failed(&e));
+    }
+    SigningKey::generate(algorithm, &mut oauth2_core::random::OsRng).map_err(|e| e.to_string())
+}
+
+/// Makes sure the store has a signing key of every algorithm the demo offers (design.md §4: RS256 for OpenID
+/// Connect, ES256 and EdDSA for the clients that register them); the first start of a database makes them, and
+/// instances that start together share them.
+pub async fn ensure_signing_keys(server: &DemoServer) -> Result<(), String> {
+    for algorithm in oauth2_core::jose::Algorithm::ALL {
+        let ensured = server.ensure_signing_key(algorithm, SystemTime::now(), || {
+            new_signing_key(algorithm).map_err(|_| oauth2_core::jose::JoseError::Key("the key could not be made"))
+        });
+        ensured.await.map_err(|e| format!("signing keys: {e}"))?;
+    }
+    Ok(())
+}
 
 /// The command line both demo providers take (design.md §4).
 #[derive(Debug, Clone, clap::Args)]
@@ -51,6 +96,56 @@ pub struct ProviderArgs {
     /// Connections to the database at most.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_connections: u32,
+    /// A maintenance command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<DemoCommand>,
+}
+
+/// The demo providers' maintenance commands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DemoCommand {
+    /// Puts a new signing key of ALG in use at every instance on DB within a minute; the key it replaces stays in
+    /// the JWKS until the tokens it signed have expired. Then exits.
+    RotateSigningKey {
+        /// The provider's database, as for --db.
+        #[arg(long, value_name = "URL")]
+        db: String,
+        /// RS256, ES256 or EdDSA.
+        #[arg(long, value_name = "ALG", default_value = "RS256")]
+        alg: String,
+    },
+}
+
+/// Runs a maintenance command: prints what it did, or `error: ...`; the exit code.
+pub async fn run_command(command: &DemoCommand) -> std::process::ExitCode {
+    match command {
+        DemoCommand::RotateSigningKey { db, alg } => match rotate_signing_key(db, alg).await {
+            Ok(message) => {
+                println!("{message}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                std::process::ExitCode::from(1)
+            }
+        },
+    }
+}
+
+/// Rotates the signing key of `alg` in the store at `db` (see [`DemoCommand::RotateSigningKey`]).
+pub async fn rotate_signing_key(db: &str, alg: &str) -> Result<String, String> {
+    use oauth2_core::jose::{Algorithm, SigningKey};
+    let algorithm: Algorithm = alg.parse().map_err(|_| format!("--alg {alg}: use RS256, ES256 or EdDSA"))?;
+    let store = DemoStore::open(db, 2).await.map_err(|e| describe(&e))?;
+    // The issuer does not matter here: only the store's keys are touched.
+    let mut server = AuthorizationServer::new(ServerConfig::new("http://127.0.0.1"), store, OsTokenGenerator);
+    if let Some(sealer) = key_sealer()? {
+        server = server.with_key_sealer(sealer);
+    }
+    let key = SigningKey::generate(algorithm, &mut oauth2_core::random::OsRng).map_err(|e| e.to_string())?;
+    let kid = key.kid().to_owned();
+    let keys = server.rotate_signing_key(key, SystemTime::now()).await.map_err(|e| e.to_string())?;
+    Ok(format!("rotated {algorithm}: kid {kid} signs now; {} keys published", keys.jwks().keys.len()))
 }
 
 impl ProviderArgs {
@@ -109,7 +204,9 @@ pub async fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, 
     let store = DemoStore::open(&db, args.db_max_connections).await.map_err(|e| (describe(&e), 1))?;
     let clients = config.registered().map_err(|e| (e.to_string(), 2))?;
     store.sync_clients(&clients).await.map_err(|e| (describe(&e), 1))?;
-    let server = config.server(&issuer, store).map_err(|e| (e.to_string(), 2))?;
+    let sealer = key_sealer().map_err(|e| (e, 2))?;
+    let server = config.server(&issuer, store, sealer).map_err(|e| (e.to_string(), 2))?;
+    ensure_signing_keys(&server).await.map_err(|e| (e, 1))?;
     let demo = DemoApp::new(server.clone(), &config);
     println!("database: {db}");
     println!("{name} listening on http://{bound} (issuer {issuer})");
@@ -244,29 +341,6 @@ impl DemoApp {
         };
         let mut response = http::Response::new(body.to_vec());
         *response.status_mut() = status;
-        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
-    }
-
-    /// `/userinfo`'s answer for a validated token: JSON with `sub` (the username) and `name` (the display name),
-    /// or a `403` for a token that speaks for no user (client credentials).
-    pub fn userinfo(&self, grant: &AccessGrant) -> http::Response<Vec<u8>> {
-        let Some(sub) = grant.subject.as_deref() else {
-            let refused = oauth2_core::OAuthError::new(
-                oauth2_core::ErrorCode::InsufficientScope,
-                "this token was issued to a client, not for a user",
-            );
-            let challenge = oauth2_core::error::Challenge::Bearer {
-                realm: self.server.config().realm.clone(),
-                error: Some(oauth2_core::ErrorCode::InsufficientScope),
-                scope: None,
-            };
-            return refused.with_challenge(challenge).into_response();
-        };
-        let name = self.users.iter().find(|u| u.username == sub).map(|u| u.name.clone());
-        let body = serde_json::json!({ "sub": sub, "name": name }).to_string().into_bytes();
-        let mut response = http::Response::new(body);
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response

@@ -118,6 +118,19 @@ fn rfc7517_5_every_algorithm_signs_and_verifies_and_keys_survive_pkcs8() {
 }
 
 #[test]
+fn the_committed_pkcs8_of_the_rfc7515_key_is_that_key() {
+    // `vectors/rfc7515_a2_rsa.pk8` is the RFC 7515 A.2 key as PKCS#8 DER: tests hand it to the demo providers
+    // (OAUTH2_DEMO_RS256_KEY) so that no RSA key is made per test.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/jose/vectors/rfc7515_a2_rsa.pk8");
+    if std::env::var_os("OAUTH2_WRITE_VECTORS").is_some() {
+        std::fs::write(path, rsa().to_pkcs8().unwrap()).unwrap();
+    }
+    let der = std::fs::read(path).expect("the committed PKCS#8 file");
+    let key = SigningKey::from_pkcs8(Algorithm::Rs256, "k", &der).unwrap();
+    assert_eq!(key.public_jwk().thumbprint().unwrap(), rsa().public_jwk().thumbprint().unwrap());
+}
+
+#[test]
 fn ed25519_keys_come_from_a_seed_deterministically() {
     let a = SigningKey::ed25519_from_seed("a", &[9; 32]).unwrap();
     let b = SigningKey::ed25519_from_seed("a", &[9; 32]).unwrap();

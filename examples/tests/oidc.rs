@@ -1,0 +1,174 @@
+//! OpenID Connect on both demo providers (design.md §4): the provider metadata and JWKS, id_tokens on the code
+//! grant and on refresh checked against the JWKS, `prompt=none`, UserInfo, and key rotation by the command.
+
+mod common;
+
+use common::*;
+use oauth2_core::jose::{Algorithm, JwkSet, Validation, half_hash};
+use serde_json::Value;
+
+const PROVIDERS: [(&str, &str); 2] =
+    [("provider-axum", env!("CARGO_BIN_EXE_provider-axum")), ("provider-actix", env!("CARGO_BIN_EXE_provider-actix"))];
+
+const REDIRECT: &str = "http://127.0.0.1:7/cb";
+
+fn config() -> TempFile {
+    let text = format!(
+        r#"
+[[clients]]
+id = "rp"
+secret = "rp-secret"
+redirect_uris = ["{REDIRECT}"]
+scopes = ["openid", "profile", "email", "read"]
+
+[[clients]]
+id = "rp-ed"
+secret = "rp-secret"
+redirect_uris = ["{REDIRECT}"]
+scopes = ["openid"]
+id_token_signed_response_alg = "EdDSA"
+
+[[users]]
+username = "alice"
+password = "alice-password"
+name = "Alice Liddell"
+email = "alice@example.com"
+"#
+    );
+    TempFile::with_contents("oidc.toml", &text)
+}
+
+async fn get_json(url: &str) -> Value {
+    let r = reqwest::get(url).await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    r.json().await.unwrap()
+}
+
+/// The code of an authorization for `client` with `query` added, approved as alice.
+async fn code(base: &str, client: &str, query: &str) -> String {
+    let url = format!("{base}/authorize?response_type=code&client_id={client}&redirect_uri={REDIRECT}&state=s1{query}");
+    let back = url::Url::parse(&Browser::new().approve(&url).await).unwrap();
+    back.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code")
+}
+
+async fn token(base: &str, client: &str, form: &[(&str, &str)]) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/token"))
+        .basic_auth(client, Some("rp-secret"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn redeem(base: &str, client: &str, code: &str) -> Value {
+    token(base, client, &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT)]).await
+}
+
+fn claims(base: &str, client: &str, id_token: &str, keys: &JwkSet, alg: Algorithm) -> Value {
+    Validation::new(base, client, &[alg], std::time::SystemTime::now())
+        .decode(id_token, keys)
+        .expect("a valid id_token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_core_3_1_3_3_both_demo_providers_issue_id_tokens_that_their_jwks_verifies() {
+    let config = config();
+    for (name, bin) in PROVIDERS {
+        let db = TempFile::with_contents("oidc.sqlite", "");
+        let db = format!("sqlite:{}", db.as_str());
+        let p = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str(), "--db", &db]).await;
+        let base = p.base.as_str();
+        let meta = get_json(&format!("{base}/.well-known/openid-configuration")).await;
+        assert_eq!(meta["issuer"], base, "{name}");
+        assert_eq!(meta["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
+        assert_eq!(meta["subject_types_supported"], serde_json::json!(["public"]));
+        let rfc8414 = get_json(&format!("{base}/.well-known/oauth-authorization-server")).await;
+        assert_eq!(rfc8414["jwks_uri"], meta["jwks_uri"], "{name}: both documents list jwks_uri");
+        let keys: JwkSet = serde_json::from_value(get_json(meta["jwks_uri"].as_str().unwrap()).await).unwrap();
+        assert_eq!(keys.keys.len(), 3, "{name}: one key per algorithm");
+
+        let c = code(base, "rp", "&scope=openid%20profile%20email&nonce=n-0S6_WzA2Mj").await;
+        let first = redeem(base, "rp", &c).await;
+        let id_token = first["id_token"].as_str().expect("an id_token");
+        let access = first["access_token"].as_str().unwrap();
+        let c1 = claims(base, "rp", id_token, &keys, Algorithm::Rs256);
+        assert_eq!((c1["sub"].as_str(), c1["nonce"].as_str()), (Some("alice"), Some("n-0S6_WzA2Mj")), "{name}");
+        assert_eq!(c1["at_hash"], half_hash(Algorithm::Rs256, access), "{name}");
+        assert_eq!((c1["azp"].as_str(), c1["auth_time"].is_u64()), (Some("rp"), true), "{name}");
+
+        // OIDC Core §5.3.2: the same sub at UserInfo, and the email that was granted.
+        let info: Value = userinfo(base, access).await.json().await.unwrap();
+        assert_eq!(info["sub"], c1["sub"], "{name}");
+        assert_eq!((info["name"].as_str(), info["email"].as_str()), (Some("Alice Liddell"), Some("alice@example.com")));
+
+        // §12.2: a refresh brings a new id_token with the same sub and auth_time and no nonce.
+        let refresh = first["refresh_token"].as_str().unwrap();
+        let second = token(base, "rp", &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+        let c2 = claims(base, "rp", second["id_token"].as_str().expect("a new id_token"), &keys, Algorithm::Rs256);
+        assert_eq!((&c2["sub"], &c2["auth_time"]), (&c1["sub"], &c1["auth_time"]), "{name}");
+        assert!(c2.get("nonce").is_none(), "{name}: no nonce on a refresh");
+
+        // A client registered for EdDSA gets EdDSA.
+        let ed = redeem(base, "rp-ed", &code(base, "rp-ed", "&scope=openid").await).await;
+        claims(base, "rp-ed", ed["id_token"].as_str().unwrap(), &keys, Algorithm::EdDsa);
+
+        // §3.1.2.6: prompt=none never shows a page here: login_required, by redirect, with state and iss.
+        let url = format!(
+            "{base}/authorize?response_type=code&client_id=rp&redirect_uri={REDIRECT}&scope=openid&state=s2&prompt=none"
+        );
+        let r = Browser::new().0.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 302, "{name}");
+        let back = url::Url::parse(&Browser::location(&r)).unwrap();
+        let q: std::collections::HashMap<_, _> = back.query_pairs().into_owned().collect();
+        assert_eq!(q.get("error").map(String::as_str), Some("login_required"), "{name}");
+        assert_eq!((q["state"].as_str(), q["iss"].as_str()), ("s2", base), "{name}");
+        report(&format!("oidc: {name}: id_token, refresh, UserInfo and prompt=none ok"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_signs_and_the_old_one_stays_published() {
+    let config = config();
+    for (name, bin) in PROVIDERS {
+        let file = TempFile::with_contents("rotate.sqlite", "");
+        let db = format!("sqlite:{}", file.as_str());
+        // The same address both times, so that the issuer stays the same.
+        let listen = format!("127.0.0.1:{}", free_port());
+        let args = ["--listen", &listen, "--config", config.as_str(), "--db", &db];
+        let mut p = start(bin, &args).await;
+        let before: JwkSet = serde_json::from_value(get_json(&format!("{}/jwks", p.base)).await).unwrap();
+        let old = redeem(&p.base, "rp-ed", &code(&p.base, "rp-ed", "&scope=openid").await).await;
+        p.child.kill().await.unwrap();
+
+        let out = tokio::process::Command::new(bin)
+            .args(["rotate-signing-key", "--db", &db, "--alg", "EdDSA"])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        let kid =
+            printed.split("kid ").nth(1).and_then(|r| r.split_whitespace().next()).expect("the new kid").to_owned();
+
+        let p = start(bin, &args).await;
+        let after: JwkSet = serde_json::from_value(get_json(&format!("{}/jwks", p.base)).await).unwrap();
+        assert_eq!(after.keys.len(), before.keys.len() + 1, "{name}: the old EdDSA key stays published");
+        let new = redeem(&p.base, "rp-ed", &code(&p.base, "rp-ed", "&scope=openid").await).await;
+        let header = new["id_token"].as_str().unwrap().split('.').next().unwrap().to_owned();
+        let header: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["kid"].as_str(), Some(kid.as_str()), "{name}: the new key signs");
+        // A token signed before the rotation still verifies against the published keys.
+        claims(&p.base, "rp-ed", old["id_token"].as_str().unwrap(), &after, Algorithm::EdDsa);
+        let bad =
+            tokio::process::Command::new(bin).args(["rotate-signing-key", "--db", &db, "--alg", "HS256"]).output();
+        let bad = bad.await.unwrap();
+        assert_eq!(bad.status.code(), Some(1), "{name}: an unknown algorithm is refused");
+        assert!(String::from_utf8_lossy(&bad.stderr).starts_with("error: "));
+    }
+}
