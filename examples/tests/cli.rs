@@ -39,7 +39,9 @@ fn secret_arg() -> String {
 async fn help_names_every_subcommand() {
     let run = cli(&["--help"]).await;
     assert_eq!(run.code, 0);
-    for sub in ["discover", "authorize", "client-credentials", "password", "refresh", "revoke", "introspect"] {
+    for sub in
+        ["discover", "authorize", "client-credentials", "password", "refresh", "revoke", "introspect", "userinfo"]
+    {
         assert!(run.stdout.contains(sub), "{sub} missing from --help");
     }
 }

@@ -28,6 +28,11 @@ redirect_uris = ["{REDIRECT}"]
 scopes = ["openid"]
 id_token_signed_response_alg = "EdDSA"
 
+[[clients]]
+id = "cli"
+redirect_uris = ["http://127.0.0.1/callback"]
+scopes = ["openid", "email"]
+
 [[users]]
 username = "alice"
 password = "alice-password"
@@ -170,5 +175,104 @@ async fn a_rotated_key_signs_and_the_old_one_stays_published() {
         let bad = bad.await.unwrap();
         assert_eq!(bad.status.code(), Some(1), "{name}: an unknown algorithm is refused");
         assert!(String::from_utf8_lossy(&bad.stderr).starts_with("error: "));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_core_3_1_3_7_our_client_logs_in_with_openid_connect_on_both_providers() {
+    use oauth2_core::Client;
+    use oauth2_reqwest::Session;
+    let config = config();
+    for (name, bin) in PROVIDERS {
+        let p = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str(), "--db", "memory"]).await;
+        let http = oauth2_reqwest::http_client().unwrap();
+        let metadata = oauth2_reqwest::discover(&http, &p.base).await.unwrap();
+        let client =
+            Client::builder("rp").secret("rp-secret").metadata(&metadata).redirect_uri(REDIRECT).build().unwrap();
+        let session = Session::new(client).unwrap();
+        let (url, pending) = session.authorization_url("openid profile email").unwrap();
+        assert!(pending.nonce.is_some(), "{name}: an openid request carries a nonce");
+        let callback = Browser::new().approve(url.as_str()).await;
+        session.finish_authorization(&pending, &callback).await.expect("the id_token passes every check");
+        let claims = session.id_token_claims().expect("the session keeps the id_token's claims");
+        assert_eq!((claims.sub.as_str(), claims.nonce.as_deref()), ("alice", pending.nonce.as_deref()), "{name}");
+        let info = session.userinfo().await.expect("UserInfo, with the same sub");
+        assert_eq!(info["email"], "alice@example.com", "{name}");
+        session.refresh().await.expect("the refreshed id_token passes too");
+        let refreshed = session.id_token_claims().unwrap();
+        assert_eq!((&refreshed.sub, refreshed.auth_time), (&claims.sub, claims.auth_time), "{name}");
+        assert!(refreshed.nonce.is_none() && refreshed.iat >= claims.iat, "{name}");
+        // A pending value whose nonce is another request's does not accept this callback's id_token (a replayed
+        // or injected id_token, OIDC Core §3.1.3.7 #11).
+        let (url, sent) = session.authorization_url("openid").unwrap();
+        let (_, other) = session.authorization_url("openid").unwrap();
+        let callback = Browser::new().approve(url.as_str()).await;
+        let mismatched = oauth2_core::PendingAuthorization { nonce: other.nonce, ..sent };
+        let refused = session.finish_authorization(&mismatched, &callback).await.unwrap_err();
+        assert_eq!(refused.code(), "invalid_id_token", "{name}: {refused}");
+        assert_eq!(
+            session.id_token_claims().map(|c| c.iat),
+            Some(refreshed.iat),
+            "{name}: the session kept the old one"
+        );
+        report(&format!("oidc: {name}: oauth2-reqwest login, UserInfo and refresh ok"));
+    }
+}
+
+/// design.md §4 (CLI): `authorize` with `openid` checks the id_token before printing; `userinfo --token T` prints
+/// the UserInfo JSON, and a bad token ends with `error: invalid_token: ...`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_core_5_3_2_the_cli_authorizes_with_openid_and_prints_userinfo() {
+    use tokio::io::AsyncBufReadExt;
+    let config = config();
+    for (name, bin) in PROVIDERS {
+        let p = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str(), "--db", "memory"]).await;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_oauth2-cli"))
+            .args(["authorize", "--no-browser", "--issuer", &p.base, "--client-id", "cli", "--scope", "openid email"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let url = loop {
+            line.clear();
+            assert!(stderr.read_line(&mut line).await.unwrap() > 0, "{name}: the CLI exited before printing the URL");
+            if line.starts_with(&p.base) {
+                break line.trim().to_owned();
+            }
+        };
+        assert!(url.contains("nonce="), "{name}: {url}");
+        let back = Browser::new().approve(&url).await;
+        let delivered = reqwest::get(&back).await.unwrap();
+        assert_eq!(delivered.status(), 200, "{name}");
+        let out = child.wait_with_output().await.unwrap();
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(printed["id_token"].is_string(), "{name}: {printed}");
+        let token = printed["access_token"].as_str().unwrap();
+
+        let cli = |args: Vec<String>| async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_oauth2-cli")).args(args).output().await.unwrap()
+        };
+        let info =
+            cli(vec!["userinfo".into(), "--issuer".into(), p.base.clone(), "--token".into(), token.into()]).await;
+        assert!(info.status.success(), "{name}: {}", String::from_utf8_lossy(&info.stderr));
+        let info: Value = serde_json::from_slice(&info.stdout).unwrap();
+        assert_eq!(
+            (info["sub"].as_str(), info["email"].as_str()),
+            (Some("alice"), Some("alice@example.com")),
+            "{name}"
+        );
+        let bad =
+            cli(vec!["userinfo".into(), "--issuer".into(), p.base.clone(), "--token".into(), "nope".into()]).await;
+        assert_eq!(bad.status.code(), Some(1), "{name}");
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(
+            stderr.trim_end().lines().last().unwrap_or("").starts_with("error: invalid_token: "),
+            "{name}: {stderr}"
+        );
+        report(&format!("oidc: {name}: oauth2-cli authorize (id_token checked) and userinfo ok"));
     }
 }

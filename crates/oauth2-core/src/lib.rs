@@ -30,10 +30,10 @@
 //! | RFC 7517 §5, RFC 7638 §3.1, RFC 8037 Appendix A (JWK, thumbprints, Ed25519) | `jose/jwk.rs`, `jose/key.rs`; the server's keys and `jwks_uri` in `server/keys.rs`, `server/endpoint/metadata.rs` |
 //! | RFC 7518 §3.1 (algorithms: no `none`, no HMAC) | `jose/mod.rs`, `jose/jws.rs` |
 //! | RFC 7519 §4.1.1, §4.1.3, §4.1.4, §4.1.5 (JWT claims) | `jose/jwt.rs` |
-//! | OIDC Core §3.1.2.1, §3.1.2.6 (`nonce`, `prompt`, `max_age`, `login_hint`) | `server/endpoint/authorize.rs` |
-//! | OIDC Core §5.3.1, §5.3.2 (UserInfo) | `server/endpoint/userinfo.rs` |
+//! | OIDC Core §3.1.2.1, §3.1.2.6 (`nonce`, `prompt`, `max_age`, `login_hint`) | `server/endpoint/authorize.rs`; the client's `nonce` in `client/authorization.rs` |
+//! | OIDC Core §5.3.1, §5.3.2 (UserInfo) | `server/endpoint/userinfo.rs`; the client's check in `client/id_token.rs` |
 //! | OIDC Discovery §3, §4 (OpenID Provider metadata) | `server/endpoint/metadata.rs` |
-//! | OIDC Core §3.1.3.3, §3.1.3.6, §3.1.3.7, §12.2 (the id_token, `at_hash`, its algorithm, on refresh) | `server/rules/id_token.rs`, `server/endpoint/token.rs`, `jose/mod.rs` |
+//! | OIDC Core §3.1.3.3, §3.1.3.6, §3.1.3.7, §12.2 (the id_token, `at_hash`, its algorithm, on refresh) | `server/rules/id_token.rs`, `server/endpoint/token.rs`, `jose/mod.rs`; the client's checks in `client/id_token.rs` |
 //! | RFC 7636 §4.1, §4.2, §4.3, §4.4.1, §4.6, Appendix B (PKCE) | `pkce.rs`, `server/endpoint/authorize.rs`, `server/endpoint/token.rs` |
 //! | RFC 7662 §2, §2.1, §2.2 (introspection) | `server/endpoint/introspection.rs`, `introspection.rs`, `client/introspection.rs` |
 //! | RFC 8259 §7 (JSON strings) | `reply.rs` |

@@ -51,6 +51,9 @@ pub enum Error {
     /// The session holds no token yet.
     #[error("the session has no token: run a grant first")]
     NoToken,
+    /// An id_token or a UserInfo answer failed the OpenID Connect checks (OIDC Core §3.1.3.7, §5.3.2).
+    #[error("invalid id_token: {0}")]
+    IdToken(#[from] oauth2_core::client::IdTokenError),
     /// The token expired and the session has no way to renew it.
     #[error("the access token expired and there is no refresh token")]
     TokenExpired,
@@ -78,6 +81,7 @@ impl Error {
             Self::NoToken => "no_token",
             Self::TokenExpired => "token_expired",
             Self::RefreshFailed(inner) => inner.code(),
+            Self::IdToken(e) => e.code(),
         }
     }
 

@@ -50,10 +50,12 @@
 
 mod error;
 mod execute;
+mod oidc;
 mod session;
 
 pub use error::Error;
 pub use execute::{Discovered, MAX_BODY, TIMEOUT, discover, execute, fetch_metadata, http_client};
+pub use oidc::JWKS_REFETCH_EVERY;
 pub use session::{RequestBuilder, Session, SessionBuilder};
 
 pub use oauth2_core;

@@ -45,14 +45,16 @@ struct Failure {
     error: Arc<Error>,
 }
 
-struct Inner {
-    client: Client,
-    http: reqwest::Client,
+pub(crate) struct Inner {
+    pub(crate) client: Client,
+    pub(crate) http: reqwest::Client,
     state: Mutex<TokenState>,
     refresh_lock: tokio::sync::Mutex<()>,
     on_refresh: Option<TokenCallback>,
     margin: Duration,
     allow_insecure_http: bool,
+    pub(crate) jwks: tokio::sync::Mutex<crate::oidc::JwksCache>,
+    pub(crate) id_token: Mutex<Option<oauth2_core::client::IdTokenClaims>>,
 }
 
 /// An OAuth 2.0 client session: gets tokens with any grant, sends requests with the token attached, and refreshes
@@ -72,7 +74,7 @@ struct Inner {
 /// backend service.
 #[derive(Clone)]
 pub struct Session {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Session {
@@ -155,6 +157,8 @@ impl SessionBuilder {
                 state: Mutex::new(state),
                 refresh_lock: tokio::sync::Mutex::new(()),
                 on_refresh: self.on_refresh,
+                jwks: tokio::sync::Mutex::default(),
+                id_token: Mutex::new(None),
                 margin: self.margin,
                 allow_insecure_http: self.allow_insecure_http,
             }),
@@ -248,6 +252,8 @@ impl Session {
         if token.scope.is_none() && !pending.scope.is_empty() {
             token.scope = Some(pending.scope.clone());
         }
+        // OpenID Connect: the id_token is checked before the session takes the token (OIDC Core §3.1.3.7).
+        self.check_login_id_token(pending, &token).await?;
         self.store(token.clone(), Renewal::RefreshToken);
         Ok(token)
     }
@@ -307,6 +313,7 @@ impl Session {
         let request = self.inner.client.refresh_request(refresh_token, &scope)?;
         let token =
             self.inner.client.parse_refresh_response(self.send(request).await?, &current, &scope, SystemTime::now())?;
+        self.check_refreshed_id_token(&token).await?;
         self.adopt_refreshed(token, generation).map(|(token, _)| token)
     }
 
@@ -462,11 +469,17 @@ impl Session {
         let result = match (&current.refresh_token, &renewal) {
             (Some(refresh_token), _) => match self.inner.client.refresh_request(refresh_token, Scope::empty()) {
                 Ok(request) => match self.send(request).await {
-                    Ok(response) => self
-                        .inner
-                        .client
-                        .parse_refresh_response(response, &current, &Scope::empty(), SystemTime::now())
-                        .map_err(Error::from),
+                    Ok(response) => {
+                        match self.inner.client.parse_refresh_response(
+                            response,
+                            &current,
+                            &Scope::empty(),
+                            SystemTime::now(),
+                        ) {
+                            Ok(token) => self.check_refreshed_id_token(&token).await.map(|()| token),
+                            Err(e) => Err(e.into()),
+                        }
+                    }
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e.into()),

@@ -114,6 +114,7 @@ pub fn callback(data: &[u8]) {
             pkce_verifier: None,
             redirect_uri: Some("https://app.example/cb".into()),
             scope: Scope::parse("read"),
+            nonce: None,
         };
         match response_type {
             ResponseType::Code => drop(client().finish_authorization(&pending, &text)),

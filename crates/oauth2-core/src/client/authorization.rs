@@ -15,8 +15,16 @@ use crate::random::{CryptoRng, TOKEN_BYTES, random_token};
 use crate::scope::Scope;
 use crate::secret::{AuthorizationCode, State, constant_time_eq};
 
-const RESERVED: [&str; 7] =
-    ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"];
+const RESERVED: [&str; 8] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+];
 
 /// An authorization request's URL being built: scope and extra parameters, then [`build`](Self::build) gives the
 /// URL to send the browser to and the [`PendingAuthorization`] to keep.
@@ -29,6 +37,8 @@ pub struct AuthorizationUrlBuilder<'a> {
     scope: Scope,
     redirect_uri: Option<Url>,
     params: Vec<(String, String)>,
+    /// Sent when the scope has `openid` (OIDC Core §3.1.2.1).
+    nonce: String,
 }
 
 impl std::fmt::Debug for AuthorizationUrlBuilder<'_> {
@@ -98,6 +108,9 @@ impl AuthorizationUrlBuilder<'_> {
                 q.append_pair("code_challenge", challenge.as_str());
                 q.append_pair("code_challenge_method", method.as_str());
             }
+            if scope.contains("openid") {
+                q.append_pair("nonce", &self.nonce);
+            }
             for (k, v) in &self.params {
                 q.append_pair(k, v);
             }
@@ -107,6 +120,7 @@ impl AuthorizationUrlBuilder<'_> {
             state: self.state,
             pkce_verifier: self.verifier.map(|(v, _)| v),
             redirect_uri: redirect_uri.map(String::from),
+            nonce: scope.contains("openid").then_some(self.nonce),
             scope,
         };
         Ok((url, pending))
@@ -129,6 +143,9 @@ pub struct PendingAuthorization {
     pub redirect_uri: Option<String>,
     /// The scope asked for; when the server's response omits `scope`, this is what was granted (§5.1).
     pub scope: Scope,
+    /// The `nonce` sent with an OpenID Connect request (scope `openid`), which its id_token must carry back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// Why a callback (the redirect back from the authorization server) was not accepted.
@@ -225,14 +242,16 @@ impl Client {
     pub fn authorization_request<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> AuthorizationUrlBuilder<'_> {
         let state = State::new(random_token(rng, TOKEN_BYTES));
         let verifier = self.pkce.map(|m| (PkceVerifier::generate(rng), m));
-        self.start(ResponseType::Code, state, verifier)
+        let nonce = random_token(rng, TOKEN_BYTES);
+        self.start(ResponseType::Code, state, verifier, nonce)
     }
 
     /// Starts an implicit grant request (RFC 6749 §4.2.1). Legacy: RFC 9700 §2.1.2 says clients should use the
     /// code grant with PKCE instead; this exists for servers that offer nothing else.
     pub fn implicit_request<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> AuthorizationUrlBuilder<'_> {
         let state = State::new(random_token(rng, TOKEN_BYTES));
-        self.start(ResponseType::Token, state, None)
+        let nonce = random_token(rng, TOKEN_BYTES);
+        self.start(ResponseType::Token, state, None, nonce)
     }
 
     fn start(
@@ -240,6 +259,7 @@ impl Client {
         response_type: ResponseType,
         state: State,
         verifier: Option<(PkceVerifier, PkceMethod)>,
+        nonce: String,
     ) -> AuthorizationUrlBuilder<'_> {
         AuthorizationUrlBuilder {
             client: self,
@@ -249,6 +269,7 @@ impl Client {
             scope: Scope::empty(),
             redirect_uri: None,
             params: Vec::new(),
+            nonce,
         }
     }
 

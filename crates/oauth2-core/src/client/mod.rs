@@ -18,6 +18,8 @@
 mod authorization;
 mod bearer;
 mod discovery;
+#[cfg(feature = "jose")]
+mod id_token;
 mod introspection;
 pub(crate) mod response;
 mod revocation;
@@ -33,6 +35,8 @@ use url::Url;
 pub use authorization::{AuthorizationUrlBuilder, CallbackError, PendingAuthorization};
 pub use bearer::{BearerChallenge, InvalidChallenge, InvalidTokenValue, ParsedChallenge, parse_challenges};
 pub use discovery::{DiscoveryError, parse_metadata};
+#[cfg(feature = "jose")]
+pub use id_token::{IdTokenClaims, IdTokenError};
 pub use response::ResponseError;
 pub use token::{Token, TokenType};
 
@@ -141,6 +145,8 @@ pub struct Client {
     token_endpoint: Option<Url>,
     revocation_endpoint: Option<Url>,
     introspection_endpoint: Option<Url>,
+    jwks_uri: Option<Url>,
+    userinfo_endpoint: Option<Url>,
     redirect_uri: Option<Url>,
     issuer: Option<String>,
     require_issuer: bool,
@@ -232,6 +238,16 @@ impl ClientBuilder {
         self.url("introspection_endpoint", url)
     }
 
+    /// The issuer's JWK Set, which id_tokens are checked against (RFC 8414 §2 `jwks_uri`).
+    pub fn jwks_uri(self, url: impl AsRef<str>) -> Self {
+        self.url("jwks_uri", url)
+    }
+
+    /// The OpenID Connect UserInfo endpoint (OIDC Core §5.3).
+    pub fn userinfo_endpoint(self, url: impl AsRef<str>) -> Self {
+        self.url("userinfo_endpoint", url)
+    }
+
     /// The registered redirect URI sent in authorization and code-exchange requests (RFC 6749 §3.1.2).
     pub fn redirect_uri(self, url: impl AsRef<str>) -> Self {
         self.url("redirect_uri", url)
@@ -261,6 +277,8 @@ impl ClientBuilder {
             ("token_endpoint", &metadata.token_endpoint),
             ("revocation_endpoint", &metadata.revocation_endpoint),
             ("introspection_endpoint", &metadata.introspection_endpoint),
+            ("jwks_uri", &metadata.jwks_uri),
+            ("userinfo_endpoint", &metadata.userinfo_endpoint),
         ];
         for (field, value) in endpoints {
             if let Some(v) = value {
@@ -324,6 +342,8 @@ impl ClientBuilder {
             token_endpoint: None,
             revocation_endpoint: None,
             introspection_endpoint: None,
+            jwks_uri: None,
+            userinfo_endpoint: None,
             redirect_uri: None,
             issuer: self.issuer,
             require_issuer: self.require_issuer,
@@ -345,6 +365,8 @@ impl ClientBuilder {
                 "token_endpoint" => &mut client.token_endpoint,
                 "revocation_endpoint" => &mut client.revocation_endpoint,
                 "introspection_endpoint" => &mut client.introspection_endpoint,
+                "jwks_uri" => &mut client.jwks_uri,
+                "userinfo_endpoint" => &mut client.userinfo_endpoint,
                 _ => &mut client.redirect_uri,
             };
             *slot = Some(url);
@@ -389,6 +411,16 @@ impl Client {
     /// The token endpoint.
     pub fn token_endpoint(&self) -> Option<&Url> {
         self.token_endpoint.as_ref()
+    }
+
+    /// The issuer's JWK Set.
+    pub fn jwks_uri(&self) -> Option<&Url> {
+        self.jwks_uri.as_ref()
+    }
+
+    /// The OpenID Connect UserInfo endpoint.
+    pub fn userinfo_endpoint(&self) -> Option<&Url> {
+        self.userinfo_endpoint.as_ref()
     }
 
     /// The expected issuer, if known.

@@ -46,6 +46,7 @@ fn pending_with_state(state: &str) -> PendingAuthorization {
         pkce_verifier: None,
         redirect_uri: Some("https://client.example.com/cb".into()),
         scope: Scope::empty(),
+        nonce: None,
     }
 }
 

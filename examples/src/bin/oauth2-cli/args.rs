@@ -123,6 +123,12 @@ pub(crate) enum Command {
         #[command(flatten)]
         token: TokenArgs,
     },
+    /// Print what the OpenID Connect UserInfo endpoint says about the token's user (needs --issuer).
+    Userinfo {
+        /// The access token.
+        #[arg(long, value_name = "TOKEN", allow_hyphen_values = true)]
+        token: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -192,6 +192,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         return Ok(());
     }
+    if let Command::Userinfo { token } = &cli.command {
+        if cli.server.issuer.is_none() {
+            return Err(CliError::Usage("userinfo needs --issuer".into()));
+        }
+        return userinfo(&setup(&cli).await?, token, cli.server.allow_insecure_http).await;
+    }
     // Usage first: a mistake on the command line is exit 2 whatever the network would have said.
     if cli.client.client_id.is_none() {
         return Err(CliError::Usage("--client-id is required".into()));
@@ -240,7 +246,70 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             print_body(&body);
             Ok(())
         }
+        Command::Userinfo { token } => userinfo(&setup, token, cli.server.allow_insecure_http).await,
     }
+}
+
+/// `userinfo --token T`: the UserInfo endpoint's JSON (OIDC Core §5.3.2), from the issuer's metadata.
+async fn userinfo(setup: &Setup, token: &str, allow_insecure_http: bool) -> Result<(), CliError> {
+    let endpoint = setup
+        .metadata
+        .as_ref()
+        .and_then(|(m, _)| m.userinfo_endpoint.clone())
+        .ok_or_else(|| failed("invalid_configuration", "the issuer's metadata lists no userinfo_endpoint"))?;
+    let endpoint = url::Url::parse(&endpoint).map_err(|e| failed("invalid_configuration", e.to_string()))?;
+    oauth2_core::security::check_endpoint(&endpoint, allow_insecure_http)
+        .map_err(|e| failed("insecure_endpoint", e.to_string()))?;
+    let mut request =
+        http::Request::get(endpoint.as_str()).body(Vec::new()).map_err(|e| failed("invalid_request", e.to_string()))?;
+    let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| CliError::Usage("the token cannot be sent in a header".into()))?;
+    request.headers_mut().insert(http::header::AUTHORIZATION, value);
+    let response = execute(&setup.http, request).await?;
+    if response.status() != http::StatusCode::OK {
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
+        // RFC 6750 §3: the error may be only in the challenge.
+        let challenge =
+            response.headers().get(http::header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let code = body["error"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| challenge.split("error=\"").nth(1).and_then(|r| r.split('"').next()).map(str::to_owned));
+        let code = code.unwrap_or_else(|| "invalid_token".to_owned());
+        let description = body["error_description"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("the UserInfo endpoint answered {}", response.status()));
+        return Err(failed(&code, description));
+    }
+    print_body(response.body());
+    Ok(())
+}
+
+/// OpenID Connect (design.md §4): an id_token in the token response is checked against the issuer's JWKS before
+/// anything is printed; a bad one is `invalid_id_token`.
+async fn check_id_token(
+    client: &Client,
+    http: &reqwest::Client,
+    pending: &oauth2_core::PendingAuthorization,
+    token: &oauth2_core::Token,
+) -> Result<(), CliError> {
+    let Some(id_token) = token.extra.get("id_token").and_then(|v| v.as_str()) else {
+        if pending.nonce.is_some() && token.scope.as_ref().is_some_and(|s| s.contains("openid")) {
+            return Err(failed("invalid_id_token", "openid was granted but no id_token came"));
+        }
+        return Ok(());
+    };
+    let invalid = |d: String| failed("invalid_id_token", d);
+    let jwks_uri = client.jwks_uri().ok_or_else(|| invalid("the issuer's metadata lists no jwks_uri".into()))?;
+    let request = http::Request::get(jwks_uri.as_str()).body(Vec::new()).map_err(|e| invalid(e.to_string()))?;
+    let response = execute(http, request).await?;
+    let keys: oauth2_core::jose::JwkSet =
+        serde_json::from_slice(response.body()).map_err(|e| invalid(format!("the JWK Set is malformed: {e}")))?;
+    client
+        .validate_id_token(id_token, pending, Some(token.access_token.secret()), &keys, SystemTime::now())
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(())
 }
 
 async fn authorize(
@@ -299,6 +368,7 @@ async fn exchange(
     let request = client.finish_authorization(pending, callback_url).map_err(Error::from)?;
     let response = execute(http, request).await?;
     let body = response.body().clone();
-    client.parse_token_response(response, SystemTime::now()).map_err(Error::from)?;
+    let token = client.parse_token_response(response, SystemTime::now()).map_err(Error::from)?;
+    check_id_token(client, http, pending, &token).await?;
     Ok(body)
 }
