@@ -276,3 +276,50 @@ async fn oidc_core_5_3_2_the_cli_authorizes_with_openid_and_prints_userinfo() {
         report(&format!("oidc: {name}: oauth2-cli authorize (id_token checked) and userinfo ok"));
     }
 }
+
+/// design.md §4: client-web logs in with OpenID Connect where the provider offers `openid`, and shows the
+/// id_token's claims beside UserInfo (and still after a refresh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_web_logs_in_with_openid_connect_and_shows_the_id_token() {
+    for (name, bin) in PROVIDERS {
+        let web_port = free_port();
+        let config = TempFile::with_contents(
+            "web.toml",
+            &format!(
+                r#"
+[[clients]]
+id = "demo-web"
+secret = "demo-web-secret"
+redirect_uris = ["http://127.0.0.1:{web_port}/callback"]
+scopes = ["openid", "profile", "email", "read"]
+
+[[users]]
+username = "alice"
+password = "alice-password"
+name = "Alice Liddell"
+email = "alice@example.com"
+"#
+            ),
+        );
+        let p = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str(), "--db", "memory"]).await;
+        let listen = format!("127.0.0.1:{web_port}");
+        let web = start(env!("CARGO_BIN_EXE_client-web"), &["--listen", &listen, "--issuer", &p.base]).await;
+        let b = Browser::new();
+        let to_provider = b.0.get(format!("{}/login", web.base)).send().await.unwrap();
+        let authorize = Browser::location(&to_provider);
+        assert!(authorize.contains("scope=openid") && authorize.contains("nonce="), "{name}: {authorize}");
+        let callback = b.approve(&authorize).await;
+        assert_eq!(Browser::location(&b.0.get(&callback).send().await.unwrap()), "/profile", "{name}");
+        let profile = b.0.get(format!("{}/profile", web.base)).send().await.unwrap().text().await.unwrap();
+        for shown in
+            [format!("id=\"iss\">{}<", p.base), "id=\"id-sub\">alice<".into(), "id=\"email\">alice@example.com<".into()]
+        {
+            assert!(profile.contains(&shown), "{name}: {shown} missing from {profile}");
+        }
+        let csrf = [("csrf", hidden(&profile, "csrf"))];
+        let refreshed = b.0.post(format!("{}/refresh", web.base)).form(&csrf).send().await.unwrap();
+        assert_eq!(Browser::location(&refreshed), "/profile", "{name}: the refreshed id_token passes");
+        let profile = b.0.get(format!("{}/profile", web.base)).send().await.unwrap().text().await.unwrap();
+        assert!(profile.contains("id=\"id-sub\">alice<"), "{name}: {profile}");
+    }
+}

@@ -34,9 +34,10 @@ struct Args {
     /// This app's client secret.
     #[arg(long, default_value = "demo-web-secret")]
     client_secret: String,
-    /// The scope to ask for.
-    #[arg(long, default_value = "profile read")]
-    scope: String,
+    /// The scope to ask for (default: `openid profile email read` as far as the provider offers them, so that it
+    /// logs in with OpenID Connect where it can; `profile read` when the provider lists no scopes).
+    #[arg(long)]
+    scope: Option<String>,
 }
 
 /// A login on its way to the provider: what the callback needs, when it started, and from where.
@@ -258,10 +259,23 @@ async fn profile(State(app): State<Shared>, headers: HeaderMap) -> Response {
         .map(|d| format!("{} s", d.as_secs()))
         .unwrap_or_else(|| "unknown".into());
     let scope = token.as_ref().and_then(|t| t.scope.as_ref()).map(|s| s.to_string()).unwrap_or_default();
+    // OpenID Connect: the id_token's claims (checked by the session against the provider's keys) beside UserInfo.
+    let id_token = match session.id_token_claims() {
+        Some(c) => format!(
+            "<h2>ID token</h2><dl><dt>Issuer</dt><dd id=\"iss\">{}</dd><dt>Subject</dt><dd id=\"id-sub\">{}</dd>\
+             <dt>Logged in at</dt><dd id=\"auth-time\">{}</dd><dt>Expires at</dt><dd>{}</dd></dl>",
+            html_escape(&c.iss),
+            html_escape(&c.sub),
+            c.auth_time.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+            c.exp,
+        ),
+        None => String::new(),
+    };
+    let email = me["email"].as_str().map(|e| format!("<dt>Email</dt><dd id=\"email\">{}</dd>", html_escape(e)));
     let csrf = html_escape(&csrf);
     let body = format!(
-        "<dl><dt>Name</dt><dd id=\"name\">{name}</dd><dt>Username</dt><dd id=\"sub\">{sub}</dd>\
-         <dt>Granted scope</dt><dd>{scope}</dd><dt>Access token expires in</dt><dd id=\"expires\">{expires}</dd></dl>\
+        "<h2>UserInfo</h2><dl><dt>Name</dt><dd id=\"name\">{name}</dd><dt>Username</dt><dd id=\"sub\">{sub}</dd>{email}\
+         <dt>Granted scope</dt><dd>{scope}</dd><dt>Access token expires in</dt><dd id=\"expires\">{expires}</dd></dl>{id_token}\
          <form method=\"post\" action=\"/refresh\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\" class=\"secondary\">Refresh token</button></form> \
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -269,6 +283,7 @@ async fn profile(State(app): State<Shared>, headers: HeaderMap) -> Response {
         name = html_escape(me["name"].as_str().unwrap_or("")),
         sub = html_escape(me["sub"].as_str().unwrap_or("")),
         scope = html_escape(&scope),
+        email = email.unwrap_or_default(),
     );
     page("Your profile", &body).into_response()
 }
@@ -343,7 +358,18 @@ async fn main() -> std::process::ExitCode {
     let state = Arc::new(AppState {
         client,
         http,
-        scope: Scope::parse(&args.scope),
+        scope: match &args.scope {
+            Some(scope) => Scope::parse(scope),
+            None => match &metadata.scopes_supported {
+                Some(offered) => ["openid", "profile", "email", "read"]
+                    .into_iter()
+                    .filter(|s| offered.iter().any(|o| o == s))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+                    .into(),
+                None => Scope::parse("profile read"),
+            },
+        },
         base: base.clone(),
         userinfo,
         pending: Mutex::default(),
