@@ -45,7 +45,7 @@ pub fn fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
         RegisteredClient::confidential(WEB.0, WEB.1)
             .redirect_uris([WEB_REDIRECT])
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
-            .scopes("read profile"),
+            .scopes("read profile openid"),
     );
     store.add_client(
         RegisteredClient::confidential(SVC.0, SVC.1).grant_types([GrantType::ClientCredentials]).scopes("read write"),
@@ -71,12 +71,30 @@ pub fn fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
         retired_until: None,
     };
     ready(store.create_signing_key(record)).expect("the memory store stores a key");
+    // RS256, OpenID Connect's default, with the RFC 7515 key: no RSA key is made per test run.
+    let rsa = oauth2_core::jose::SigningKey::from_private_jwk(include_str!(
+        "../../oauth2-core/src/jose/vectors/rfc7515_a2_rsa.json"
+    ))
+    .expect("the RFC 7515 key");
+    let record = KeyRecord {
+        kid: rsa.kid().to_owned(),
+        algorithm: rsa.algorithm().as_str().to_owned(),
+        private_key: rsa.to_pkcs8().expect("PKCS#8"),
+        created_at: std::time::SystemTime::now(),
+        retired_until: None,
+    };
+    ready(store.create_signing_key(record)).expect("the memory store stores a key");
     let mut config = ServerConfig::new(issuer).body_timeout(BODY_TIMEOUT);
     config.code_lifetime = CODE_LIFETIME;
     // The implicit grant is legacy and off by default; the table checks it still works where a server offers it.
     config.grant_types.push(GrantType::Implicit);
     AuthorizationServer::new(config, store, OsTokenGenerator)
         .with_password_verifier(|u, p| (u == "alice" && p == "wonderland").then(|| u.to_owned()))
+        .with_userinfo(&["name"], |grant| {
+            let mut claims = serde_json::Map::new();
+            claims.insert("name".into(), grant.subject.as_deref().unwrap_or_default().to_uppercase().into());
+            claims
+        })
 }
 
 /// The output of a future that is ready at once (the memory store's are), without a runtime.
@@ -285,6 +303,89 @@ async fn rfc7517_5_jwks_lists_the_public_signing_keys(t: &Target) -> Outcome {
         let jwk: oauth2_core::jose::Jwk = serde_json::from_value(key.clone()).map_err(|e| e.to_string())?;
         check!(jwk.thumbprint().is_ok(), "a usable key: {key}");
     }
+    Ok(())
+}
+
+/// The code grant with `openid` up to the token response, with `extra` authorization parameters.
+async fn oidc_tokens(t: &Target, extra: &[(&str, &str)]) -> Result<Reply, String> {
+    let mut q =
+        vec![("response_type", "code"), ("client_id", WEB.0), ("redirect_uri", WEB_REDIRECT), ("state", "st-o")];
+    q.push(("scope", "openid read"));
+    q.extend_from_slice(extra);
+    let (status, location) = t.authorize(&q, "allow").await?;
+    check!(status == StatusCode::FOUND, "authorize answered {status}");
+    let location = location.ok_or("no Location")?;
+    let code = params(location.query().unwrap_or(""))("code").ok_or_else(|| format!("no code in {location}"))?;
+    let r = t.redeem(&code, None).await?;
+    check!(r.status == StatusCode::OK, "redeem: {} {}", r.status, r.body);
+    Ok(r)
+}
+
+/// OIDC Core §3.1.3.3, §3.1.3.6: a code grant with `openid` returns an id_token that the server's JWKS verifies,
+/// for this client, with the request's nonce and the access token's at_hash.
+async fn oidc_core_3_1_3_3_the_code_grant_with_openid_returns_a_verifiable_id_token(t: &Target) -> Outcome {
+    use oauth2_core::jose::{Algorithm, JwkSet, Validation, half_hash};
+    let r = oidc_tokens(t, &[("nonce", "n-0S6_WzA2Mj")]).await?;
+    let id_token = r.str("id_token");
+    check!(!id_token.is_empty(), "no id_token: {}", r.body);
+    let keys = t.reply(t.http.get(t.url("/jwks"))).await?;
+    let keys: JwkSet = serde_json::from_value(keys.body).map_err(|e| e.to_string())?;
+    let now = std::time::SystemTime::now();
+    let claims: Value = Validation::new(&t.base, WEB.0, &[Algorithm::Rs256], now)
+        .decode(&id_token, &keys)
+        .map_err(|e| format!("the id_token does not verify: {e}"))?;
+    check!(claims["sub"] == "alice" && claims["nonce"] == "n-0S6_WzA2Mj", "claims: {claims}");
+    check!(claims["at_hash"] == half_hash(Algorithm::Rs256, &r.str("access_token")), "at_hash: {claims}");
+    let plain = t.redeem(&t.web_code(false).await?, None).await?;
+    check!(plain.body.get("id_token").is_none(), "an id_token without openid: {}", plain.body);
+    Ok(())
+}
+
+/// OIDC Core §3.1.2.6: `prompt=none` is answered `login_required` by redirect, with `state` and `iss`.
+async fn oidc_core_3_1_2_6_prompt_none_is_login_required(t: &Target) -> Outcome {
+    let q = [
+        ("response_type", "code"),
+        ("client_id", WEB.0),
+        ("redirect_uri", WEB_REDIRECT),
+        ("scope", "openid"),
+        ("state", "st-n"),
+        ("prompt", "none"),
+    ];
+    let (status, location) = t.authorize(&q, "allow").await?;
+    check!(status == StatusCode::FOUND, "prompt=none answered {status}");
+    let location = location.ok_or("no Location")?;
+    let p = params(location.query().unwrap_or(""));
+    check!(p("error").as_deref() == Some("login_required"), "error: {location}");
+    check!(p("state").as_deref() == Some("st-n") && p("iss").as_deref() == Some(t.base.as_str()), "{location}");
+    Ok(())
+}
+
+/// OpenID Connect Discovery §3, §4: the provider metadata at the issuer's `/.well-known/openid-configuration`.
+async fn oidc_discovery_4_the_openid_configuration_is_served(t: &Target) -> Outcome {
+    let m = t.reply(t.http.get(t.url("/.well-known/openid-configuration"))).await?;
+    check!(m.status == StatusCode::OK && m.str("issuer") == t.base, "{} {}", m.status, m.body);
+    check!(m.str("jwks_uri") == t.url("/jwks") && m.str("userinfo_endpoint") == t.url("/userinfo"), "{}", m.body);
+    check!(m.body["subject_types_supported"] == serde_json::json!(["public"]), "{}", m.body);
+    let algs = m.body["id_token_signing_alg_values_supported"].as_array().cloned().unwrap_or_default();
+    check!(algs.iter().any(|a| a == "RS256"), "RS256 must be offered: {}", m.body);
+    Ok(())
+}
+
+/// OIDC Core §5.3.1, §5.3.2: UserInfo answers GET and POST with the id_token's `sub`.
+async fn oidc_core_5_3_1_userinfo_answers_get_and_post(t: &Target) -> Outcome {
+    let r = oidc_tokens(t, &[]).await?;
+    let token = r.str("access_token");
+    for request in [t.http.get(t.url("/userinfo")), t.http.post(t.url("/userinfo"))] {
+        let info = t.reply(request.bearer_auth(&token)).await?;
+        check!(info.status == StatusCode::OK, "userinfo: {} {}", info.status, info.body);
+        check!(info.body["sub"] == "alice" && info.body["name"] == "ALICE", "userinfo: {}", info.body);
+    }
+    let none = t.reply(t.http.get(t.url("/userinfo"))).await?;
+    check!(
+        none.status == StatusCode::UNAUTHORIZED && none.header("www-authenticate").starts_with("Bearer"),
+        "{}",
+        none.status
+    );
     Ok(())
 }
 
@@ -900,6 +1001,10 @@ macro_rules! table {
 const SCENARIOS: &[(&str, Run)] = table![
     metadata,
     rfc7517_5_jwks_lists_the_public_signing_keys,
+    oidc_core_3_1_3_3_the_code_grant_with_openid_returns_a_verifiable_id_token,
+    oidc_core_3_1_2_6_prompt_none_is_login_required,
+    oidc_discovery_4_the_openid_configuration_is_served,
+    oidc_core_5_3_1_userinfo_answers_get_and_post,
     code_grant_with_pkce,
     public_client_loopback_any_port,
     public_client_without_pkce_is_refused,
