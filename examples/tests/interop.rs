@@ -115,3 +115,87 @@ async fn requests_oauthlib_against_both_providers() {
         common::report(&format!("[{provider}] × {}", stdout.trim()));
     }
 }
+
+/// The `openidconnect` crate (crates.io) as a relying party against both demo providers, over our reqwest:
+/// discovery, the code grant with PKCE and a nonce, its id_token checked by that crate (signature against the
+/// provider's JWKS, iss, aud, exp, nonce, and at_hash), then UserInfo with its `sub` check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openidconnect_crate_as_relying_party_against_both_providers() {
+    use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+    use openidconnect::{
+        AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+        PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    };
+    let transport = oauth2_reqwest::http_client().unwrap();
+    let http = |request: openidconnect::HttpRequest| {
+        let transport = transport.clone();
+        async move { oauth2_reqwest::execute(&transport, request).await }
+    };
+    let redirect = "http://127.0.0.1:7/cb";
+    let config = common::TempFile::with_contents(
+        "openidconnect.toml",
+        &format!(
+            r#"
+[[clients]]
+id = "rp"
+secret = "rp-secret"
+redirect_uris = ["{redirect}"]
+scopes = ["openid", "profile", "email"]
+
+[[users]]
+username = "alice"
+password = "alice-password"
+name = "Alice Liddell"
+email = "alice@example.com"
+"#
+        ),
+    );
+    for (provider, bin) in PROVIDERS {
+        let running = start(bin, &["--listen", "127.0.0.1:0", "--config", config.as_str(), "--db", "memory"]).await;
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(running.base.clone()).unwrap(), &http)
+            .await
+            .unwrap_or_else(|e| panic!("[{provider}] discovery: {e:?}"));
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new("rp".into()),
+            Some(ClientSecret::new("rp-secret".into())),
+        )
+        .set_redirect_uri(RedirectUrl::new(redirect.into()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_scope(Scope::new("email".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let back = url::Url::parse(&Browser::new().approve(url.as_str()).await).unwrap();
+        let param = |name: &str| back.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        assert_eq!(param("state").as_deref(), Some(state.secret().as_str()), "[{provider}]");
+        let token = client
+            .exchange_code(AuthorizationCode::new(param("code").unwrap()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("[{provider}] token: {e:?}"));
+        let id_token = token.id_token().expect("an id_token");
+        let verifier = client.id_token_verifier();
+        let claims = id_token.claims(&verifier, &nonce).unwrap_or_else(|e| panic!("[{provider}] id_token: {e:?}"));
+        assert_eq!(claims.subject().as_str(), "alice", "[{provider}]");
+        let expected = claims.access_token_hash().expect("at_hash");
+        let computed = AccessTokenHash::from_token(
+            token.access_token(),
+            id_token.signing_alg().unwrap(),
+            id_token.signing_key(&verifier).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(&computed, expected, "[{provider}] at_hash");
+        let info: CoreUserInfoClaims = client
+            .user_info(token.access_token().clone(), Some(claims.subject().clone()))
+            .unwrap()
+            .request_async(&http)
+            .await
+            .unwrap_or_else(|e| panic!("[{provider}] userinfo: {e:?}"));
+        assert_eq!(info.email().map(|e| e.as_str()), Some("alice@example.com"), "[{provider}]");
+        common::report(&format!("[{provider}] × openidconnect: discovery, id_token, at_hash, UserInfo ok"));
+    }
+}
