@@ -272,9 +272,65 @@ fn jose(c: &mut Criterion) {
     g.finish();
 }
 
+/// The code grant with `openid` (an id_token signed per request) beside the plain code grant of `server_side`: RS256
+/// (OpenID Connect's default) and EdDSA, on the RFC keys.
+fn oidc(c: &mut Criterion) {
+    use oauth2_core::jose::{Algorithm, SigningKey};
+    let store = MemoryStore::new();
+    for (id, alg) in [("web", "RS256"), ("web-ed", "EdDSA")] {
+        store.add_client(
+            RegisteredClient::confidential(id, "s3cret")
+                .redirect_uris([REDIRECT])
+                .scopes("openid read")
+                .id_token_signed_response_alg(alg),
+        );
+    }
+    let s = AuthorizationServer::new(ServerConfig::new("https://as.example"), store, OsTokenGenerator);
+    let now = SystemTime::now();
+    let keys = [
+        (Algorithm::Rs256, include_str!("../src/jose/vectors/rfc7515_a2_rsa.json")),
+        (Algorithm::EdDsa, include_str!("../src/jose/vectors/rfc8037_a1_ed25519.json")),
+    ];
+    for (alg, jwk) in keys {
+        block_on(s.ensure_signing_key(alg, now, || SigningKey::from_private_jwk(jwk))).expect("a key");
+    }
+    let mut g = c.benchmark_group("server");
+    for (client, basic, alg) in [("web", BASIC, "RS256"), ("web-ed", "Basic d2ViLWVkOnMzY3JldA==", "EdDSA")] {
+        let query = format!(
+            "response_type=code&client_id={client}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid%20read\
+             &state=xyz&nonce=n-0S6_WzA2Mj&code_challenge={CHALLENGE}&code_challenge_method=S256"
+        );
+        g.bench_function(format!("token: authorization_code + PKCE + openid ({alg} id_token)"), |b| {
+            b.iter_batched(
+                || {
+                    let request = block_on(s.authorization_request(&query)).expect("valid request");
+                    let redirect = block_on(s.approve(&request, "alice", None, now)).expect("approved");
+                    let location = redirect.headers()["location"].to_str().expect("ascii").to_owned();
+                    let url = url::Url::parse(&location).expect("a URL");
+                    let code =
+                        url.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("a code");
+                    let mut r = token_request(format!(
+                        "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb\
+                         &code_verifier={VERIFIER}"
+                    ));
+                    r.headers_mut().insert("authorization", http::HeaderValue::from_static(basic));
+                    r
+                },
+                |r| {
+                    let response = block_on(s.token(r, now));
+                    ok(&response);
+                    assert!(response.body().windows(10).any(|w| w == b"\"id_token\""), "an id_token");
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = server_side, client_side, jose
+    targets = server_side, oidc, client_side, jose
 }
 criterion_main!(benches);
