@@ -323,3 +323,53 @@ email = "alice@example.com"
         assert!(profile.contains("id=\"id-sub\">alice<"), "{name}: {profile}");
     }
 }
+
+/// design.md §3: with `OAUTH2_KEY_ENCRYPTION_KEY` set, the private keys are stored sealed (AES-256-GCM); a
+/// provider started on that database without the key, or with another, refuses to start and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_are_sealed_at_rest_under_the_key_encryption_key() {
+    use oauth2_core::jose::KeySealer;
+    use oauth2_core::server::store::KeyStore;
+    const KEK: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let config = config();
+    for (name, bin) in PROVIDERS {
+        let file = TempFile::with_contents("sealed.sqlite", "");
+        let db = format!("sqlite:{}", file.as_str());
+        let args = ["--listen", "127.0.0.1:0", "--config", config.as_str(), "--db", &db];
+        let mut child = tokio::process::Command::new(bin)
+            .args(args)
+            .env("OAUTH2_KEY_ENCRYPTION_KEY", KEK)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("listening on") {
+                break;
+            }
+        }
+        child.kill().await.unwrap();
+        let store = oauth2_sqlx::SqliteStore::connect(&db).await.unwrap();
+        let keys = store.signing_keys().await.unwrap();
+        assert_eq!(keys.len(), 3, "{name}");
+        assert!(keys.iter().all(|k| KeySealer::is_sealed(&k.private_key)), "{name}: every private key is sealed");
+        drop(store);
+        for (kek, why) in
+            [(None, "no key-encryption key"), (Some("CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg="), "another key")]
+        {
+            let mut command = tokio::process::Command::new(bin);
+            command.args(args).env_remove("OAUTH2_KEY_ENCRYPTION_KEY");
+            if let Some(kek) = kek {
+                command.env("OAUTH2_KEY_ENCRYPTION_KEY", kek);
+            }
+            let out =
+                tokio::time::timeout(std::time::Duration::from_secs(20), command.output()).await.unwrap().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{name}: {why}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.trim_end().lines().last().unwrap_or("");
+            assert!(last.starts_with("error: signing keys: signing key "), "{name}: {why}: {stderr}");
+        }
+    }
+}
