@@ -370,3 +370,28 @@ async fn rfc8252_7_3_authorize_prints_the_token_although_another_connection_hang
     assert!(stub.state.is_valid_access_token(token["access_token"].as_str().unwrap()), "{stdout}");
     drop(hanging);
 }
+
+/// design.md §4: `authorize` checks an id_token before printing anything; one the issuer's keys do not verify
+/// ends the run with `error: invalid_id_token: ...` and exit 1, and no token is printed.
+#[tokio::test]
+async fn oidc_core_3_1_3_7_authorize_refuses_an_id_token_the_issuer_did_not_sign() {
+    let stub = StubServer::start().await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let claims =
+        serde_json::json!({"iss": stub.base, "sub": "x", "aud": PUBLIC_CLIENT_ID, "iat": now, "exp": now + 300});
+    let forger = oauth2_core::jose::SigningKey::ed25519_from_seed("forged", &[3; 32]).unwrap();
+    *stub.state.id_token.lock().unwrap() = Some(forger.sign(None, &claims).unwrap());
+    let (mut child, url, mut stderr) = start_authorize(&stub, &[]).await;
+    let browser = no_redirects();
+    let location = browser.get(&url).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let page = browser.get(&location).send().await.unwrap();
+    assert!(page.text().await.unwrap().contains("invalid_id_token"));
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
+    assert!(stdout.is_empty(), "nothing printed: {stdout}");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).await.unwrap();
+    assert!(rest.lines().last().unwrap_or("").starts_with("error: invalid_id_token: "), "{rest}");
+}

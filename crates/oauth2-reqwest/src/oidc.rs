@@ -123,3 +123,70 @@ impl Session {
         Ok(info)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use oauth2_core::jose::{Jwk, SigningKey};
+
+    use super::*;
+
+    fn key(kid: &str, seed: u8) -> Jwk {
+        SigningKey::ed25519_from_seed(kid, &[seed; 32]).unwrap().public_jwk()
+    }
+
+    /// The JWK Set is fetched once, fetched again for a kid it lacks (a rotation at the issuer), but not more than
+    /// once a minute however many unknown kids come (a forged token must not make the client hammer the issuer).
+    #[tokio::test]
+    async fn an_unknown_kid_refetches_the_jwks_at_most_once_a_minute() {
+        let published = Arc::new(Mutex::new(JwkSet { keys: vec![key("k1", 1)] }));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let app = {
+            let (published, hits) = (published.clone(), hits.clone());
+            axum::Router::new().route(
+                "/jwks",
+                axum::routing::get(move || {
+                    let (published, hits) = (published.clone(), hits.clone());
+                    async move {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        axum::Json(published.lock().unwrap().clone())
+                    }
+                }),
+            )
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = oauth2_core::Client::builder("rp")
+            .token_endpoint(format!("{base}/token"))
+            .jwks_uri(format!("{base}/jwks"))
+            .build()
+            .unwrap();
+        let session = Session::new(client).unwrap();
+        let has = |kid: &'static str| {
+            move |keys: &JwkSet| match keys.find(kid) {
+                Some(_) => Ok(()),
+                None => Err(IdTokenError::Jose(JoseError::UnknownKey(Some(kid.into())))),
+            }
+        };
+        session.with_keys(has("k1")).await.unwrap();
+        session.with_keys(has("k1")).await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "cached");
+        // The issuer rotates; a token with the new kid arrives within the minute: one refetch is not allowed yet.
+        published.lock().unwrap().keys.insert(0, key("k2", 2));
+        assert!(session.with_keys(has("k2")).await.is_err());
+        assert!(session.with_keys(has("k-forged")).await.is_err());
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "no refetch within a minute of the last");
+        // A minute later, an unknown kid fetches the set again, once.
+        {
+            let mut cache = session.inner.jwks.lock().await;
+            let (_, at) = cache.keys.as_mut().unwrap();
+            *at = Instant::now().checked_sub(JWKS_REFETCH_EVERY + Duration::from_secs(1)).unwrap();
+        }
+        session.with_keys(has("k2")).await.unwrap();
+        assert!(session.with_keys(has("k-forged")).await.is_err());
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "one refetch for the rotation, none for the forged kid");
+    }
+}

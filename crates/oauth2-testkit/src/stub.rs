@@ -59,6 +59,10 @@ pub struct StubState {
     pub issue_refresh: std::sync::atomic::AtomicBool,
     /// The last Authorization header and form body seen at the token endpoint.
     pub last_token_request: Mutex<Option<RecordedRequest>>,
+    /// An `id_token` to put in the code grant's token responses, as scripted (a forged one, say).
+    pub id_token: Mutex<Option<String>>,
+    /// What `/jwks` serves (an empty key set unless scripted).
+    pub jwks: Mutex<Option<Value>>,
 }
 
 impl StubState {
@@ -163,6 +167,12 @@ impl StubServer {
                 get(|| async { (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer realm=\"stub\"")]) }),
             )
             .route("/.well-known/oauth-authorization-server", get(metadata))
+            .route(
+                "/jwks",
+                get(|State(st): State<Arc<StubState>>| async move {
+                    axum::Json(lock(&st.jwks).clone().unwrap_or_else(|| json!({"keys": []})))
+                }),
+            )
             .route("/oidc/.well-known/openid-configuration", get(openid_configuration))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
@@ -298,7 +308,11 @@ async fn token(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Bytes
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed");
                 }
             }
-            st.issue(&code.scope, with_refresh)
+            let mut issued = st.issue(&code.scope, with_refresh);
+            if let Some(id_token) = lock(&st.id_token).clone() {
+                issued["id_token"] = json!(id_token);
+            }
+            issued
         }
         "refresh_token" => {
             let Some(scope) = param(&params, "refresh_token").and_then(|r| lock(&st.refresh).remove(r)) else {
@@ -388,6 +402,7 @@ async fn metadata(State(st): State<Arc<StubState>>) -> Response {
         "token_endpoint": format!("{b}/token"),
         "revocation_endpoint": format!("{b}/revoke"),
         "introspection_endpoint": format!("{b}/introspect"),
+        "jwks_uri": format!("{b}/jwks"),
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password"],
         "code_challenge_methods_supported": ["S256"],
