@@ -374,7 +374,7 @@ async fn rfc8252_7_3_authorize_prints_the_token_although_another_connection_hang
 /// design.md §4: `authorize` checks an id_token before printing anything; one the issuer's keys do not verify
 /// ends the run with `error: invalid_id_token: ...` and exit 1, and no token is printed.
 #[tokio::test]
-async fn oidc_core_3_1_3_7_authorize_refuses_an_id_token_the_issuer_did_not_sign() {
+async fn oidc_core_3_1_3_7_authorize_refuses_an_id_token_signed_by_a_key_the_issuer_does_not_publish() {
     let stub = StubServer::start().await;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let claims =

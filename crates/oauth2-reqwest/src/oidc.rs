@@ -71,22 +71,20 @@ impl Session {
         Ok(())
     }
 
-    /// Checks the id_token of a refresh, when there is one (same user as the login's), and keeps its claims.
+    /// Checks the id_token of a refresh, when there is one (same user as the login's, when the session saw the
+    /// login), and keeps its claims; a bad one leaves no claims behind.
     pub(crate) async fn check_refreshed_id_token(&self, token: &Token) -> Result<(), Error> {
         let Some(id_token) = token.extra.get("id_token").and_then(|v| v.as_str()) else { return Ok(()) };
-        let Some(previous) = self.id_token_claims() else {
-            // No login id_token to compare with (a session restored from a saved token): the checks without `sub`.
-            return Ok(());
-        };
+        let previous = self.id_token_claims();
         let access = token.access_token.secret();
         let client = &self.inner.client;
-        let claims = self
+        let checked = self
             .with_keys(|keys| {
-                client.validate_refreshed_id_token(id_token, &previous, Some(access), keys, SystemTime::now())
+                client.validate_refreshed_id_token(id_token, previous.as_ref(), Some(access), keys, SystemTime::now())
             })
-            .await?;
-        *self.id_token_slot() = Some(claims);
-        Ok(())
+            .await;
+        *self.id_token_slot() = checked.as_ref().ok().cloned();
+        checked.map(|_| ())
     }
 
     fn id_token_slot(&self) -> std::sync::MutexGuard<'_, Option<IdTokenClaims>> {
@@ -107,9 +105,15 @@ impl Session {
             .userinfo_endpoint()
             .ok_or(oauth2_core::client::RequestError::MissingEndpoint("userinfo_endpoint"))?
             .clone();
-        let response = self.get(uri).send().await?;
+        let mut response = self.get(uri).send().await?;
         let status = response.status();
-        let body = response.bytes().await?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > crate::MAX_BODY {
+                return Err(Error::BodyTooLarge(crate::MAX_BODY));
+            }
+            body.extend_from_slice(&chunk);
+        }
         if !status.is_success() {
             let error: oauth2_core::ErrorResponse = serde_json::from_slice(&body)
                 .unwrap_or_else(|_| oauth2_core::ErrorResponse::new(oauth2_core::ErrorCode::InvalidToken));

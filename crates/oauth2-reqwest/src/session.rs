@@ -313,8 +313,11 @@ impl Session {
         let request = self.inner.client.refresh_request(refresh_token, &scope)?;
         let token =
             self.inner.client.parse_refresh_response(self.send(request).await?, &current, &scope, SystemTime::now())?;
+        // Adopted first: the server has rotated the refresh token, and dropping the new one would make the next
+        // renewal a reuse that revokes the whole grant. A bad id_token is reported after, and its claims are not kept.
+        let (token, _) = self.adopt_refreshed(token, generation)?;
         self.check_refreshed_id_token(&token).await?;
-        self.adopt_refreshed(token, generation).map(|(token, _)| token)
+        Ok(token)
     }
 
     /// Installs a refreshed token if nothing replaced the token since `generation`; otherwise the refresh result is
@@ -476,7 +479,7 @@ impl Session {
                             &Scope::empty(),
                             SystemTime::now(),
                         ) {
-                            Ok(token) => self.check_refreshed_id_token(&token).await.map(|()| token),
+                            Ok(token) => Ok(token),
                             Err(e) => Err(e.into()),
                         }
                     }
@@ -488,7 +491,15 @@ impl Session {
             (None, Renewal::RefreshToken) => Err(Error::TokenExpired),
         };
         match result {
-            Ok(token) => self.adopt_refreshed(token, generation),
+            Ok(token) => {
+                let adopted = self.adopt_refreshed(token, generation)?;
+                // The renewal succeeded whatever its id_token says (see `refresh_with_scope`); a bad one is logged
+                // and its claims are dropped, so that UserInfo's `sub` check does not rest on it.
+                if let Err(e) = self.check_refreshed_id_token(&adopted.0).await {
+                    tracing::warn!(code = e.code(), "the refreshed id_token failed its checks");
+                }
+                Ok(adopted)
+            }
             Err(error) => {
                 tracing::warn!(code = error.code(), "refreshing the access token failed");
                 let error = Arc::new(error);

@@ -439,3 +439,30 @@ async fn rfc6750_5_3_bearer_tokens_are_not_sent_over_plain_http() {
     let err = session.get("http://api.example.com/me").send().await.unwrap_err();
     assert_eq!(err.code(), "insecure_endpoint");
 }
+
+/// A refresh whose id_token fails its checks still leaves the session with the rotated refresh token: the server
+/// spent the old one, and replaying it would revoke the whole grant (RFC 9700 §4.14.2). The claims are not kept.
+#[tokio::test]
+async fn oidc_core_12_2_a_bad_refreshed_id_token_does_not_lose_the_rotated_refresh_token() {
+    let stub = StubServer::start().await;
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({"iss": stub.base, "sub": "x", "aud": CLIENT_ID, "iat": now, "exp": now + 300});
+    let forger = oauth2_core::jose::SigningKey::ed25519_from_seed("forged", &[3; 32]).unwrap();
+    *stub.state.id_token.lock().unwrap() = Some(forger.sign(None, &claims).unwrap());
+    let client = Client::builder(CLIENT_ID)
+        .secret(CLIENT_SECRET)
+        .token_endpoint(stub.url("/token"))
+        .jwks_uri(stub.url("/jwks"))
+        .issuer(&stub.base)
+        .build()
+        .unwrap();
+    let session = Session::builder(client).token(stored_token(&stub, "at-stored", "rt-stored", 3600)).build().unwrap();
+    let refused = session.refresh().await.unwrap_err();
+    assert_eq!(refused.code(), "invalid_id_token", "{refused}");
+    let kept = session.token().unwrap().refresh_token.unwrap();
+    assert_ne!(kept.secret(), "rt-stored", "the rotated refresh token is kept");
+    assert!(session.id_token_claims().is_none(), "a bad id_token leaves no claims");
+    // The kept refresh token works (the spent one would have been a reuse).
+    *stub.state.id_token.lock().unwrap() = None;
+    session.refresh().await.expect("the rotated refresh token is live");
+}

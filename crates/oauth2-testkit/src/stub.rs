@@ -59,7 +59,7 @@ pub struct StubState {
     pub issue_refresh: std::sync::atomic::AtomicBool,
     /// The last Authorization header and form body seen at the token endpoint.
     pub last_token_request: Mutex<Option<RecordedRequest>>,
-    /// An `id_token` to put in the code grant's token responses, as scripted (a forged one, say).
+    /// An `id_token` to put in the code grant's and refreshes' token responses, as scripted (a forged one, say).
     pub id_token: Mutex<Option<String>>,
     /// What `/jwks` serves (an empty key set unless scripted).
     pub jwks: Mutex<Option<Value>>,
@@ -318,7 +318,11 @@ async fn token(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Bytes
             let Some(scope) = param(&params, "refresh_token").and_then(|r| lock(&st.refresh).remove(r)) else {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "refresh token unknown or used");
             };
-            st.issue(param(&params, "scope").unwrap_or(&scope), true)
+            let mut issued = st.issue(param(&params, "scope").unwrap_or(&scope), true);
+            if let Some(id_token) = lock(&st.id_token).clone() {
+                issued["id_token"] = json!(id_token);
+            }
+            issued
         }
         "client_credentials" if client_id == CLIENT_ID => st.issue(param(&params, "scope").unwrap_or("read"), false),
         "password" => {

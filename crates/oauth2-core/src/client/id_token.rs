@@ -111,19 +111,20 @@ impl Client {
     }
 
     /// Validates the id_token of a refresh (OIDC Core §12.2): the checks of [`validate_id_token`] but the nonce,
-    /// and the same `iss` and `sub` as the id_token of the login, `previous`.
+    /// and the same `iss` and `sub` as the id_token of the login, `previous`, when the caller has it (a session
+    /// restored from a saved token may not).
     ///
     /// [`validate_id_token`]: Self::validate_id_token
     pub fn validate_refreshed_id_token(
         &self,
         id_token: &str,
-        previous: &IdTokenClaims,
+        previous: Option<&IdTokenClaims>,
         access_token: Option<&str>,
         keys: &JwkSet,
         now: SystemTime,
     ) -> Result<IdTokenClaims, IdTokenError> {
         let claims = self.checked_id_token(id_token, access_token, keys, now)?;
-        if claims.sub != previous.sub || claims.iss != previous.iss {
+        if previous.is_some_and(|p| claims.sub != p.sub || claims.iss != p.iss) {
             return Err(IdTokenError::Subject);
         }
         Ok(claims)
@@ -148,6 +149,9 @@ impl Client {
         let issuer = self.issuer.as_deref().ok_or(IdTokenError::NoIssuer)?;
         let validation = Validation::new(issuer, &self.client_id, &Algorithm::ALL, now).leeway(MAX_LEEWAY);
         let (verified, claims) = validation.check(id_token, keys)?;
+        if ["at+jwt", "dpop+jwt", "logout+jwt"].iter().any(|t| verified.header.typ_is(t)) {
+            return Err(JoseError::Type { expected: "JWT", found: verified.header.typ.clone() }.into());
+        }
         let claims: IdTokenClaims =
             serde_json::from_value(Value::Object(claims)).map_err(|e| IdTokenError::Claims(e.to_string()))?;
         match &claims.azp {
@@ -278,6 +282,12 @@ mod tests {
             c.validate_id_token(&stranger, &p, Some(ACCESS), &keys(), now()),
             Err(IdTokenError::Jose(JoseError::UnknownKey(_)))
         ));
+        // A JWT access token of the same issuer, for this client, is not an id_token (RFC 8725 §3.11).
+        let at_jwt = key().sign(Some("at+jwt"), &claims(&nonce)).unwrap();
+        assert!(matches!(
+            c.validate_id_token(&at_jwt, &p, None, &keys(), now()),
+            Err(IdTokenError::Jose(JoseError::Type { .. }))
+        ));
         // alg none is refused whatever it says.
         let none = format!(
             "{}.{}.",
@@ -307,11 +317,20 @@ mod tests {
         let first = c.validate_id_token(&sign(&claims(p.nonce.as_deref().unwrap())), &p, None, &keys(), now()).unwrap();
         let mut refreshed = claims("");
         refreshed.as_object_mut().unwrap().remove("nonce");
-        assert!(c.validate_refreshed_id_token(&sign(&refreshed), &first, Some(ACCESS), &keys(), now()).is_ok());
+        assert!(c.validate_refreshed_id_token(&sign(&refreshed), Some(&first), Some(ACCESS), &keys(), now()).is_ok());
         refreshed["sub"] = json!("mallory");
+        let mallory = sign(&refreshed);
         assert_eq!(
-            c.validate_refreshed_id_token(&sign(&refreshed), &first, None, &keys(), now()),
+            c.validate_refreshed_id_token(&mallory, Some(&first), None, &keys(), now()),
             Err(IdTokenError::Subject)
+        );
+        // Without the login's claims (a restored session) the checks but `sub` still apply.
+        assert!(c.validate_refreshed_id_token(&mallory, None, None, &keys(), now()).is_ok());
+        refreshed["aud"] = json!("other-rp");
+        let stranger = sign(&refreshed);
+        assert_eq!(
+            c.validate_refreshed_id_token(&stranger, None, None, &keys(), now()),
+            Err(JoseError::Audience.into())
         );
         assert!(c.check_userinfo(&json!({"sub": "alice", "name": "Alice"}), &first).is_ok());
         assert_eq!(c.check_userinfo(&json!({"sub": "mallory"}), &first), Err(IdTokenError::Subject));

@@ -1333,7 +1333,7 @@ mod oidc {
     }
 
     #[test]
-    fn oidc_core_3_1_3_7_each_client_gets_the_algorithm_it_registered() {
+    fn oidc_core_3_1_3_3_each_client_gets_the_algorithm_it_registered() {
         let s = provider();
         let r = redeem(&s, "rp-ed", &code(&s, "rp-ed", "&scope=openid", now()), now());
         let id_token = r["id_token"].as_str().unwrap();
@@ -1345,7 +1345,7 @@ mod oidc {
     }
 
     #[test]
-    fn oidc_core_3_1_3_7_without_a_key_for_the_algorithm_the_code_is_not_spent() {
+    fn oidc_core_3_1_3_3_without_a_key_for_the_algorithm_the_code_is_not_spent() {
         let s = provider();
         let c = code(&s, "rp-es", "&scope=openid", now());
         let body = format!("grant_type=authorization_code&code={c}&redirect_uri=https%3A%2F%2Frp.example%2Fcb");
@@ -1496,5 +1496,25 @@ mod oidc {
             Mutex::new(ChaCha20Rng::seed_from_u64(1)),
         );
         assert_eq!(pathed.path(Endpoint::OpenIdConfiguration), "/tenant/.well-known/openid-configuration");
+    }
+
+    #[test]
+    fn oidc_core_3_1_2_1_max_age_bounds_the_age_of_the_login_and_auth_time_is_the_login() {
+        let s = provider();
+        let q = "response_type=code&client_id=rp&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&max_age=60&state=m";
+        let request = block_on(s.authorization_request(q)).unwrap();
+        let logged_in = now() - Duration::from_secs(61);
+        let (_, params) =
+            redirect_error(block_on(s.approve_with_login(&request, "alice", None, logged_in, now())).unwrap_err());
+        assert_eq!(params.get("error"), Some("login_required"), "a login older than max_age");
+        let logged_in = now() - Duration::from_secs(30);
+        let r = block_on(s.approve_with_login(&request, "alice", None, logged_in, now())).unwrap();
+        let c = location_params(&r).1.get("code").unwrap().to_owned();
+        let claims = checked(&s, "rp", redeem(&s, "rp", &c, now())["id_token"].as_str().unwrap(), now());
+        assert_eq!(
+            claims["auth_time"],
+            logged_in.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            "auth_time is the login"
+        );
     }
 }

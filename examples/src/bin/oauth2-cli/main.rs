@@ -295,7 +295,9 @@ async fn check_id_token(
     token: &oauth2_core::Token,
 ) -> Result<(), CliError> {
     let Some(id_token) = token.extra.get("id_token").and_then(|v| v.as_str()) else {
-        if pending.nonce.is_some() && token.scope.as_ref().is_some_and(|s| s.contains("openid")) {
+        // RFC 6749 §5.1: a response without `scope` granted what was asked.
+        let granted = token.scope.as_ref().unwrap_or(&pending.scope);
+        if pending.nonce.is_some() && granted.contains("openid") {
             return Err(failed("invalid_id_token", "openid was granted but no id_token came"));
         }
         return Ok(());

@@ -315,7 +315,8 @@ impl<S: Store> AuthorizationServer<S> {
 
     /// The user allowed the request: issue a code (or, for the implicit grant, a token) and redirect back with it,
     /// `state` and `iss`. `granted` may narrow the scope asked for; `None` grants all of it. `subject` identifies
-    /// the user.
+    /// the user, who logged in for this request (OpenID Connect's `auth_time` is `now`); an app that keeps login
+    /// sessions says when the user logged in with [`approve_with_login`](Self::approve_with_login).
     pub async fn approve(
         &self,
         request: &AuthorizationRequest,
@@ -323,7 +324,27 @@ impl<S: Store> AuthorizationServer<S> {
         granted: Option<Scope>,
         now: SystemTime,
     ) -> Result<http::Response<Vec<u8>>, AuthorizeError> {
+        self.approve_with_login(request, subject, granted, now, now).await
+    }
+
+    /// [`approve`](Self::approve) for a user who logged in at `logged_in_at` (the id_token's `auth_time`). A login
+    /// older than the request's `max_age` is refused with `login_required` (OIDC Core §3.1.2.1): the app should
+    /// have asked the user to log in again.
+    pub async fn approve_with_login(
+        &self,
+        request: &AuthorizationRequest,
+        subject: &str,
+        granted: Option<Scope>,
+        logged_in_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<http::Response<Vec<u8>>, AuthorizeError> {
         self.revalidate(request).await?;
+        if let Some(max_age) = request.max_age
+            && now.duration_since(logged_in_at).is_ok_and(|age| age.as_secs() > max_age)
+        {
+            let e = ErrorResponse::new(ErrorCode::LoginRequired).with_description("the login is older than max_age");
+            return Err(self.error_redirect(request, e));
+        }
         let scope = match granted {
             Some(g) if g.is_subset_of(&request.scope) => g,
             Some(_) => {
@@ -338,7 +359,7 @@ impl<S: Store> AuthorizationServer<S> {
             client_id: request.client_id.clone(),
             subject: Some(subject.to_owned()),
             scope: scope.clone(),
-            auth_time: Some(now),
+            auth_time: Some(logged_in_at),
         };
         let scope_s = scope.to_string();
         let store_failed = |_| {

@@ -206,7 +206,8 @@ impl<S: Store> AuthorizationServer<S> {
     ) -> Result<(), OAuthError> {
         use crate::server::keys::KeyError;
         use crate::server::rules::id_token;
-        if !grant.scope.contains("openid") {
+        // Only for a user's grant: a client acting for itself (client credentials) has no identity to assert.
+        if !grant.scope.contains("openid") || grant.subject.is_none() {
             return Ok(());
         }
         let server_error = |why: &dyn std::fmt::Display| {
