@@ -285,6 +285,31 @@ macro_rules! sql_store {
                 Ok(change)
             }
 
+            /// Inserts `key` as its algorithm's current key; `if_absent`: unless the algorithm has one (the partial
+            /// unique index makes that a conflict, and the insert does nothing), else a conflict is an error.
+            async fn insert_key(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                key: &KeyRecord,
+                if_absent: bool,
+            ) -> Result<(), StoreError> {
+                let sql = if if_absent {
+                    "INSERT INTO oauth2_signing_keys (kid, algorithm, private_key, created_at, retired_until) \
+                     VALUES ($1, $2, $3, $4, NULL) ON CONFLICT DO NOTHING"
+                } else {
+                    "INSERT INTO oauth2_signing_keys (kid, algorithm, private_key, created_at, retired_until) \
+                     VALUES ($1, $2, $3, $4, NULL)"
+                };
+                sqlx::query(sql)
+                    .bind(&key.kid)
+                    .bind(&key.algorithm)
+                    .bind(&key.private_key)
+                    .bind(nanos(key.created_at))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(failed("store a signing key"))?;
+                Ok(())
+            }
+
             async fn insert_token(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 (hash, record): &(SecretHash, TokenRecord),
@@ -774,17 +799,7 @@ macro_rules! sql_store {
                 let mut tx = self.begin().await?;
                 // The partial unique index on (algorithm) WHERE retired_until IS NULL makes a second current key of
                 // an algorithm a conflict: the first instance's insert wins, the others insert nothing.
-                sqlx::query(
-                    "INSERT INTO oauth2_signing_keys (kid, algorithm, private_key, created_at, retired_until) \
-                     VALUES ($1, $2, $3, $4, NULL) ON CONFLICT DO NOTHING",
-                )
-                .bind(&key.kid)
-                .bind(&key.algorithm)
-                .bind(&key.private_key)
-                .bind(nanos(key.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(failed("create a signing key"))?;
+                Self::insert_key(&mut tx, &key, true).await?;
                 let row = sqlx::query(
                     "SELECT kid, private_key, created_at FROM oauth2_signing_keys \
                      WHERE algorithm = $1 AND retired_until IS NULL",
@@ -815,17 +830,7 @@ macro_rules! sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(failed("retire a signing key"))?;
-                sqlx::query(
-                    "INSERT INTO oauth2_signing_keys (kid, algorithm, private_key, created_at, retired_until) \
-                     VALUES ($1, $2, $3, $4, NULL)",
-                )
-                .bind(&key.kid)
-                .bind(&key.algorithm)
-                .bind(&key.private_key)
-                .bind(nanos(key.created_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(failed("store a signing key"))?;
+                Self::insert_key(&mut tx, &key, false).await?;
                 self.commit(tx, &[]).await
             }
         }

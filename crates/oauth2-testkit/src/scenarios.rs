@@ -17,7 +17,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use oauth2_core::grant::GrantType;
-use oauth2_core::server::store::{KeyRecord, KeyStore};
+use oauth2_core::jose::{Algorithm, SigningKey};
 use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -61,40 +61,25 @@ pub fn fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Implicit])
             .scopes("read"),
     );
-    // A signing key, as a provider that signs (OpenID Connect, JWT access tokens) has one.
-    let key = oauth2_core::jose::SigningKey::ed25519_from_seed("testkit-ed25519", &[42; 32]).expect("a key");
-    let record = KeyRecord {
-        kid: key.kid().to_owned(),
-        algorithm: key.algorithm().as_str().to_owned(),
-        private_key: key.to_pkcs8().expect("PKCS#8"),
-        created_at: std::time::SystemTime::now(),
-        retired_until: None,
-    };
-    ready(store.create_signing_key(record)).expect("the memory store stores a key");
-    // RS256, OpenID Connect's default, with the RFC 7515 key: no RSA key is made per test run.
-    let rsa = oauth2_core::jose::SigningKey::from_private_jwk(include_str!(
-        "../../oauth2-core/src/jose/vectors/rfc7515_a2_rsa.json"
-    ))
-    .expect("the RFC 7515 key");
-    let record = KeyRecord {
-        kid: rsa.kid().to_owned(),
-        algorithm: rsa.algorithm().as_str().to_owned(),
-        private_key: rsa.to_pkcs8().expect("PKCS#8"),
-        created_at: std::time::SystemTime::now(),
-        retired_until: None,
-    };
-    ready(store.create_signing_key(record)).expect("the memory store stores a key");
     let mut config = ServerConfig::new(issuer).body_timeout(BODY_TIMEOUT);
     config.code_lifetime = CODE_LIFETIME;
     // The implicit grant is legacy and off by default; the table checks it still works where a server offers it.
     config.grant_types.push(GrantType::Implicit);
-    AuthorizationServer::new(config, store, OsTokenGenerator)
+    let server = AuthorizationServer::new(config, store, OsTokenGenerator)
         .with_password_verifier(|u, p| (u == "alice" && p == "wonderland").then(|| u.to_owned()))
         .with_userinfo(&["name"], |grant| {
             let mut claims = serde_json::Map::new();
             claims.insert("name".into(), grant.subject.as_deref().unwrap_or_default().to_uppercase().into());
             claims
-        })
+        });
+    // Signing keys, as a provider that signs (OpenID Connect, JWT access tokens) has them: Ed25519 from a seed, and
+    // RS256, OpenID Connect's default, with the RFC 7515 key, so that no RSA key is made per test run.
+    let now = std::time::SystemTime::now();
+    let ed = || SigningKey::ed25519_from_seed("testkit-ed25519", &[42; 32]);
+    ready(server.ensure_signing_key(Algorithm::EdDsa, now, ed)).expect("an Ed25519 key");
+    let rsa = || SigningKey::from_private_jwk(include_str!("../../oauth2-core/src/jose/vectors/rfc7515_a2_rsa.json"));
+    ready(server.ensure_signing_key(Algorithm::Rs256, now, rsa)).expect("the RFC 7515 key");
+    server
 }
 
 /// The output of a future that is ready at once (the memory store's are), without a runtime.
