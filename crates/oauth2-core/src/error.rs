@@ -44,6 +44,9 @@ pub enum ErrorCode {
     InteractionRequired,
     /// The user must consent, and `prompt=none` forbids asking (OIDC Core §3.1.2.6).
     ConsentRequired,
+    /// The requested resource (RFC 8707 `resource`) is invalid, unknown, or not one this client may ask for
+    /// (RFC 8707 §2).
+    InvalidTarget,
     /// A code not registered in RFC 6749, 6750 or 7009, kept as received.
     Other(String),
 }
@@ -68,6 +71,7 @@ impl ErrorCode {
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",
             Self::ConsentRequired => "consent_required",
+            Self::InvalidTarget => "invalid_target",
             Self::Other(s) => s,
         }
     }
@@ -91,6 +95,7 @@ impl ErrorCode {
             "login_required" => Self::LoginRequired,
             "interaction_required" => Self::InteractionRequired,
             "consent_required" => Self::ConsentRequired,
+            "invalid_target" => Self::InvalidTarget,
             other => Self::Other(other.to_owned()),
         }
     }

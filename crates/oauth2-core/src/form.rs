@@ -6,12 +6,16 @@
 #[error("the parameter `{0}` appears more than once")]
 pub struct DuplicateParameter(pub String);
 
-/// Decoded form or query parameters, each name at most once, in the order received.
+/// The one parameter that may repeat: RFC 8707's `resource` (§2: "the client MAY use the resource parameter
+/// multiple times"), the one exception to RFC 6749 §3.1's rule.
+pub const REPEATABLE: &str = "resource";
+
+/// Decoded form or query parameters, each name at most once (except [`REPEATABLE`]), in the order received.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FormParams(Vec<(String, String)>);
 
 impl FormParams {
-    /// Decodes `input`; a repeated name is an error. Parameters with empty values count as absent (RFC 6749 §3.1)
+    /// Decodes `input`; a repeated name other than [`REPEATABLE`] is an error. Parameters with empty values count as absent (RFC 6749 §3.1)
     /// but still count for the duplicate rule.
     pub fn parse(input: &[u8]) -> Result<Self, DuplicateParameter> {
         /// Up to this many parameters, a scan of those before is cheaper than a set.
@@ -20,7 +24,9 @@ impl FormParams {
         let mut seen = std::collections::HashSet::new();
         for (k, v) in pairs(input) {
             // Past a few parameters a set keeps this linear: a body of many must not cost quadratic time.
-            let repeated = if out.len() < SCAN {
+            let repeated = if k == REPEATABLE {
+                false
+            } else if out.len() < SCAN {
                 out.iter().any(|(name, _)| *name == k)
             } else {
                 if seen.is_empty() {
@@ -39,6 +45,11 @@ impl FormParams {
     /// The value of `name`, if present and not empty.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
+    }
+
+    /// Every non-empty value of `name`, in the order received (for [`REPEATABLE`]; others have at most one).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().filter(move |(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
 
     /// Every parameter, in the order received.
@@ -110,6 +121,19 @@ mod tests {
     fn rfc6749_3_1_duplicate_parameters_are_rejected() {
         assert_eq!(FormParams::parse(b"a=1&b=2&a=3"), Err(DuplicateParameter("a".into())));
         assert_eq!(FormParams::parse(b"a=&a=1"), Err(DuplicateParameter("a".into())));
+    }
+
+    #[test]
+    fn rfc8707_2_resource_is_the_one_parameter_that_may_repeat() {
+        let p =
+            FormParams::parse(b"resource=https%3A%2F%2Fa.example&scope=x&resource=https%3A%2F%2Fb.example").unwrap();
+        assert_eq!(p.get_all("resource").collect::<Vec<_>>(), ["https://a.example", "https://b.example"]);
+        assert_eq!(p.get_all("scope").collect::<Vec<_>>(), ["x"]);
+        // Past the scan limit too.
+        let mut body: Vec<String> = (0..20).map(|i| format!("p{i}=v")).collect();
+        body.extend(["resource=https://a".into(), "resource=https://b".into()]);
+        assert_eq!(FormParams::parse(body.join("&").as_bytes()).unwrap().get_all("resource").count(), 2);
+        assert!(FormParams::parse(b"resource=a&scope=x&scope=y").is_err(), "others still may not");
     }
 
     #[test]

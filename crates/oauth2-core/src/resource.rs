@@ -51,12 +51,28 @@ pub struct AccessGrant {
     pub scope: Arc<Scope>,
     /// When it expires.
     pub expires_at: SystemTime,
+    /// The resources it is for (RFC 8707; a JWT's `aud`). Empty when the token names none: it is for the
+    /// authorization server's own resources (a JWT then says the issuer).
+    pub audience: Arc<[String]>,
 }
 
 impl AccessGrant {
-    /// A grant for `client_id` on behalf of `subject`, with `scope`, until `expires_at` (for stores that build one).
+    /// A grant for `client_id` on behalf of `subject`, with `scope`, until `expires_at` (for stores that build one),
+    /// naming no resource.
     pub fn new(subject: Option<Arc<str>>, client_id: Arc<str>, scope: Arc<Scope>, expires_at: SystemTime) -> Self {
-        Self { subject, client_id, scope, expires_at }
+        Self { subject, client_id, scope, expires_at, audience: Arc::from(Vec::new()) }
+    }
+
+    /// With the resources it is for.
+    pub fn with_audience(mut self, audience: impl Into<Arc<[String]>>) -> Self {
+        self.audience = audience.into();
+        self
+    }
+
+    /// Whether it is for `resource` (RFC 8707): named in its audience. A resource server that is not the issuer
+    /// checks this; a token naming no resource is for the issuer's resources only.
+    pub fn is_for(&self, resource: &str) -> bool {
+        self.audience.iter().any(|a| a == resource)
     }
 }
 

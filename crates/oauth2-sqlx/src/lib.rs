@@ -72,9 +72,10 @@
 //! | `oauth2_clients` | `id` | each registered client, as the JSON of its `RegisteredClient` (the secret as a hash) |
 //! | `oauth2_grants` | `id` (the family: milliseconds first, so new ones land at the end of the index) | the client, `revoked`, and `expires_max`: when the family's last code or token expires (then it is forgotten); indexed by client and expiry |
 //! | `oauth2_codes` | `hash` | the code's family and client, its `CodeRecord` as JSON, `used`, `expires_at`; indexed by family and expiry |
-//! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse), `auth_time` (the user's login, for OpenID Connect; schema 4); indexed by family and expiry (a client's tokens are found through its families) |
+//! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse), `auth_time` (the user's login, for OpenID Connect; schema 4), `resources` (RFC 8707, space-separated; schema 5); indexed by family and expiry (a client's tokens are found through its families) |
 //! | `oauth2_throttle` | `key` (a hash) | attempts in the current window, its start, any lockout, `forget_at` |
 //! | `oauth2_changes` | `seq` | the feed the caches read: a revoked family, a revoked access token or a changed client per row, and when (kept ten minutes); PostgreSQL adds the writing transaction's id |
+//! | `oauth2_denied_tokens` | `jti` | revoked JWT access tokens that have no row of their own (client credentials), by their `jti`'s SHA-256, until they expire (schema 5) |
 //! | `oauth2_signing_keys` | `kid` | the algorithm, the private key as the server sealed it, when it was made, and `retired_until` (empty for the current key of its algorithm, which a partial unique index keeps to one) |
 //!
 //! A new table (device codes, pushed requests, DPoP `jti`s, signing keys) is one new migration.
@@ -139,6 +140,11 @@ mod common {
         i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
     }
 
+    /// A grant's RFC 8707 resources as their column: space-separated (an absolute URI has no space), NULL for none.
+    pub(crate) fn resources_column(resources: &[String]) -> Option<String> {
+        (!resources.is_empty()).then(|| resources.join(" "))
+    }
+
     pub(crate) fn time(nanos: i64) -> SystemTime {
         UNIX_EPOCH + Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
     }
@@ -194,8 +200,8 @@ mod sqlite {
                      RETURNING revoked",
         // One writer at a time: nothing can revoke a family between this check and the insert; the trigger
         // `oauth2_tokens_family` (schema 2) writes each family's row in the same statement.
-        issue: "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time) \
-                SELECT hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, FALSE, auth_time FROM v \
+        issue: "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources) \
+                SELECT hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, FALSE, auth_time, resources FROM v \
                 WHERE NOT EXISTS (SELECT 1 FROM oauth2_grants g WHERE g.id = v.grant_id AND g.revoked) RETURNING hash",
         writers: 1,
         // On a reader's connection (a passive checkpoint waits for no one), so that no commit of the writer does
@@ -335,8 +341,8 @@ mod postgres {
                   SELECT grant_id, MIN(client_id), FALSE, MAX(expires_at) FROM v GROUP BY grant_id \
                   ON CONFLICT (id) DO UPDATE SET expires_max = GREATEST(oauth2_grants.expires_max, excluded.expires_max) \
                   RETURNING id, revoked) \
-                INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time) \
-                SELECT v.hash, v.refresh, v.grant_id, v.client_id, v.subject, v.scope, v.issued_at, v.expires_at, FALSE, v.auth_time \
+                INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources) \
+                SELECT v.hash, v.refresh, v.grant_id, v.client_id, v.subject, v.scope, v.issued_at, v.expires_at, FALSE, v.auth_time, v.resources \
                 FROM v JOIN g ON g.id = v.grant_id WHERE NOT g.revoked RETURNING hash",
         writers: 1,
         checkpoint: None,

@@ -148,7 +148,7 @@ macro_rules! sql_store {
             ) -> Result<Vec<bool>, sqlx::Error> {
                 let tokens = batch.iter().flat_map(|i| std::iter::once((&i.access, false)).chain(i.refresh.as_ref().map(|r| (r, true))));
                 let mut sql = sqlx::QueryBuilder::<$db>::new(
-                    "WITH v (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, auth_time) AS (",
+                    "WITH v (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, auth_time, resources) AS (",
                 );
                 sql.push_values(tokens, |mut row, ((hash, record), refresh)| {
                     row.push_bind(hash.as_bytes().to_vec())
@@ -159,7 +159,8 @@ macro_rules! sql_store {
                         .push_bind(record.grant.scope.to_string())
                         .push_bind(nanos(record.issued_at))
                         .push_bind(nanos(record.expires_at))
-                        .push_bind(record.grant.auth_time.map(nanos));
+                        .push_bind(record.grant.auth_time.map(nanos))
+                        .push_bind(resources_column(&record.grant.resources));
                 });
                 sql.push(") ").push(dialect.issue);
                 let stored: Vec<Vec<u8>> = sql.build_query_scalar().fetch_all(writer).await?;
@@ -316,8 +317,8 @@ macro_rules! sql_store {
                 refresh: bool,
             ) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9)",
+                    "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $10)",
                 )
                 .bind(hash.as_bytes().to_vec())
                 .bind(refresh)
@@ -328,6 +329,7 @@ macro_rules! sql_store {
                 .bind(nanos(record.issued_at))
                 .bind(nanos(record.expires_at))
                 .bind(record.grant.auth_time.map(nanos))
+                .bind(resources_column(&record.grant.resources))
                 .execute(&mut **tx)
                 .await
                 .map_err(failed("store a token"))?;
@@ -358,6 +360,8 @@ macro_rules! sql_store {
                     "DELETE FROM oauth2_throttle WHERE key IN (SELECT key FROM oauth2_throttle WHERE forget_at <= $1 LIMIT $2)",
                     "DELETE FROM oauth2_signing_keys WHERE kid IN \
                      (SELECT kid FROM oauth2_signing_keys WHERE retired_until <= $1 LIMIT $2)",
+                    "DELETE FROM oauth2_denied_tokens WHERE jti IN \
+                     (SELECT jti FROM oauth2_denied_tokens WHERE expires_at <= $1 LIMIT $2)",
                 ];
                 let mut total = 0;
                 let forget_changes = nanos(SystemTime::now().checked_sub(RETENTION).unwrap_or(UNIX_EPOCH));
@@ -487,13 +491,13 @@ macro_rules! sql_store {
             async fn token_row(&self, hash: &SecretHash, side: Side) -> Result<Option<(TokenRecord, bool)>, StoreError> {
                 let sql = match side {
                     Side::Access | Side::Refresh => {
-                        "SELECT grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time FROM oauth2_tokens \
+                        "SELECT grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources FROM oauth2_tokens \
                          WHERE hash = $1 AND refresh = $2"
                     }
                     // Only while its client is registered: an issuance racing its client's removal (or one made
                     // through an instance whose cache still had the client) leaves a token nothing accepts.
                     Side::Resource => {
-                        "SELECT t.grant_id, t.client_id, t.subject, t.scope, t.issued_at, t.expires_at, t.used, t.auth_time \
+                        "SELECT t.grant_id, t.client_id, t.subject, t.scope, t.issued_at, t.expires_at, t.used, t.auth_time, t.resources \
                          FROM oauth2_tokens t JOIN oauth2_clients c ON c.id = t.client_id \
                          WHERE t.hash = $1 AND t.refresh = $2"
                     }
@@ -512,6 +516,9 @@ macro_rules! sql_store {
                             subject: get(&row, 2)?,
                             scope: Scope::parse(&get::<String, _>(&row, 3)?),
                             auth_time: get::<Option<i64>, _>(&row, 7)?.map(time),
+                            resources: get::<Option<String>, _>(&row, 8)?
+                                .map(|r| r.split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect())
+                                .unwrap_or_default(),
                         },
                         issued_at: time(get(&row, 4)?),
                         expires_at: time(get(&row, 5)?),
@@ -720,6 +727,29 @@ macro_rules! sql_store {
                 let mut tx = self.begin().await?;
                 let change = Self::revoke_in(&mut tx, grant).await?;
                 self.commit(tx, &[change]).await
+            }
+
+            /// One row; nothing is cached of it, so every instance sees it at its next lookup.
+            async fn deny_token(&self, jti: &SecretHash, expires_at: SystemTime) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO oauth2_denied_tokens (jti, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at",
+                )
+                .bind(jti.as_bytes().to_vec())
+                .bind(nanos(expires_at))
+                .execute(&self.writer)
+                .await
+                .map_err(failed("deny a token"))?;
+                Ok(())
+            }
+
+            async fn token_denied(&self, jti: &SecretHash) -> Result<bool, StoreError> {
+                let row = sqlx::query("SELECT 1 FROM oauth2_denied_tokens WHERE jti = $1")
+                    .bind(jti.as_bytes().to_vec())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(failed("read the deny-list"))?;
+                Ok(row.is_some())
             }
         }
 

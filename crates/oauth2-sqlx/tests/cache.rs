@@ -32,6 +32,7 @@ fn record(family: GrantId, client: &str) -> TokenRecord {
             subject: None,
             scope: Scope::parse("read"),
             auth_time: None,
+            resources: Vec::new(),
         },
         issued_at: now,
         expires_at: now + Duration::from_secs(3600),

@@ -38,6 +38,7 @@ fn token(grant: u8, at: SystemTime, lifetime: u64) -> TokenRecord {
             subject: Some("alice".into()),
             scope: Scope::parse("read"),
             auth_time: None,
+            resources: Vec::new(),
         },
         issued_at: at,
         expires_at: at + Duration::from_secs(lifetime),

@@ -31,6 +31,7 @@ fn main() {
             subject: None,
             scope: scope.clone(),
             auth_time: None,
+            resources: Vec::new(),
         };
         let record = TokenRecord { grant, issued_at: now, expires_at: now + Duration::from_secs(3600) };
         // The in-memory store answers on the first poll.

@@ -17,7 +17,8 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone)]
 pub struct Validation<'a> {
     issuer: &'a str,
-    audience: &'a str,
+    /// `None`: any audience (the issuer reading its own access tokens, which it accepts whatever they are for).
+    audience: Option<&'a str>,
     algorithms: &'a [Algorithm],
     now: SystemTime,
     leeway: Duration,
@@ -27,7 +28,13 @@ pub struct Validation<'a> {
 impl<'a> Validation<'a> {
     /// The checks for a token from `issuer` to `audience`, at `now`.
     pub fn new(issuer: &'a str, audience: &'a str, algorithms: &'a [Algorithm], now: SystemTime) -> Self {
-        Self { issuer, audience, algorithms, now, leeway: Duration::from_secs(60), typ: None }
+        Self { issuer, audience: Some(audience), algorithms, now, leeway: Duration::from_secs(60), typ: None }
+    }
+
+    /// Accepts any `aud`: for an issuer reading its own tokens.
+    pub(crate) fn any_audience(mut self) -> Self {
+        self.audience = None;
+        self
     }
 
     /// The clock skew tolerated on `exp`, `nbf` and `iat`; at most [`MAX_LEEWAY`].
@@ -67,9 +74,10 @@ impl<'a> Validation<'a> {
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer) {
             return Err(JoseError::Issuer);
         }
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => aud == self.audience,
-            Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(self.audience)),
+        let audience_ok = match (claims.get("aud"), self.audience) {
+            (Some(Value::String(aud)), Some(expected)) => aud == expected,
+            (Some(Value::Array(auds)), Some(expected)) => auds.iter().any(|a| a.as_str() == Some(expected)),
+            (Some(Value::String(_) | Value::Array(_)), None) => true,
             _ => false,
         };
         if !audience_ok {

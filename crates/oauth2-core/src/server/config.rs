@@ -6,6 +6,22 @@ use crate::grant::GrantType;
 use crate::scope::Scope;
 use crate::server::rules::throttle::ThrottlePolicy;
 
+/// What the server's access tokens are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AccessTokenFormat {
+    /// 256 random bits, looked up in the store by their hash: revocable at once everywhere, but every resource
+    /// server must ask the store or the introspection endpoint.
+    #[default]
+    Opaque,
+    /// RFC 9068 JWTs (`typ: at+jwt`) signed with this algorithm: resource servers check them with the JWKS
+    /// alone. Tokens of a grant with a refresh token or a user are also recorded in the store (by their `jti`), so
+    /// revoking the grant revokes them at the issuer; tokens of client credentials are not stored at all, and are
+    /// revoked by a deny-list of their `jti` until they expire.
+    #[cfg(feature = "jose")]
+    Jwt(crate::jose::Algorithm),
+}
+
 /// Where the endpoints live and how long things last. Start from [`ServerConfig::new`] and change what you need:
 ///
 /// ```
@@ -35,8 +51,14 @@ pub struct ServerConfig {
     pub userinfo_path: Option<String>,
     /// How long a code may be redeemed (default 60 s; RFC 6749 §4.1.2 says at most 10 minutes).
     pub code_lifetime: Duration,
-    /// Access token lifetime (default 1 hour).
+    /// Opaque access token lifetime (default 1 hour).
     pub access_token_lifetime: Duration,
+    /// What access tokens are: opaque (the default) or RFC 9068 JWTs.
+    pub access_tokens: AccessTokenFormat,
+    /// JWT access token lifetime (default 5 minutes: a JWT is checked by resource servers without asking the
+    /// server, so a revocation reaches them only when it expires). A signing key rotated out stays published for
+    /// the longer of this and [`id_token_lifetime`](Self::id_token_lifetime), and a little more.
+    pub jwt_access_token_lifetime: Duration,
     /// Refresh token lifetime, renewed at each rotation (default 30 days).
     pub refresh_token_lifetime: Duration,
     /// OpenID Connect id_token lifetime (default 10 minutes: it is read once, at login). A signing key rotated out
@@ -76,6 +98,8 @@ impl ServerConfig {
             userinfo_path: None,
             code_lifetime: Duration::from_secs(60),
             access_token_lifetime: Duration::from_secs(3600),
+            access_tokens: AccessTokenFormat::Opaque,
+            jwt_access_token_lifetime: Duration::from_secs(300),
             refresh_token_lifetime: Duration::from_secs(30 * 24 * 3600),
             id_token_lifetime: Duration::from_secs(600),
             max_body_bytes: 16 * 1024,
@@ -137,6 +161,38 @@ impl ServerConfig {
     pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.access_token_lifetime = lifetime;
         self
+    }
+
+    /// Issues RFC 9068 JWT access tokens signed with `algorithm` (the server needs a signing key for it:
+    /// [`ensure_signing_key`](super::AuthorizationServer::ensure_signing_key)).
+    ///
+    /// ```
+    /// use oauth2_core::jose::Algorithm;
+    /// use oauth2_core::server::{AccessTokenFormat, ServerConfig};
+    /// let config = ServerConfig::new("https://as.example").jwt_access_tokens(Algorithm::EdDsa);
+    /// assert_eq!(config.access_tokens, AccessTokenFormat::Jwt(Algorithm::EdDsa));
+    /// assert_eq!(config.current_access_token_lifetime().as_secs(), 300);
+    /// ```
+    #[cfg(feature = "jose")]
+    pub fn jwt_access_tokens(mut self, algorithm: crate::jose::Algorithm) -> Self {
+        self.access_tokens = AccessTokenFormat::Jwt(algorithm);
+        self
+    }
+
+    /// Sets the JWT access token lifetime.
+    pub fn jwt_access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.jwt_access_token_lifetime = lifetime;
+        self
+    }
+
+    /// The lifetime of the access tokens issued now: [`jwt_access_token_lifetime`](Self::jwt_access_token_lifetime)
+    /// for JWTs, else [`access_token_lifetime`](Self::access_token_lifetime).
+    pub fn current_access_token_lifetime(&self) -> Duration {
+        match self.access_tokens {
+            AccessTokenFormat::Opaque => self.access_token_lifetime,
+            #[cfg(feature = "jose")]
+            AccessTokenFormat::Jwt(_) => self.jwt_access_token_lifetime,
+        }
     }
 
     /// Sets the id_token lifetime.

@@ -37,6 +37,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 
+mod access;
 mod config;
 mod endpoint;
 #[cfg(feature = "jose")]
@@ -50,7 +51,7 @@ use std::time::SystemTime;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-pub use config::ServerConfig;
+pub use config::{AccessTokenFormat, ServerConfig};
 pub use endpoint::Endpoint;
 pub use endpoint::authorize::{AuthorizationRequest, AuthorizeError};
 pub use endpoint::password::PasswordError;
@@ -280,9 +281,11 @@ impl<S: Store> AuthorizationServer<S> {
     }
 }
 
+/// Opaque tokens and this server's own JWT access tokens alike: a JWT must verify with the server's keys, and is
+/// then live unless revoked (itself, or its grant, or its client removed).
 impl<S: Store> AccessTokenVerifier for AuthorizationServer<S> {
-    async fn verify(&self, token: &BearerToken<'_>, _now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
-        self.store.access_grant(&token.hash()).await
+    async fn verify(&self, token: &BearerToken<'_>, now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
+        self.access_grant_of(token, now).await
     }
 }
 
@@ -320,7 +323,13 @@ impl<S: Store> AuthorizationServer<S> {
         now: SystemTime,
     ) -> Result<Arc<keys::SigningKeys>, keys::KeyError> {
         self.keys
-            .rotate(&self.store, key, self.nonce(), keys::retired_until(now, self.config.id_token_lifetime), now)
+            .rotate(
+                &self.store,
+                key,
+                self.nonce(),
+                keys::retired_until(now, self.config.id_token_lifetime.max(self.config.jwt_access_token_lifetime)),
+                now,
+            )
             .await
     }
 

@@ -738,20 +738,22 @@ fn rfc7009_2_revocation() {
     let (at, rt) = (t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap());
     // Unknown token: 200.
     assert_eq!(
-        block_on(s.revoke(form_post("/revoke", "token=unknown", web_auth().as_deref()))).status(),
+        block_on(s.revoke(form_post("/revoke", "token=unknown", web_auth().as_deref()), now())).status(),
         StatusCode::OK
     );
     // Revoking the refresh token revokes its access tokens (§2.1).
-    let resp = block_on(s.revoke(form_post(
-        "/revoke",
-        &format!("token={rt}&token_type_hint=refresh_token"),
-        web_auth().as_deref(),
-    )));
+    let resp = block_on(s.revoke(
+        form_post("/revoke", &format!("token={rt}&token_type_hint=refresh_token"), web_auth().as_deref()),
+        now(),
+    ));
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(bearer(&s, &bearer_headers(at), &crate::Scope::empty()).is_err());
     // Client authentication is required.
-    assert_eq!(block_on(s.revoke(form_post("/revoke", "token=x", None))).status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(json(&block_on(s.revoke(form_post("/revoke", "", web_auth().as_deref()))))["error"], "invalid_request");
+    assert_eq!(block_on(s.revoke(form_post("/revoke", "token=x", None), now())).status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        json(&block_on(s.revoke(form_post("/revoke", "", web_auth().as_deref()), now())))["error"],
+        "invalid_request"
+    );
 }
 
 #[test]
@@ -761,7 +763,7 @@ fn rfc7009_2_1_revoking_another_clients_token_is_refused_and_leaves_it_alone() {
     let (at, rt) = (t["access_token"].as_str().unwrap(), t["refresh_token"].as_str().unwrap());
     for (token, hint) in [(at, "access_token"), (rt, "refresh_token"), (rt, "access_token"), (at, "refresh_token")] {
         let body = format!("token={token}&token_type_hint={hint}");
-        let resp = block_on(s.revoke(form_post("/revoke", &body, Some(&basic("other", "x")))));
+        let resp = block_on(s.revoke(form_post("/revoke", &body, Some(&basic("other", "x"))), now()));
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{hint}");
         assert_eq!(json(&resp)["error"], "unauthorized_client");
         assert_eq!(resp.headers()["cache-control"], "no-store");
@@ -952,6 +954,12 @@ impl GrantStore for Faulty {
     }
     async fn revoke_access_token(&self, token: &SecretHash) -> Result<(), StoreError> {
         self.0.revoke_access_token(token).await
+    }
+    async fn deny_token(&self, jti: &SecretHash, expires_at: SystemTime) -> Result<(), StoreError> {
+        self.0.deny_token(jti, expires_at).await
+    }
+    async fn token_denied(&self, jti: &SecretHash) -> Result<bool, StoreError> {
+        self.0.token_denied(jti).await
     }
     async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
         if self.1 == Fault::StalledRevoke {
@@ -1202,7 +1210,7 @@ mod never_panic {
                 }
                 let response = match path {
                     "/token" => block_on(s.token(request, now())),
-                    "/revoke" => block_on(s.revoke(request)),
+                    "/revoke" => block_on(s.revoke(request, now())),
                     _ => block_on(s.introspect(request, now())),
                 };
                 // Every answer is an RFC answer: a success, or an error with a status in the 4xx range ...
@@ -1244,6 +1252,9 @@ fn grant_ids_are_made_in_time_order_and_distinct() {
 }
 
 // ---- OpenID Connect ----
+
+#[cfg(feature = "jose")]
+mod jwt;
 
 #[cfg(feature = "jose")]
 mod oidc {
@@ -1453,7 +1464,7 @@ mod oidc {
         let r = redeem(&s, "rp", &code(&s, "rp", "&scope=openid", now()), now());
         let token = r["access_token"].as_str().unwrap();
         let revoke = format!("token={token}");
-        block_on(s.revoke(post(&revoke, Some(&basic("rp", "s3cret")))));
+        block_on(s.revoke(post(&revoke, Some(&basic("rp", "s3cret"))), now()));
         assert_eq!(userinfo(&s, Some(&format!("Bearer {token}")), "GET").status(), StatusCode::UNAUTHORIZED, "revoked");
         // Without the app's claims, there is no UserInfo endpoint.
         assert!(provider().endpoints().all(|(e, ..)| e != Endpoint::UserInfo));

@@ -17,7 +17,8 @@ use crate::scope::Scope;
 use crate::secret::SecretHash;
 use crate::server::rules::lifetime::later;
 use crate::server::rules::redirect_uri::redirect_uri_allowed;
-use crate::server::store::{CodeRecord, Grant, RegisteredClient, Store, TokenRecord};
+use crate::server::rules::resource;
+use crate::server::store::{CodeRecord, Grant, RegisteredClient, Store};
 use crate::server::{AuthorizationServer, ServerConfig};
 
 /// A validated authorization request: what the app shows on its consent page, then passes back to
@@ -56,6 +57,9 @@ pub struct AuthorizationRequest {
     /// app: it is answered `login_required`, since the user logs in at every authorization request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prompt: Vec<String>,
+    /// The resources the tokens are for (RFC 8707 §2), the client's to ask for; empty: the issuer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// Why an authorization request was refused. Its `Display` says why, naming the client or redirect URI it
@@ -210,6 +214,8 @@ pub(crate) fn check_request(
         return fail(ErrorCode::UnauthorizedClient, "this client may not use this response_type");
     }
     request.scope = scope.map_err(|e| e.response().clone())?;
+    request.resources =
+        resource::requested(params).and_then(|r| resource::allowed(client, r)).map_err(|e| e.response().clone())?;
     if response_type == ResponseType::Code {
         match (params.get("code_challenge"), params.get("code_challenge_method")) {
             (None, Some(_)) => return fail(ErrorCode::InvalidRequest, "code_challenge_method without code_challenge"),
@@ -307,6 +313,7 @@ impl<S: Store> AuthorizationServer<S> {
             login_hint: None,
             max_age: None,
             prompt: Vec::new(),
+            resources: Vec::new(),
         };
         let scope = self.resolve_scope(&client, params.get("scope"));
         check_request(&self.config, &client, &params, scope, request.clone())
@@ -360,6 +367,7 @@ impl<S: Store> AuthorizationServer<S> {
             subject: Some(subject.to_owned()),
             scope: scope.clone(),
             auth_time: Some(logged_in_at),
+            resources: request.resources.clone(),
         };
         let scope_s = scope.to_string();
         let store_failed = |_| {
@@ -384,11 +392,14 @@ impl<S: Store> AuthorizationServer<S> {
                 params.push(("code", &code));
             }
             ResponseType::Token => {
-                access = self.new_secret();
-                let record =
-                    TokenRecord { grant, issued_at: now, expires_at: later(now, self.config.access_token_lifetime) };
-                self.store.store_tokens((SecretHash::of(&access), record), None).await.map_err(store_failed)?;
-                expires_in = self.config.access_token_lifetime.as_secs().to_string();
+                let minted = self.mint_access(grant, true, now).await.map_err(|e| {
+                    self.error_redirect(request, ErrorResponse::new(e.code().clone()).with_description("no token"))
+                })?;
+                access = minted.token;
+                if let Some(stored) = minted.stored {
+                    self.store.store_tokens(stored, None).await.map_err(store_failed)?;
+                }
+                expires_in = self.config.current_access_token_lifetime().as_secs().to_string();
                 params.extend([
                     ("access_token", access.as_str()),
                     ("token_type", "Bearer"),
@@ -460,8 +471,17 @@ pub(crate) fn still_valid(
         .into_iter()
         .all(|v| v.as_ref().is_none_or(|v| v.len() <= MAX_ECHOED))
         && !request.prompt.iter().any(|p| p == "none");
+    let resources_ok = resource::allowed(client, request.resources.clone()).is_ok()
+        && request.resources.len() <= resource::MAX_RESOURCES
+        && request.resources.iter().all(|r| r.len() <= resource::MAX_RESOURCE_LEN);
     // The server must still offer the grant: a request kept in a cookie could be edited to response_type=token.
-    redirect_ok && config.grant_types.contains(&grant) && client.allows(grant) && scope_ok && pkce_ok && oidc_ok
+    redirect_ok
+        && config.grant_types.contains(&grant)
+        && client.allows(grant)
+        && scope_ok
+        && pkce_ok
+        && oidc_ok
+        && resources_ok
 }
 
 #[cfg(test)]
@@ -494,6 +514,7 @@ mod tests {
             login_hint: None,
             max_age: None,
             prompt: Vec::new(),
+            resources: Vec::new(),
         }
     }
 

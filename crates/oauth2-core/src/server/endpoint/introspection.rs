@@ -10,6 +10,7 @@ use crate::introspection::Introspection;
 use crate::reply::json_response;
 use crate::secret::SecretHash;
 use crate::server::rules::request::form_of;
+use crate::server::rules::resource;
 use crate::server::store::{RegisteredClient, Store, TokenRecord};
 use crate::server::{AuthorizationServer, ClientId, with_client};
 
@@ -49,31 +50,45 @@ impl<S: Store> AuthorizationServer<S> {
             ));
         }
         let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        let hash = SecretHash::of(token);
-        let found = match self.store.access_token(&hash).await? {
-            Some(r) => Some((r, Kind::Access)),
-            None => self.store.refresh_token(&hash).await?.filter(|(_, used)| !used).map(|(r, _)| (r, Kind::Refresh)),
+        let found = match self.live_access(token, now).await? {
+            Some(live) => Some((live.record, Kind::Access(live.jwt.map(|(jti, _)| jti)))),
+            None => {
+                let hash = SecretHash::of(token);
+                self.store.refresh_token(&hash).await?.filter(|(_, used)| !used).map(|(r, _)| (r, Kind::Refresh))
+            }
         };
         Ok(introspection_of(&client, found, &self.config.issuer, now))
     }
 }
 
 /// Which kind of token a lookup found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
-    Access,
+    /// An access token; a JWT with its `jti`.
+    Access(Option<String>),
     Refresh,
 }
 
-/// What `client` may learn of a token the lookup `found` (RFC 7662 §2.2): a live token issued to it, in full;
-/// anything else (unknown, expired, revoked, spent, another client's) only `{"active": false}`.
+/// Whether `client` may learn of `record` (RFC 7662 §2.1, design.md §4): a token issued to it, or, for a
+/// resource server, an access token whose audience names it (see [`resource::names`]).
+fn may_see(client: &RegisteredClient, record: &TokenRecord, kind: &Kind) -> bool {
+    record.grant.client_id == client.id
+        || (client.resource_server
+            && client.is_confidential()
+            && matches!(kind, Kind::Access(_))
+            && resource::names(client, &record.grant.resources))
+}
+
+/// What `client` may learn of a token the lookup `found` (RFC 7662 §2.2): a live token it may see
+/// ([`may_see`]), in full; anything else (unknown, expired, revoked, spent, another client's) only
+/// `{"active": false}`.
 pub(crate) fn introspection_of(
     client: &RegisteredClient,
     found: Option<(TokenRecord, Kind)>,
     issuer: &str,
     now: SystemTime,
 ) -> Introspection {
-    let Some((record, kind)) = found.filter(|(r, _)| r.expires_at > now && r.grant.client_id == client.id) else {
+    let Some((record, kind)) = found.filter(|(r, kind)| r.expires_at > now && may_see(client, r, kind)) else {
         return Introspection::inactive();
     };
     let mut info = Introspection::inactive();
@@ -81,9 +96,14 @@ pub(crate) fn introspection_of(
     info.scope = Some(record.grant.scope.clone());
     info.client_id = Some(record.grant.client_id.clone());
     info.username = record.grant.subject.clone();
-    info.sub = record.grant.subject;
+    // RFC 9068 §2.2.1: a client acting for itself is the subject of its tokens.
+    info.sub = Some(record.grant.subject.unwrap_or_else(|| record.grant.client_id.clone()));
+    info.aud = Some(resource::audience(issuer, &record.grant.resources));
     // RFC 7662 §2.2: `token_type` is an access token type (RFC 6749 §7.1); a refresh token has none.
-    info.token_type = (kind == Kind::Access).then(|| "Bearer".into());
+    if let Kind::Access(jti) = kind {
+        info.token_type = Some("Bearer".into());
+        info.jti = jti;
+    }
     info.exp = Some(unix(record.expires_at));
     info.iat = Some(unix(record.issued_at));
     info.iss = Some(issuer.to_owned());
@@ -104,6 +124,7 @@ mod tests {
             subject: Some("alice".into()),
             scope: crate::Scope::parse("read"),
             auth_time: None,
+            resources: Vec::new(),
         };
         TokenRecord { grant, issued_at: expires_at - Duration::from_secs(60), expires_at }
     }
@@ -114,7 +135,7 @@ mod tests {
         let web = RegisteredClient::confidential("web", "s");
         let live = introspection_of(
             &web,
-            Some((record("web", now + Duration::from_secs(5)), Kind::Access)),
+            Some((record("web", now + Duration::from_secs(5)), Kind::Access(None))),
             "https://as",
             now,
         );
@@ -129,8 +150,8 @@ mod tests {
         assert!(refresh.active && refresh.token_type.is_none(), "a refresh token has no token_type");
         for found in [
             None,
-            Some((record("other", now + Duration::from_secs(5)), Kind::Access)),
-            Some((record("web", now), Kind::Access)),
+            Some((record("other", now + Duration::from_secs(5)), Kind::Access(None))),
+            Some((record("web", now), Kind::Access(None))),
         ] {
             assert_eq!(introspection_of(&web, found, "https://as", now), Introspection::inactive());
         }

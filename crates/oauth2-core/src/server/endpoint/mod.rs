@@ -107,7 +107,7 @@ impl<S: Store> AuthorizationServer<S> {
     ) -> http::Response<Vec<u8>> {
         match endpoint {
             Endpoint::Token => self.token(request, now).await,
-            Endpoint::Revocation => self.revoke(request).await,
+            Endpoint::Revocation => self.revoke(request, now).await,
             Endpoint::Introspection => self.introspect(request, now).await,
             Endpoint::Metadata => self.metadata_response(),
             Endpoint::UserInfo => self.userinfo(request.headers(), now).await,

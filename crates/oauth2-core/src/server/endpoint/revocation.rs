@@ -1,6 +1,8 @@
 //! The revocation endpoint (RFC 7009 §2): parse → authenticate the client → look the token up → check it is the
 //! client's → one revocation.
 
+use std::time::SystemTime;
+
 use crate::error::{ErrorCode, OAuthError};
 use crate::secret::SecretHash;
 use crate::server::rules::request::form_of;
@@ -11,9 +13,13 @@ impl<S: Store> AuthorizationServer<S> {
     /// Revokes a token (RFC 7009 §2.1). Revoking a refresh token revokes its whole grant, access tokens included.
     /// The answer is 200 for unknown tokens too (§2.2). A token issued to another client is left untouched and the
     /// request refused with 400 `unauthorized_client` (§2.1: "the request is refused and the client is informed").
-    pub async fn revoke<B: AsRef<[u8]>>(&self, request: http::Request<B>) -> http::Response<Vec<u8>> {
+    ///
+    /// A JWT access token (RFC 9068) is revoked by its `jti`: at once at this server (introspection, UserInfo, the
+    /// resource check through the server), while resource servers that check it with the JWKS alone accept it
+    /// until it expires.
+    pub async fn revoke<B: AsRef<[u8]>>(&self, request: http::Request<B>, now: SystemTime) -> http::Response<Vec<u8>> {
         let mut client = None;
-        let response = match self.revoke_inner(&request, &mut client).await {
+        let response = match self.revoke_inner(&request, now, &mut client).await {
             Ok(()) => {
                 let mut r = http::Response::new(Vec::new());
                 r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
@@ -27,6 +33,7 @@ impl<S: Store> AuthorizationServer<S> {
     async fn revoke_inner<B: AsRef<[u8]>>(
         &self,
         request: &http::Request<B>,
+        now: SystemTime,
         seen: &mut Option<ClientId>,
     ) -> Result<(), OAuthError> {
         let params = form_of(request, self.config.max_body_bytes)?;
@@ -47,11 +54,15 @@ impl<S: Store> AuthorizationServer<S> {
                     tracing::info!(client_id = %client.id, grant_id = %record.grant.id, "grant revoked by its client");
                     return Ok(());
                 }
-            } else if let Some(record) = self.store.access_token(&hash).await? {
-                if record.grant.client_id != client.id {
+            } else if let Some(live) = self.live_access(token, now).await? {
+                if live.record.grant.client_id != client.id {
                     return Err(foreign());
                 }
-                self.store.revoke_access_token(&hash).await?;
+                match live.jwt {
+                    // A JWT the store holds nothing of: on the deny-list until it expires.
+                    Some((jti, true)) => self.store.deny_token(&SecretHash::of(&jti), live.record.expires_at).await?,
+                    _ => self.store.revoke_access_token(&hash).await?,
+                }
                 return Ok(());
             }
         }

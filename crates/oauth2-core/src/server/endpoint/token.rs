@@ -17,6 +17,7 @@ use crate::secret::{AccessToken, RefreshToken, SecretHash};
 use crate::server::rules::lifetime::later;
 use crate::server::rules::redirect_uri::redirect_uri_allowed;
 use crate::server::rules::request::form_of;
+use crate::server::rules::resource;
 use crate::server::rules::scope::decide_scope;
 use crate::server::store::{CodeRecord, CodeUse, Grant, RegisteredClient, Rotation, Store, TokenRecord};
 use crate::server::{AuthorizationServer, ClientAddress, ClientId, ServerConfig, with_client};
@@ -54,35 +55,38 @@ impl<S: Store> AuthorizationServer<S> {
         }
     }
 
-    fn records(&self, grant: Grant, with_refresh: bool, now: SystemTime) -> Issued {
-        let lifetime = self.config.access_token_lifetime;
-        let access = self.new_secret();
-        let refresh = with_refresh.then(|| {
+    /// The tokens of one issuance: an access token for `access`, and a refresh token for `refresh` when given (a
+    /// refresh token keeps the whole grant when the access token was narrowed to less scope or fewer resources).
+    async fn records(&self, access: Grant, refresh: Option<Grant>, now: SystemTime) -> Result<Issued, OAuthError> {
+        let scope = (!access.scope.is_empty()).then(|| access.scope.to_string());
+        let refresh = refresh.map(|grant| {
             let token = self.new_secret();
-            let record = TokenRecord {
-                grant: grant.clone(),
-                issued_at: now,
-                expires_at: later(now, self.config.refresh_token_lifetime),
-            };
+            let record =
+                TokenRecord { grant, issued_at: now, expires_at: later(now, self.config.refresh_token_lifetime) };
             (SecretHash::of(&token), token, record)
         });
-        let access_hash = SecretHash::of(&access);
+        let access_grant = access.clone();
+        let minted = self.mint_access(access, refresh.is_some(), now).await?;
         let body = TokenResponse {
             token_type: "Bearer",
-            expires_in: lifetime.as_secs(),
+            expires_in: self.config.current_access_token_lifetime().as_secs(),
             // §3.3: a scope has at least one token, so an empty one is left out.
-            scope: (!grant.scope.is_empty()).then(|| grant.scope.to_string()),
+            scope,
             refresh_token: refresh.as_ref().map(|(_, t, _)| RefreshToken::new(t.as_str())),
-            access_token: AccessToken::new(access),
+            access_token: AccessToken::new(minted.token),
             id_token: None,
         };
-        let access_record = TokenRecord { grant, issued_at: now, expires_at: later(now, lifetime) };
-        Issued { body, access: (access_hash, access_record), refresh: refresh.map(|(h, _, r)| (h, r)) }
+        Ok(Issued { body, grant: access_grant, access: minted.stored, refresh: refresh.map(|(h, _, r)| (h, r)) })
     }
 
     async fn issue(&self, grant: Grant, with_refresh: bool, now: SystemTime) -> Result<TokenResponse, OAuthError> {
-        let issued = self.records(grant, with_refresh, now);
-        if !self.store.store_tokens(issued.access, issued.refresh).await? {
+        let refresh = with_refresh.then(|| grant.clone());
+        let issued = self.records(grant, refresh, now).await?;
+        let Some(access) = issued.access else {
+            // A self-contained JWT (client credentials): nothing to store, nothing to revoke as a family.
+            return Ok(issued.body);
+        };
+        if !self.store.store_tokens(access, issued.refresh).await? {
             // The grant was revoked (a replayed code) between the redemption and now.
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
@@ -101,12 +105,16 @@ impl<S: Store> AuthorizationServer<S> {
         let hash = SecretHash::of(code);
         let (record, used) = self.store.code(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
         check_code(client, &record, used, params, now)?;
+        let resources = resource::narrowed(client, &record.grant.resources, resource::requested(params)?)?;
         let grant_id = record.grant.id;
         let nonce = record.nonce;
-        let mut issued = self.records(record.grant, issues_refresh(&self.config, client), now);
+        let access = Grant { resources, ..record.grant.clone() };
+        let refresh = issues_refresh(&self.config, client).then_some(record.grant);
+        let mut issued = self.records(access, refresh, now).await?;
         // Signed before the atomic step, so that nothing can fail after the code is spent.
-        self.attach_id_token(client, &issued.access.1.grant, nonce.as_deref(), &mut issued.body, now).await?;
-        match self.store.redeem_code(&hash, issued.access, issued.refresh).await? {
+        self.attach_id_token(client, &issued.grant, nonce.as_deref(), &mut issued.body, now).await?;
+        let access = issued.access.ok_or_else(|| OAuthError::new(ErrorCode::ServerError, "no token record"))?;
+        match self.store.redeem_code(&hash, access, issued.refresh).await? {
             CodeUse::Fresh(_) => Ok(issued.body),
             CodeUse::Replayed(_) => {
                 tracing::warn!(client_id = %client.id, grant_id = %grant_id, "authorization code replayed; its grant is revoked");
@@ -128,6 +136,7 @@ impl<S: Store> AuthorizationServer<S> {
         let username = params.get("username").ok_or_else(|| OAuthError::invalid_request("username is required"))?;
         let password = params.get("password").ok_or_else(|| OAuthError::invalid_request("password is required"))?;
         let scope = self.resolve_scope(client, params.get("scope"))?;
+        let resources = resource::allowed(client, resource::requested(params)?)?;
         let subject = self.verify_password(username, password, address, now).await?;
         let grant = Grant {
             id: self.new_grant_id(now),
@@ -135,6 +144,7 @@ impl<S: Store> AuthorizationServer<S> {
             subject: Some(subject),
             scope,
             auth_time: Some(now),
+            resources,
         };
         self.issue(grant, issues_refresh(&self.config, client), now).await
     }
@@ -153,8 +163,15 @@ impl<S: Store> AuthorizationServer<S> {
             ));
         }
         let scope = self.resolve_scope(client, params.get("scope"))?;
-        let grant =
-            Grant { id: self.new_grant_id(now), client_id: client.id.clone(), subject: None, scope, auth_time: None };
+        let resources = resource::allowed(client, resource::requested(params)?)?;
+        let grant = Grant {
+            id: self.new_grant_id(now),
+            client_id: client.id.clone(),
+            subject: None,
+            scope,
+            auth_time: None,
+            resources,
+        };
         self.issue(grant, client.refresh_on_client_credentials && issues_refresh(&self.config, client), now).await
     }
 
@@ -173,15 +190,16 @@ impl<S: Store> AuthorizationServer<S> {
         let (record, used) =
             self.store.refresh_token(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
         let scope = refresh_scope(client, &record, used, params.get("scope"), now)?;
+        let resources = resource::narrowed(client, &record.grant.resources, resource::requested(params)?)?;
         let grant_id = record.grant.id;
-        let mut issued = self.records(Grant { scope, ..record.grant.clone() }, true, now);
-        let Some((refresh_hash, mut refresh_record)) = issued.refresh.take() else {
-            return Err(OAuthError::new(ErrorCode::ServerError, "no refresh token minted"));
+        let access = Grant { scope, resources, ..record.grant.clone() };
+        let mut issued = self.records(access, Some(record.grant), now).await?;
+        let (Some(access), Some(refresh)) = (issued.access.take(), issued.refresh.take()) else {
+            return Err(OAuthError::new(ErrorCode::ServerError, "no token record"));
         };
-        refresh_record.grant.scope = record.grant.scope;
         // OIDC Core §12.2: the same sub and auth_time, and no nonce.
-        self.attach_id_token(client, &issued.access.1.grant, None, &mut issued.body, now).await?;
-        match self.store.rotate_refresh(&hash, issued.access, (refresh_hash, refresh_record)).await? {
+        self.attach_id_token(client, &issued.grant, None, &mut issued.body, now).await?;
+        match self.store.rotate_refresh(&hash, access, refresh).await? {
             Rotation::Rotated => Ok(issued.body),
             Rotation::Reused(_) => {
                 tracing::warn!(client_id = %client.id, grant_id = %grant_id, "refresh token reused; its grant is revoked");
@@ -204,7 +222,6 @@ impl<S: Store> AuthorizationServer<S> {
         body: &mut TokenResponse,
         now: SystemTime,
     ) -> Result<(), OAuthError> {
-        use crate::server::keys::KeyError;
         use crate::server::rules::id_token;
         // Only for a user's grant: a client acting for itself (client credentials) has no identity to assert.
         if !grant.scope.contains("openid") || grant.subject.is_none() {
@@ -215,12 +232,7 @@ impl<S: Store> AuthorizationServer<S> {
             OAuthError::new(ErrorCode::ServerError, "the id_token cannot be signed")
         };
         let algorithm = id_token::algorithm(client).map_err(|e| server_error(&e))?;
-        let keys = match self.signing_keys(now).await {
-            Ok(keys) => keys,
-            Err(KeyError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(server_error(&e)),
-        };
-        let key = keys.current(algorithm).ok_or_else(|| server_error(&KeyError::Missing(algorithm)))?;
+        let key = self.current_key(algorithm, &client.id, now).await?;
         let claims = id_token::claims(&self.config, grant, nonce, body.access_token.secret(), algorithm, now);
         body.id_token = Some(key.sign(Some("JWT"), &claims).map_err(|e| server_error(&e))?);
         Ok(())
@@ -426,7 +438,10 @@ impl TokenResponse {
 
 struct Issued {
     body: TokenResponse,
-    access: (SecretHash, TokenRecord),
+    /// The access token's grant (for the id_token).
+    grant: Grant,
+    /// The access token's record, unless it is a JWT the store keeps nothing of.
+    access: Option<(SecretHash, TokenRecord)>,
     refresh: Option<(SecretHash, TokenRecord)>,
 }
 
@@ -452,6 +467,7 @@ mod tests {
             subject: Some("alice".into()),
             scope: Scope::parse("read write"),
             auth_time: None,
+            resources: Vec::new(),
         }
     }
 

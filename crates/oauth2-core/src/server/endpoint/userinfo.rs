@@ -6,6 +6,7 @@ use http::StatusCode;
 
 use crate::error::{Challenge, ErrorCode, OAuthError};
 use crate::reply::json_response;
+use crate::resource::AccessTokenVerifier;
 use crate::scope::Scope;
 use crate::server::AuthorizationServer;
 use crate::server::store::Store;
@@ -25,7 +26,7 @@ impl<S: Store> AuthorizationServer<S> {
             Ok(token) => token,
             Err(refused) => return refused.into_response(),
         };
-        let found = match self.store.access_grant(&token.hash()).await {
+        let found = match self.verify(&token, now).await {
             Ok(found) => found,
             Err(e) => return OAuthError::from(e).into_response(),
         };

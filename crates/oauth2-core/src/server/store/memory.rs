@@ -40,6 +40,8 @@ pub struct MemoryStore {
     throttle: Mutex<HashMap<SecretHash, (Attempts, SystemTime)>>,
     /// Signing keys, oldest first.
     keys: Mutex<Vec<KeyRecord>>,
+    /// Revoked JWT access tokens that have no entry (by their `jti`), until they expire.
+    denied: Mutex<HashMap<SecretHash, SystemTime>>,
     shards: Box<[Mutex<Shard>]>,
     /// Revoked grant families, with the store clock when they were revoked and a sequence number.
     revoked: RwLock<HashMap<GrantId, Revoked>>,
@@ -159,10 +161,11 @@ struct Principal {
     subject: Option<Arc<str>>,
     scope: Arc<Scope>,
     auth_time: Option<Nanos>,
+    audience: Arc<[String]>,
 }
 
 /// What principals are interned by: the grant's own fields, moved in, so a lookup that hits allocates nothing.
-type PrincipalKey = (String, Option<String>, Scope, Option<Nanos>);
+type PrincipalKey = (String, Option<String>, Scope, Option<Nanos>, Vec<String>);
 
 /// A stored access or refresh token, without its key: 40 bytes.
 struct Entry {
@@ -182,6 +185,7 @@ impl Entry {
                 subject: p.subject.as_deref().map(str::to_owned),
                 scope: Scope::clone(&p.scope),
                 auth_time: p.auth_time.map(Nanos::time),
+                resources: p.audience.to_vec(),
             },
             issued_at: self.issued_at.time(),
             expires_at: self.expires_at.time(),
@@ -191,6 +195,7 @@ impl Entry {
     fn access_grant(&self) -> AccessGrant {
         let p = &*self.principal;
         AccessGrant::new(p.subject.clone(), p.client_id.clone(), p.scope.clone(), self.expires_at.time())
+            .with_audience(p.audience.clone())
     }
 }
 
@@ -205,8 +210,8 @@ struct Shard {
 
 impl Shard {
     fn entry(&mut self, record: TokenRecord) -> Entry {
-        let Grant { id, client_id, subject, scope, auth_time } = record.grant;
-        let key = (client_id, subject, scope, auth_time.map(Nanos::of));
+        let Grant { id, client_id, subject, scope, auth_time, resources } = record.grant;
+        let key = (client_id, subject, scope, auth_time.map(Nanos::of), resources);
         let principal = match self.principals.get(&key) {
             Some(p) => p.clone(),
             None => {
@@ -215,6 +220,7 @@ impl Shard {
                     subject: key.1.as_deref().map(Arc::from),
                     scope: Arc::new(key.2.clone()),
                     auth_time: key.3,
+                    audience: Arc::from(key.4.as_slice()),
                 });
                 self.principals.insert(key, p.clone());
                 p
@@ -261,6 +267,7 @@ impl MemoryStore {
             clients: RwLock::default(),
             throttle: Mutex::default(),
             keys: Mutex::default(),
+            denied: Mutex::default(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             revoked: RwLock::default(),
             revocations: AtomicU64::new(0),
@@ -481,6 +488,21 @@ impl GrantStore for MemoryStore {
         self.revoke_family(grant);
         Ok(())
     }
+
+    async fn deny_token(&self, jti: &SecretHash, expires_at: SystemTime) -> Result<(), StoreError> {
+        let mut denied = self.denied.lock().unwrap_or_else(PoisonError::into_inner);
+        if denied.len() == denied.capacity() {
+            // Before the table grows, what expired goes: the list holds live tokens only, at most one entry each.
+            let now = self.now().time();
+            denied.retain(|_, until| *until > now);
+        }
+        denied.insert(*jti, expires_at);
+        Ok(())
+    }
+
+    async fn token_denied(&self, jti: &SecretHash) -> Result<bool, StoreError> {
+        Ok(self.denied.lock().unwrap_or_else(PoisonError::into_inner).contains_key(jti))
+    }
 }
 
 impl Maintenance for MemoryStore {
@@ -489,6 +511,7 @@ impl Maintenance for MemoryStore {
         self.purge_expired(now);
         let (c, a, r) = self.counts();
         self.throttle.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, (_, forget_at)| *forget_at > now);
+        self.denied.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, until| *until > now);
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         let before = keys.len();
         keys.retain(|k| k.retired_until.is_none_or(|until| until > now));
@@ -599,6 +622,7 @@ mod tests {
                 subject: None,
                 scope: Scope::parse("read"),
                 auth_time: None,
+                resources: Vec::new(),
             },
             issued_at: issued,
             expires_at: issued + Duration::from_secs(lifetime),

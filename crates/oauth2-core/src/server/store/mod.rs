@@ -142,4 +142,16 @@ pub trait GrantStore: Send + Sync {
     /// refused, for as long as any code or token of it could still be alive (a store may forget the revocation
     /// after that).
     fn revoke_grant(&self, grant: &GrantId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Revokes a JWT access token that the store holds no record of (the self-contained tokens of client
+    /// credentials, RFC 9068: see [`AccessTokenFormat::Jwt`](crate::server::AccessTokenFormat::Jwt)), by the hash of
+    /// its `jti`: a deny-list entry, kept at least until `expires_at`, when the token is refused anyway.
+    fn deny_token(
+        &self,
+        jti: &SecretHash,
+        expires_at: SystemTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether [`deny_token`](Self::deny_token) revoked `jti`.
+    fn token_denied(&self, jti: &SecretHash) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -39,6 +39,15 @@ pub struct RegisteredClient {
     /// Connect requires of every provider, or `ES256` or `EdDSA`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
+    /// The resources (RFC 8707) it may ask tokens for; empty: any. A resource server registration's own
+    /// resources too: it may introspect tokens for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// A resource server (RFC 7662 §2.1: a protected resource that authenticates to the introspection endpoint):
+    /// it may introspect the tokens of other clients whose audience is the issuer or names it (its id or one of its
+    /// `resources`). Confidential clients only; it gets no grant of its own unless registered for one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resource_server: bool,
 }
 
 impl RegisteredClient {
@@ -73,7 +82,29 @@ impl RegisteredClient {
             allow_plain_pkce: false,
             refresh_on_client_credentials: false,
             id_token_signed_response_alg: None,
+            resources: Vec::new(),
+            resource_server: false,
         }
+    }
+
+    /// Limits it to these resources (RFC 8707): a token request or authorization request naming another one is
+    /// refused with `invalid_target`.
+    pub fn resources<I: IntoIterator<Item = S>, S: Into<String>>(mut self, resources: I) -> Self {
+        self.resources = resources.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Makes it a resource server (see [`resource_server`](Self#structfield.resource_server)): for an API that
+    /// introspects the tokens presented to it. Its grants stay as set: clear them for an API that only introspects.
+    ///
+    /// ```
+    /// use oauth2_core::server::RegisteredClient;
+    /// let api = RegisteredClient::confidential("api", "s3cret").grant_types([]).resource_server(true);
+    /// assert!(api.resource_server && api.grant_types.is_empty());
+    /// ```
+    pub fn resource_server(mut self, yes: bool) -> Self {
+        self.resource_server = yes;
+        self
     }
 
     /// Signs its id_tokens with `alg` (`RS256`, `ES256` or `EdDSA`) instead of `RS256`.
@@ -196,6 +227,9 @@ pub struct Grant {
     /// grants without a login (client credentials).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<SystemTime>,
+    /// The resources its tokens are for (RFC 8707), their audience; empty: the issuer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// A stored authorization code.
@@ -261,6 +295,7 @@ impl TokenRecord {
             Arc::new(grant.scope),
             self.expires_at,
         )
+        .with_audience(grant.resources)
     }
 }
 

@@ -35,6 +35,8 @@ fn grant(id: &str) -> Grant {
         scope: Scope::parse("read"),
         // A whole second, so that every store keeps it exactly.
         auth_time: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        // RFC 8707: kept in order, through codes and tokens alike.
+        resources: vec!["https://b.example/api".into(), "https://a.example".into()],
     }
 }
 
@@ -73,7 +75,7 @@ impl<S> Stores<'_, S> {
 
 type Check<S> = for<'a> fn(&'a Stores<'a, S>, SystemTime) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-fn checks<S: GrantStore + ThrottleStore + KeyStore + Maintenance>() -> [(&'static str, Check<S>); 6] {
+fn checks<S: GrantStore + ThrottleStore + KeyStore + Maintenance>() -> [(&'static str, Check<S>); 7] {
     [
         ("basics", |s, now| Box::pin(basics(s, now))),
         ("revocation", |s, now| Box::pin(revocation(s, now))),
@@ -81,6 +83,7 @@ fn checks<S: GrantStore + ThrottleStore + KeyStore + Maintenance>() -> [(&'stati
         ("throttle", |s, now| Box::pin(throttle(s, now))),
         ("maintenance", |s, now| Box::pin(maintenance(s, now))),
         ("signing keys", |s, now| Box::pin(signing_keys(s, now))),
+        ("deny-list", |s, now| Box::pin(deny_list(s, now))),
     ]
 }
 
@@ -207,6 +210,21 @@ async fn maintenance<S: GrantStore + Maintenance>(s: &Stores<'_, S>, now: System
     assert!(s.at(0).access_token(&old).await.expect("get").is_none(), "an expired token is purged");
     assert!(s.at(0).access_token(&live).await.expect("get").is_some(), "a live token is not");
     s.at(1).ping().await.expect("the store answers a ping");
+}
+
+/// RFC 9068 tokens the store holds nothing of are revoked by a deny-list entry: seen by every instance at once, kept
+/// until the token expires, and forgotten by a purge after that.
+async fn deny_list<S: GrantStore + Maintenance>(s: &Stores<'_, S>, now: SystemTime) {
+    let (jti, other) = (SecretHash::of("suite-jti"), SecretHash::of("suite-jti-other"));
+    assert!(!s.at(0).token_denied(&jti).await.expect("read"), "nothing is denied at first");
+    s.at(0).deny_token(&jti, now + Duration::from_secs(60)).await.expect("deny");
+    s.at(0).deny_token(&jti, now + Duration::from_secs(60)).await.expect("denying twice is no error");
+    assert!(s.at(1).token_denied(&jti).await.expect("read"), "a denied jti is denied at every instance");
+    assert!(!s.at(1).token_denied(&other).await.expect("read"), "and no other");
+    s.at(1).purge(now + Duration::from_secs(30)).await.expect("purge");
+    assert!(s.at(0).token_denied(&jti).await.expect("read"), "kept until the token expires");
+    s.at(1).purge(now + Duration::from_secs(61)).await.expect("purge");
+    assert!(!s.at(0).token_denied(&jti).await.expect("read"), "forgotten after it expired");
 }
 
 /// RFC 6749 §4.3.2: every attempt counts, concurrent ones included, and a success clears the key.
