@@ -53,6 +53,8 @@ mod execute;
 mod oidc;
 mod session;
 
+pub mod resource;
+
 pub use error::Error;
 pub use execute::{Discovered, MAX_BODY, TIMEOUT, discover, execute, fetch_metadata, http_client};
 pub use oidc::JWKS_REFETCH_EVERY;

@@ -20,9 +20,9 @@ pub struct ClientConfig {
     /// Registered redirect URIs.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`, `implicit`.
-    #[serde(default = "default_grants")]
-    pub grant_types: Vec<String>,
+    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`, `implicit`. Default: the code
+    /// grant with refresh, or none for a resource server.
+    pub grant_types: Option<Vec<String>>,
     /// Scopes the client may ask for.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -30,6 +30,30 @@ pub struct ClientConfig {
     pub name: Option<String>,
     /// How its id_tokens are signed: `RS256` (the default), `ES256` or `EdDSA`.
     pub id_token_signed_response_alg: Option<String>,
+    /// The resources (RFC 8707 absolute URIs) it may ask tokens for; absent: any. For a resource server, its own
+    /// identifiers too.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// A resource server: may introspect the tokens whose audience is the issuer or names it (its id or one of its
+    /// `resources`). Needs a secret.
+    #[serde(default)]
+    pub resource_server: bool,
+}
+
+impl ClientConfig {
+    /// Its grants: as listed, else the code grant with refresh, or none for a resource server.
+    pub fn grant_names(&self) -> Vec<String> {
+        match &self.grant_types {
+            Some(g) => g.clone(),
+            None if self.resource_server => Vec::new(),
+            None => default_grants(),
+        }
+    }
+}
+
+/// An RFC 8707 resource: an absolute URI, no fragment, no space.
+fn is_resource_uri(text: &str) -> bool {
+    !text.contains(['#', ' ']) && url::Url::parse(text).is_ok()
 }
 
 fn default_grants() -> Vec<String> {
@@ -156,11 +180,17 @@ impl DemoConfig {
                 if c.secret.as_deref() == Some("") {
                     return Err(invalid("the secret is empty; leave `secret` out for a public client"));
                 }
-                if c.grant_types.is_empty() {
+                let grant_names = c.grant_names();
+                if grant_names.is_empty() && !c.resource_server {
                     return Err(invalid("`grant_types` is empty"));
                 }
-                let grants = c
-                    .grant_types
+                if c.resource_server && c.secret.is_none() {
+                    return Err(invalid("a resource server needs a secret to introspect (RFC 7662 §2.1)"));
+                }
+                if c.resources.iter().any(|r| !is_resource_uri(r)) {
+                    return Err(invalid("a resource is an absolute URI without a fragment (RFC 8707 §2)"));
+                }
+                let grants = grant_names
                     .iter()
                     .map(|g| {
                         GrantType::parse(g)
@@ -182,6 +212,7 @@ impl DemoConfig {
                 if let Some(n) = &c.name {
                     client = client.name(n);
                 }
+                client = client.resources(c.resources.clone()).resource_server(c.resource_server);
                 if let Some(alg) = &c.id_token_signed_response_alg {
                     if alg.parse::<oauth2_core::jose::Algorithm>().is_err() {
                         return Err(invalid("`id_token_signed_response_alg` is not RS256, ES256 or EdDSA"));
@@ -210,8 +241,10 @@ impl DemoConfig {
         issuer: &str,
         store: DemoStore,
         sealer: Option<oauth2_core::jose::KeySealer>,
+        access_tokens: oauth2_core::server::AccessTokenFormat,
     ) -> Result<Arc<AuthorizationServer<DemoStore>>, ConfigError> {
         let mut config = ServerConfig::new(issuer);
+        config.access_tokens = access_tokens;
         for client in self.registered()? {
             // The implicit grant is legacy and off by default (RFC 9700 §2.1.2); a client registered for it turns
             // it on.
@@ -260,7 +293,7 @@ impl DemoConfig {
                 "  {:<14} secret: {:<22} grants: {}\n  {:<14} scopes: {}  redirect: {}\n",
                 c.id,
                 c.secret.as_deref().unwrap_or("(public)"),
-                c.grant_types.join(", "),
+                c.grant_names().join(", "),
                 "",
                 c.scopes.join(" "),
                 if c.redirect_uris.is_empty() { "-".to_owned() } else { c.redirect_uris.join(" ") },
@@ -280,6 +313,30 @@ mod tests {
 
     fn load(text: &str) -> Result<Vec<RegisteredClient>, ConfigError> {
         toml::from_str::<DemoConfig>(text).map_err(ConfigError::from)?.registered()
+    }
+
+    #[test]
+    fn rfc7662_2_1_a_resource_server_entry_gets_no_grant_unless_it_lists_one() {
+        let clients = load(
+            r#"
+            [[clients]]
+            id = "api"
+            secret = "api-secret"
+            resource_server = true
+            resources = ["https://api.example"]
+
+            [[clients]]
+            id = "svc"
+            secret = "s"
+            grant_types = ["client_credentials"]
+            resources = ["https://api.example", "urn:example:billing"]
+            "#,
+        )
+        .unwrap();
+        assert!(clients[0].resource_server && clients[0].grant_types.is_empty());
+        assert_eq!(clients[0].resources, ["https://api.example"]);
+        assert!(!clients[1].resource_server);
+        assert_eq!(clients[1].resources, ["https://api.example", "urn:example:billing"]);
     }
 
     #[test]
@@ -322,6 +379,9 @@ secret = """#,
             ("[[clients]]\nid = \"a\"\ngrant_types = []", "grant_types"),
             ("[[clients]]\nid = \"a\"\ngrant_types = [\"client_credentials\"]", "needs a secret"),
             ("[[clients]]\nid = \"a\"\ngrant_types = [\"device_code\"]", "unknown grant type"),
+            ("[[clients]]\nid = \"a\"\nresource_server = true", "needs a secret"),
+            ("[[clients]]\nid = \"a\"\nresources = [\"/relative\"]", "absolute URI"),
+            ("[[clients]]\nid = \"a\"\nresources = [\"https://api.example#f\"]", "absolute URI"),
             ("[[clients]]\nid = \"a\"\ngrant_type = [\"password\"]", "unknown field"),
         ];
         for (text, expected) in cases {

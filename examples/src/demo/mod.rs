@@ -96,9 +96,39 @@ pub struct ProviderArgs {
     /// Connections to the database at most.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub db_max_connections: u32,
+    /// What access tokens are: opaque (random, looked up in the database) or jwt (RFC 9068, `typ: at+jwt`, which an
+    /// API checks with the JWKS alone; they live 5 minutes).
+    #[arg(long, value_enum, default_value_t = AccessTokens::Opaque)]
+    pub access_tokens: AccessTokens,
+    /// How JWT access tokens are signed: RS256, ES256 or EdDSA.
+    #[arg(long, value_name = "ALG", default_value = "RS256", value_parser = parse_algorithm)]
+    pub access_token_alg: oauth2_core::jose::Algorithm,
     /// A maintenance command instead of serving.
     #[command(subcommand)]
     pub command: Option<DemoCommand>,
+}
+
+/// `--access-tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessTokens {
+    /// 256 random bits, stored by their hash.
+    Opaque,
+    /// RFC 9068 JWTs.
+    Jwt,
+}
+
+fn parse_algorithm(text: &str) -> Result<oauth2_core::jose::Algorithm, String> {
+    text.parse().map_err(|_| format!("{text}: use RS256, ES256 or EdDSA"))
+}
+
+impl ProviderArgs {
+    /// The access token format of `--access-tokens` and `--access-token-alg`.
+    pub fn access_token_format(&self) -> oauth2_core::server::AccessTokenFormat {
+        match self.access_tokens {
+            AccessTokens::Opaque => oauth2_core::server::AccessTokenFormat::Opaque,
+            AccessTokens::Jwt => oauth2_core::server::AccessTokenFormat::Jwt(self.access_token_alg),
+        }
+    }
 }
 
 /// The demo providers' maintenance commands.
@@ -205,7 +235,7 @@ pub async fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, 
     let clients = config.registered().map_err(|e| (e.to_string(), 2))?;
     store.sync_clients(&clients).await.map_err(|e| (describe(&e), 1))?;
     let sealer = key_sealer().map_err(|e| (e, 2))?;
-    let server = config.server(&issuer, store, sealer).map_err(|e| (e.to_string(), 2))?;
+    let server = config.server(&issuer, store, sealer, args.access_token_format()).map_err(|e| (e.to_string(), 2))?;
     ensure_signing_keys(&server).await.map_err(|e| (e, 1))?;
     let demo = DemoApp::new(server.clone(), &config);
     println!("database: {db}");

@@ -149,6 +149,12 @@ impl GrantStore for DemoStore {
     async fn revoke_grant(&self, grant: &GrantId) -> Result<(), StoreError> {
         delegate!(self, s => s.revoke_grant(grant).await)
     }
+    async fn deny_token(&self, jti: &SecretHash, expires_at: SystemTime) -> Result<(), StoreError> {
+        delegate!(self, s => s.deny_token(jti, expires_at).await)
+    }
+    async fn token_denied(&self, jti: &SecretHash) -> Result<bool, StoreError> {
+        delegate!(self, s => s.token_denied(jti).await)
+    }
 }
 
 impl ThrottleStore for DemoStore {

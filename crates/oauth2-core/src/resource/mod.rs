@@ -10,6 +10,11 @@
 //!
 //! [`ResourceServer::check`] runs all three with a verifier.
 //!
+//! Verifiers: the provider's store (opaque tokens of the same process or database), the
+//! [`AuthorizationServer`](../server/struct.AuthorizationServer.html) itself (its opaque and JWT tokens, revocations
+//! seen at once), a [`JwtCheck`] with the issuer's keys (RFC 9068 JWTs, no call to the issuer), or RFC 7662
+//! introspection (`oauth2-reqwest`); [`Cached`] puts a bounded [`TokenCache`] in front of any of them.
+//!
 //! ```
 //! use std::time::{Duration, SystemTime};
 //! use oauth2_core::Scope;
@@ -27,6 +32,14 @@
 //! assert_eq!(refused.into_response().headers()["www-authenticate"], "Bearer realm=\"api\"");
 //! # Ok::<(), oauth2_core::OAuthError>(())
 //! ```
+
+mod cache;
+#[cfg(feature = "jose")]
+mod jwt;
+
+pub use cache::{Cached, TokenCache};
+#[cfg(feature = "jose")]
+pub use jwt::{ACCESS_TOKEN_TYP, JwtCheck};
 
 use std::future::Future;
 use std::sync::Arc;
