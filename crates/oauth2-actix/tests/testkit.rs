@@ -27,9 +27,13 @@ async fn show(Authenticated(grant): Authenticated) -> HttpResponse {
 
 /// Starts the app on its own actix system thread; returns the base URL.
 fn serve() -> String {
+    serve_with(oauth2_testkit::scenarios::fixture)
+}
+
+fn serve_with(fixture: fn(&str) -> oauth2_core::server::AuthorizationServer<MemoryStore>) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let provider = Provider::new(oauth2_testkit::scenarios::fixture(&base));
+    let provider = Provider::new(fixture(&base));
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             HttpServer::new(move || {
@@ -59,5 +63,41 @@ fn serve() -> String {
 async fn actix_passes_the_provider_scenario_table() {
     let base = serve();
     let report = oauth2_testkit::scenarios::run("actix", &base).await;
+    assert_eq!(report.failed(), 0, "{:#?}", report.results.iter().filter(|(_, e)| e.is_some()).collect::<Vec<_>>());
+}
+
+/// The JWT table's API that stands alone: the same resources, behind the adapter's middleware with a verifier that
+/// knows only the issuer's JWKS.
+async fn serve_api(issuer: &str) -> String {
+    use oauth2_actix::RequireScope;
+    use oauth2_testkit::scenarios::{ApiVerifier, api_verifier};
+    let verifier = std::sync::Arc::new(api_verifier(issuer).await.unwrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || {
+                let check = oauth2_core::resource::ResourceServer::new("api");
+                let guard = |scope| RequireScope::<ApiVerifier>::new(check.clone(), verifier.clone(), scope);
+                App::new()
+                    .service(web::resource("/api/read").wrap(guard("read")).route(web::get().to(show)))
+                    .service(web::resource("/api/profile").wrap(guard("profile")).route(web::get().to(show)))
+            })
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run()
+            .await
+            .unwrap();
+        });
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actix_passes_the_jwt_scenario_table() {
+    let base = serve_with(oauth2_testkit::scenarios::jwt_fixture);
+    let api = serve_api(&base).await;
+    let report = oauth2_testkit::scenarios::run_jwt("actix", &base, &api).await;
     assert_eq!(report.failed(), 0, "{:#?}", report.results.iter().filter(|(_, e)| e.is_some()).collect::<Vec<_>>());
 }

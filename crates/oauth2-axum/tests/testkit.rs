@@ -40,11 +40,48 @@ fn app(provider: Provider<MemoryStore>) -> Router {
 }
 
 async fn serve() -> String {
+    serve_with(oauth2_testkit::scenarios::fixture).await
+}
+
+async fn serve_with(fixture: fn(&str) -> oauth2_core::server::AuthorizationServer<MemoryStore>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let provider = Provider::new(oauth2_testkit::scenarios::fixture(&base));
+    let provider = Provider::new(fixture(&base));
     tokio::spawn(async move { axum::serve(listener, app(provider)).await.unwrap() });
     base
+}
+
+/// The JWT table's API that stands alone: the same resources, behind the adapter's layer with a verifier that
+/// knows only the issuer's JWKS.
+async fn serve_api(issuer: &str) -> String {
+    use oauth2_testkit::scenarios::{ApiVerifier, api_verifier};
+    let verifier = std::sync::Arc::new(api_verifier(issuer).await.unwrap());
+    let check = oauth2_core::resource::ResourceServer::new("api");
+    let show = |Authenticated(grant): Authenticated| async move {
+        axum::Json(
+            serde_json::json!({"sub": grant.subject, "client_id": grant.client_id, "scope": grant.scope.to_string(), "aud": &*grant.audience}),
+        )
+    };
+    let app = Router::new()
+        .route("/api/read", get(show))
+        .route_layer(oauth2_axum::RequireScope::<ApiVerifier>::new(check.clone(), verifier.clone(), "read"))
+        .merge(
+            Router::new()
+                .route("/api/profile", get(show))
+                .route_layer(oauth2_axum::RequireScope::<ApiVerifier>::new(check, verifier, "profile")),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_passes_the_jwt_scenario_table() {
+    let base = serve_with(oauth2_testkit::scenarios::jwt_fixture).await;
+    let api = serve_api(&base).await;
+    let report = oauth2_testkit::scenarios::run_jwt("axum", &base, &api).await;
+    assert_eq!(report.failed(), 0, "{:#?}", report.results.iter().filter(|(_, e)| e.is_some()).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,8 +40,10 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 pub struct RemoteVerifier {
     http: reqwest::Client,
     jwt: Option<(JwtCheck, String)>,
-    keys: RwLock<Option<(Arc<JwkSet>, Instant)>>,
-    refetch: tokio::sync::Mutex<()>,
+    keys: RwLock<Option<Arc<JwkSet>>>,
+    /// When an unknown `kid` last made the keys be fetched again, and when a fetch last failed; held while a fetch
+    /// runs (one at a time).
+    refetched: tokio::sync::Mutex<Fetches>,
     introspection: Option<Client>,
     cache: TokenCache,
 }
@@ -55,6 +57,19 @@ impl std::fmt::Debug for RemoteVerifier {
             .finish_non_exhaustive()
     }
 }
+
+/// The times that bound the JWK Set's fetches.
+#[derive(Debug, Default)]
+struct Fetches {
+    refetched: Option<Instant>,
+    failed: Option<Instant>,
+}
+
+/// How long a JWK Set fetch may take: requests wait for it.
+const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After a failed fetch, requests that need the keys fail at once for this long instead of each trying again.
+const JWKS_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// How to build a [`RemoteVerifier`].
 #[derive(Debug)]
@@ -89,31 +104,48 @@ impl RemoteVerifier {
         &self.cache
     }
 
-    /// The issuer's keys, fetched when none are kept, or when `stale` and the last fetch is a minute old (an
-    /// unknown `kid`: a rotation at the issuer, or a forged token naming random kids, which must not make this API
-    /// a request amplifier). One fetch at a time.
+    /// The issuer's keys: fetched when none are kept, and again when `stale` (a token named an unknown `kid`: a
+    /// rotation at the issuer) at most once per [`JWKS_REFETCH_EVERY`], so that forged tokens naming random kids
+    /// cannot make this API a request amplifier. One fetch at a time.
     async fn keys(&self, jwks_uri: &str, stale: bool) -> Result<Arc<JwkSet>, StoreError> {
-        let kept = || {
-            let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            keys.as_ref().filter(|(_, at)| !stale || at.elapsed() < JWKS_REFETCH_EVERY).map(|(k, _)| k.clone())
-        };
-        if let Some(keys) = kept() {
-            return Ok(keys);
-        }
-        let _one = self.refetch.lock().await;
-        if let Some(keys) = kept() {
+        let kept = || self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if !stale && let Some(keys) = kept() {
             return Ok(keys);
         }
         let unavailable = |why: String| StoreError::new(format!("the issuer's JWK Set: {why}"));
-        let request = http::Request::get(jwks_uri).body(Vec::new()).map_err(|e| unavailable(e.to_string()))?;
-        let response = execute(&self.http, request).await.map_err(|e| unavailable(e.to_string()))?;
-        if response.status() != http::StatusCode::OK {
-            return Err(unavailable(format!("answered {}", response.status())));
+        let mut fetches = self.refetched.lock().await;
+        match kept() {
+            Some(keys) if !stale => return Ok(keys),
+            Some(keys) if fetches.refetched.is_some_and(|at| at.elapsed() < JWKS_REFETCH_EVERY) => return Ok(keys),
+            Some(_) => fetches.refetched = Some(Instant::now()),
+            None if fetches.failed.is_some_and(|at| at.elapsed() < JWKS_RETRY_AFTER) => {
+                return Err(unavailable("the last fetch failed; trying again shortly".into()));
+            }
+            None => {}
         }
-        let keys: Arc<JwkSet> =
-            Arc::new(serde_json::from_slice(response.body()).map_err(|e| unavailable(format!("malformed: {e}")))?);
-        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((keys.clone(), Instant::now()));
-        Ok(keys)
+        let fetched = tokio::time::timeout(JWKS_FETCH_TIMEOUT, async {
+            let request = http::Request::get(jwks_uri).body(Vec::new()).map_err(|e| unavailable(e.to_string()))?;
+            let response = execute(&self.http, request).await.map_err(|e| unavailable(e.to_string()))?;
+            if response.status() != http::StatusCode::OK {
+                return Err(unavailable(format!("answered {}", response.status())));
+            }
+            serde_json::from_slice::<JwkSet>(response.body()).map_err(|e| unavailable(format!("malformed: {e}")))
+        })
+        .await
+        .unwrap_or_else(|_| Err(unavailable("no answer in time".into())));
+        match fetched {
+            Ok(keys) => {
+                let keys = Arc::new(keys);
+                fetches.failed = None;
+                *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(keys.clone());
+                Ok(keys)
+            }
+            Err(e) => {
+                fetches.failed = Some(Instant::now());
+                // Keys kept from before still serve: a refetch that failed is not a reason to refuse every token.
+                kept().ok_or(e)
+            }
+        }
     }
 
     async fn verify_jwt(
@@ -141,8 +173,12 @@ impl RemoteVerifier {
         let response = execute(&self.http, request).await.map_err(|e| unavailable(e.to_string()))?;
         let info = client.parse_introspection_response(response).map_err(|e| unavailable(e.to_string()))?;
         let issuer = self.jwt.as_ref().map(|(c, _)| c.issuer());
-        let expires_at = info.exp.map(|exp| SystemTime::UNIX_EPOCH + Duration::from_secs(exp));
-        let (Some(client_id), Some(expires_at)) = (info.client_id, expires_at) else { return Ok(None) };
+        // RFC 7662 §2.2: `exp` is optional; without it, the answer holds as long as it is cached.
+        let expires_at = info
+            .exp
+            .map(|exp| SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
+            .unwrap_or_else(|| now.checked_add(MAX_CACHE_AGE).unwrap_or(now));
+        let Some(client_id) = info.client_id else { return Ok(None) };
         if !info.active || expires_at <= now || info.iss.as_deref().is_some_and(|iss| Some(iss) != issuer) {
             return Ok(None);
         }
@@ -251,7 +287,7 @@ impl RemoteVerifierBuilder {
             http,
             jwt,
             keys: RwLock::new(None),
-            refetch: tokio::sync::Mutex::new(()),
+            refetched: tokio::sync::Mutex::new(Fetches::default()),
             introspection,
             cache: TokenCache::new(self.capacity),
         })

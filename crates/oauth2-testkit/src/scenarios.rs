@@ -38,8 +38,30 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(1);
 /// The code lifetime of the fixture (short, so the expiry scenario is quick).
 pub const CODE_LIFETIME: Duration = Duration::from_secs(2);
 
+/// The resource identifier (RFC 8707) of the API that stands alone in the JWT table.
+pub const JWT_API: &str = "https://api.testkit.example";
+/// The resource server registration of that API (RFC 7662 §2.1), for introspection.
+pub const RS: (&str, &str) = ("rs", "rs-secret");
+
 /// The server every adapter runs the table against, for `issuer` (the server's `http://127.0.0.1:PORT`).
 pub fn fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
+    fixture_with(issuer, oauth2_core::server::AccessTokenFormat::Opaque)
+}
+
+/// The server of the JWT table ([`run_jwt`]): [`fixture`]'s clients and users, issuing RFC 9068 access tokens
+/// signed with EdDSA, with the resource server [`RS`] registered for [`JWT_API`].
+pub fn jwt_fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
+    let server = fixture_with(issuer, oauth2_core::server::AccessTokenFormat::Jwt(Algorithm::EdDsa));
+    server.store().add_client(
+        RegisteredClient::confidential(RS.0, RS.1).grant_types([]).resources([JWT_API]).resource_server(true),
+    );
+    server
+}
+
+fn fixture_with(
+    issuer: &str,
+    access_tokens: oauth2_core::server::AccessTokenFormat,
+) -> AuthorizationServer<MemoryStore> {
     let store = MemoryStore::new();
     store.add_client(
         RegisteredClient::confidential(WEB.0, WEB.1)
@@ -63,6 +85,7 @@ pub fn fixture(issuer: &str) -> AuthorizationServer<MemoryStore> {
     );
     let mut config = ServerConfig::new(issuer).body_timeout(BODY_TIMEOUT);
     config.code_lifetime = CODE_LIFETIME;
+    config.access_tokens = access_tokens;
     // The implicit grant is legacy and off by default; the table checks it still works where a server offers it.
     config.grant_types.push(GrantType::Implicit);
     let server = AuthorizationServer::new(config, store, OsTokenGenerator)
@@ -96,11 +119,13 @@ fn ready<F: Future>(future: F) -> F::Output {
 pub struct Target {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The API that stands alone, in the JWT table.
+    pub api: String,
     http: reqwest::Client,
 }
 
-type Outcome = Result<(), String>;
-type Run = for<'a> fn(&'a Target) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+pub(crate) type Outcome = Result<(), String>;
+pub(crate) type Run = for<'a> fn(&'a Target) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 macro_rules! check {
     ($cond:expr, $($msg:tt)+) => {
@@ -252,6 +277,13 @@ fn expect_error(r: &Reply, status: StatusCode, code: &str) -> Outcome {
     check!(r.header("cache-control") == "no-store", "error without Cache-Control: no-store");
     Ok(())
 }
+
+macro_rules! table {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), (|t| Box::pin($name(t))) as Run)),*]
+    };
+}
+mod jwt;
 
 // ---------------------------------------------------------------- scenarios
 
@@ -976,12 +1008,6 @@ async fn client_side_session(t: &Target) -> Outcome {
     Ok(())
 }
 
-macro_rules! table {
-    ($($name:ident),* $(,)?) => {
-        &[$((stringify!($name), (|t| Box::pin($name(t))) as Run)),*]
-    };
-}
-
 /// Every scenario, by name.
 const SCENARIOS: &[(&str, Run)] = table![
     metadata,
@@ -1045,10 +1071,31 @@ impl Report {
 /// Runs the whole table against the provider at `base` and prints one line per scenario.
 pub async fn run(framework: &str, base: &str) -> Report {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
-    let target = Target { base: base.to_owned(), http };
+    let target = Target { base: base.to_owned(), api: String::new(), http };
+    run_table(framework, &target, SCENARIOS).await
+}
+
+/// Runs the JWT table: a provider built from [`jwt_fixture`] at `base`, mounted as for [`run`], and an API at
+/// `api` that stands alone: `GET /api/read` (scope `read`) and `GET /api/profile` (scope `profile`) behind the
+/// adapter's scope check with [`api_verifier`], answering as the provider's resources do.
+pub async fn run_jwt(framework: &str, base: &str, api: &str) -> Report {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+    let target = Target { base: base.to_owned(), api: api.to_owned(), http };
+    run_table(framework, &target, jwt::SCENARIOS).await
+}
+
+/// The verifier type of the JWT table's API.
+pub type ApiVerifier = oauth2_reqwest::resource::RemoteVerifier;
+
+/// The verifier of the JWT table's API: the JWTs of the provider at `issuer` for [`JWT_API`], with its JWKS.
+pub async fn api_verifier(issuer: &str) -> Result<ApiVerifier, oauth2_reqwest::Error> {
+    oauth2_reqwest::resource::RemoteVerifier::builder(issuer, JWT_API).algorithms(&[Algorithm::EdDsa]).discover().await
+}
+
+async fn run_table(framework: &str, target: &Target, table: &[(&'static str, Run)]) -> Report {
     let mut results = Vec::new();
-    for (name, scenario) in SCENARIOS {
-        let outcome = scenario(&target).await;
+    for (name, scenario) in table {
+        let outcome = scenario(target).await;
         match &outcome {
             Ok(()) => eprintln!("[{framework}] scenario {name} ... ok"),
             Err(e) => eprintln!("[{framework}] scenario {name} ... FAILED: {e}"),

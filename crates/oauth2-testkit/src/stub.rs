@@ -63,6 +63,10 @@ pub struct StubState {
     pub id_token: Mutex<Option<String>>,
     /// What `/jwks` serves (an empty key set unless scripted).
     pub jwks: Mutex<Option<Value>>,
+    /// How many times `/jwks` was fetched.
+    pub jwks_calls: AtomicUsize,
+    /// How many introspection requests came.
+    pub introspect_calls: AtomicUsize,
 }
 
 impl StubState {
@@ -170,6 +174,7 @@ impl StubServer {
             .route(
                 "/jwks",
                 get(|State(st): State<Arc<StubState>>| async move {
+                    st.jwks_calls.fetch_add(1, Ordering::SeqCst);
                     axum::Json(lock(&st.jwks).clone().unwrap_or_else(|| json!({"keys": []})))
                 }),
             )
@@ -365,6 +370,7 @@ async fn revoke(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Byte
 }
 
 async fn introspect(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Bytes) -> Response {
+    st.introspect_calls.fetch_add(1, Ordering::SeqCst);
     let params = form(&body);
     if authenticate(&headers, &params).is_none() {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");

@@ -1,0 +1,86 @@
+//! The resource server that stands alone (`oauth2_reqwest::resource`) against the testkit's stub issuer: JWTs with
+//! the issuer's JWKS (refetched on an unknown `kid` at most once a minute), opaque tokens by introspection, and
+//! the cache in front of both.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use oauth2_core::jose::{Algorithm, SigningKey};
+use oauth2_core::resource::{AccessTokenVerifier, ResourceServer};
+use oauth2_reqwest::resource::RemoteVerifier;
+use oauth2_testkit::{CLIENT_ID, CLIENT_SECRET, StubServer, USERNAME};
+
+const API: &str = "https://api.example";
+
+async fn verify(v: &RemoteVerifier, token: &str) -> Option<oauth2_core::resource::AccessGrant> {
+    let header = format!("Bearer {token}");
+    let token = ResourceServer::new("api").bearer_token([header.as_bytes()]).unwrap();
+    v.verify(&token, SystemTime::now()).await.unwrap()
+}
+
+fn jwt(key: &SigningKey, issuer: &str, aud: &str) -> String {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    let claims = serde_json::json!({"iss": issuer, "aud": aud, "sub": "alice", "client_id": "app", "scope": "read",
+                                    "jti": format!("j-{now}-{aud}"), "iat": now, "exp": now + 300});
+    key.sign(Some("at+jwt"), &claims).unwrap()
+}
+
+#[tokio::test]
+async fn rfc9068_4_jwts_are_checked_with_the_jwks_and_an_unknown_kid_refetches_once_a_minute() {
+    let stub = StubServer::start().await;
+    let k1 = SigningKey::ed25519_from_seed("k1", &[1; 32]).unwrap();
+    *stub.state.jwks.lock().unwrap() = Some(serde_json::json!({"keys": [k1.public_jwk()]}));
+    let v = RemoteVerifier::builder(&stub.base, API).algorithms(&[Algorithm::EdDsa]).discover().await.unwrap();
+    let grant = verify(&v, &jwt(&k1, &stub.base, API)).await.expect("a valid JWT");
+    assert_eq!(
+        (grant.subject.as_deref(), &*grant.client_id, &*grant.audience),
+        (Some("alice"), "app", &[API.to_owned()][..])
+    );
+    assert_eq!(stub.state.jwks_calls.load(Ordering::SeqCst), 1, "the keys are fetched once");
+    assert!(verify(&v, &jwt(&k1, &stub.base, "https://other.example")).await.is_none(), "another audience");
+    assert!(verify(&v, &jwt(&k1, "https://evil.example", API)).await.is_none(), "another issuer");
+    // A token naming a key the set lacks: one refetch, then refused; the next unknown kid within the minute makes
+    // no request at all.
+    let k2 = SigningKey::ed25519_from_seed("k2", &[2; 32]).unwrap();
+    assert!(verify(&v, &jwt(&k2, &stub.base, API)).await.is_none(), "an unknown kid after a refetch");
+    assert_eq!(stub.state.jwks_calls.load(Ordering::SeqCst), 2);
+    let k3 = SigningKey::ed25519_from_seed("k3", &[3; 32]).unwrap();
+    assert!(verify(&v, &jwt(&k3, &stub.base, API)).await.is_none());
+    assert_eq!(stub.state.jwks_calls.load(Ordering::SeqCst), 2, "forged kids do not make the API a request amplifier");
+    // A fresh verifier after the issuer rotated in k2 finds it.
+    *stub.state.jwks.lock().unwrap() = Some(serde_json::json!({"keys": [k2.public_jwk(), k1.public_jwk()]}));
+    let fresh = RemoteVerifier::builder(&stub.base, API).discover().await.unwrap();
+    assert!(verify(&fresh, &jwt(&k2, &stub.base, API)).await.is_some());
+}
+
+#[tokio::test]
+async fn rfc7662_2_1_opaque_tokens_are_introspected_and_the_answer_cached() {
+    let stub = StubServer::start().await;
+    stub.state.add_access_token("opaque-1");
+    let v = RemoteVerifier::builder(&stub.base, API).introspection(CLIENT_ID, CLIENT_SECRET).discover().await.unwrap();
+    let grant = verify(&v, "opaque-1").await.expect("an active token");
+    assert_eq!((grant.subject.as_deref(), &*grant.client_id), (Some(USERNAME), CLIENT_ID));
+    assert!(grant.expires_at <= SystemTime::now() + Duration::from_secs(60), "no exp: held at most the cache's age");
+    assert!(verify(&v, "opaque-1").await.is_some());
+    assert_eq!(stub.state.introspect_calls.load(Ordering::SeqCst), 1, "the second check is a cache hit");
+    // Revoked at the issuer: this API sees it when the entry is forgotten (at most a minute later).
+    stub.state.revoke_access_token("opaque-1");
+    assert!(verify(&v, "opaque-1").await.is_some(), "still cached");
+    v.cache().forget(&oauth2_core::secret::SecretHash::of("opaque-1"));
+    assert!(verify(&v, "opaque-1").await.is_none(), "asked again, and refused");
+    assert!(verify(&v, "unknown").await.is_none());
+    assert!(verify(&v, "unknown").await.is_none());
+    assert_eq!(stub.state.introspect_calls.load(Ordering::SeqCst), 3, "a refusal is cached too");
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_an_error_never_a_grant() {
+    let stub = StubServer::start().await;
+    stub.state.add_access_token("opaque-2");
+    let v = RemoteVerifier::builder(&stub.base, API).introspection(CLIENT_ID, CLIENT_SECRET).discover().await.unwrap();
+    drop(stub);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let header = "Bearer opaque-2".to_owned();
+    let token = ResourceServer::new("api").bearer_token([header.as_bytes()]).unwrap();
+    assert!(v.verify(&token, SystemTime::now()).await.is_err(), "503 at the adapters, not 401 and not a grant");
+}
