@@ -72,7 +72,7 @@ async fn api_get(api: &str, path: &str, token: &str) -> reqwest::Response {
 const SVC: (&str, &str) = ("svc", "svc-secret");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rfc9068_jwt_access_tokens_on_both_providers_and_the_example_api() {
+async fn rfc9068_2_2_jwt_access_tokens_on_both_providers_and_the_example_api() {
     for (name, bin) in PROVIDERS {
         let api_port = free_port();
         let api_uri = format!("http://127.0.0.1:{api_port}");

@@ -22,7 +22,7 @@
 //! | RFC 6749 §4.1.2, §4.1.3, §4.3, §4.3.2, §4.4, §4.4.2, §4.4.3, §6 (token endpoint) | `server/endpoint/token.rs`, the atomic steps in `server/store/`; the client's side in `client/mod.rs`, `client/response.rs` |
 //! | RFC 6749 §5.1, §5.2 (token and error responses) | `server/endpoint/token.rs`, `error.rs`, `reply.rs`; the client's side in `client/response.rs`, `client/token.rs` |
 //! | RFC 6749 §10.4, §10.12, §10.15 (security considerations) | `server/endpoint/token.rs`, `server/endpoint/authorize.rs`, `client/authorization.rs` |
-//! | RFC 6750 §2.1, §3, §3.1 (Bearer tokens at resources) | `resource.rs`, `error.rs` (challenges); the client's side in `client/bearer.rs` |
+//! | RFC 6750 §2.1, §3, §3.1 (Bearer tokens at resources) | `resource/mod.rs`, `error.rs` (challenges); the client's side in `client/bearer.rs` |
 //! | RFC 6750 §5.3, RFC 8252 §8.3 (TLS, loopback) | `security.rs` |
 //! | RFC 7009 §2, §2.1 (revocation) | `server/endpoint/revocation.rs`, `client/revocation.rs` |
 //! | RFC 7235 §4.1 (challenges) | `client/bearer.rs`, `error.rs` |
@@ -35,7 +35,11 @@
 //! | OIDC Discovery §3, §4 (OpenID Provider metadata) | `server/endpoint/metadata.rs` |
 //! | OIDC Core §3.1.3.3, §3.1.3.6, §3.1.3.7, §12.2 (the id_token, `at_hash`, its algorithm, on refresh) | `server/rules/id_token.rs`, `server/endpoint/token.rs`, `jose/mod.rs`; the client's checks in `client/id_token.rs` |
 //! | RFC 7636 §4.1, §4.2, §4.3, §4.4.1, §4.6, Appendix B (PKCE) | `pkce.rs`, `server/endpoint/authorize.rs`, `server/endpoint/token.rs` |
-//! | RFC 7662 §2, §2.1, §2.2 (introspection) | `server/endpoint/introspection.rs`, `introspection.rs`, `client/introspection.rs` |
+//! | RFC 7662 §2, §2.1, §2.2 (introspection; resource servers that introspect) | `server/endpoint/introspection.rs`, `server/rules/resource.rs`, `introspection.rs`, `client/introspection.rs` |
+//! | RFC 7662 §4 (caching introspection answers) | `resource/cache.rs` |
+//! | RFC 8707 §2, §2.2 (resource indicators, `invalid_target`) | `server/rules/resource.rs`, `form.rs` (the one parameter that may repeat), `server/endpoint/token.rs`, `server/endpoint/authorize.rs` |
+//! | RFC 9068 §2.1, §2.2, §2.2.1, §3 (JWT access tokens: header, claims, audience) | `server/rules/access_token.rs`, `server/access.rs` |
+//! | RFC 9068 §4 (validating JWT access tokens) | `resource/jwt.rs`; the issuer's own check in `server/access.rs` |
 //! | RFC 8259 §7 (JSON strings) | `reply.rs` |
 //! | RFC 8414 §2, §3.1, §3.2, §3.3 (metadata, discovery) | `metadata.rs`, `server/endpoint/metadata.rs`, `client/discovery.rs` |
 //! | RFC 9207 §2, §2.4 (`iss`) | `server/endpoint/authorize.rs`, `client/authorization.rs` |

@@ -16,7 +16,9 @@ const SHARDS: usize = 16;
 /// What the cache keeps of a token: what it grants (`None`: the verifier did not know it), and until when.
 type Entry = (Option<AccessGrant>, SystemTime);
 
-/// Verified tokens by hash, at most `capacity` of them (see the [module docs](self)).
+/// A verified-token cache for resource servers: what a verifier answered for a token, kept by the token's hash
+/// until the token expires or a maximum age passes, whichever is first; at most `capacity` tokens; forgotten at
+/// once on revocation ([`forget`](Self::forget)). [`Cached`] puts one in front of any [`AccessTokenVerifier`].
 #[derive(Debug)]
 pub struct TokenCache {
     shards: Box<[Mutex<HashMap<SecretHash, Entry>>]>,

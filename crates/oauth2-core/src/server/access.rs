@@ -4,7 +4,9 @@
 
 use std::time::SystemTime;
 
-use crate::error::{ErrorCode, OAuthError, StoreError};
+#[cfg(feature = "jose")]
+use crate::error::ErrorCode;
+use crate::error::{OAuthError, StoreError};
 use crate::secret::SecretHash;
 use crate::server::rules::lifetime::later;
 use crate::server::store::{Grant, Store, TokenRecord};
@@ -40,6 +42,8 @@ impl<S: Store> AuthorizationServer<S> {
         let record = TokenRecord { grant, issued_at: now, expires_at: later(now, lifetime) };
         match self.config.access_tokens {
             AccessTokenFormat::Opaque => {
+                // Every opaque token is stored, whatever its grant.
+                let _ = family;
                 let token = self.new_secret();
                 Ok(Minted { stored: Some((SecretHash::of(&token), record)), token })
             }

@@ -139,7 +139,7 @@ async fn rfc8707_2_2_the_code_grant_carries_the_resource(t: &Target) -> Outcome 
     Ok(())
 }
 
-async fn rfc9068_revocation_is_seen_at_once_by_the_provider(t: &Target) -> Outcome {
+async fn rfc7009_2_a_revoked_jwt_is_refused_by_the_provider_at_once(t: &Target) -> Outcome {
     let jwt = t.jwt_for("read", &[JWT_API]).await?;
     let r = t.form("/revoke", &[("token", jwt.as_str())], Some(SVC)).await?;
     check!(r.status == StatusCode::OK, "revoke: {}", r.status);
@@ -152,7 +152,7 @@ async fn rfc9068_revocation_is_seen_at_once_by_the_provider(t: &Target) -> Outco
     Ok(())
 }
 
-async fn rfc9068_a_replayed_code_revokes_its_jwt(t: &Target) -> Outcome {
+async fn rfc6749_4_1_2_a_replayed_code_revokes_its_jwt(t: &Target) -> Outcome {
     let code = t.web_code(false).await?;
     let first = t.redeem(&code, None).await?;
     check!(first.status == StatusCode::OK, "redeem: {} {}", first.status, first.body);
@@ -188,7 +188,7 @@ pub(super) const SCENARIOS: &[(&str, Run)] = table![
     rfc9068_4_forged_tokens_are_refused,
     rfc8707_2_resource_may_repeat_and_must_be_absolute,
     rfc8707_2_2_the_code_grant_carries_the_resource,
-    rfc9068_revocation_is_seen_at_once_by_the_provider,
-    rfc9068_a_replayed_code_revokes_its_jwt,
+    rfc7009_2_a_revoked_jwt_is_refused_by_the_provider_at_once,
+    rfc6749_4_1_2_a_replayed_code_revokes_its_jwt,
     rfc7662_2_1_a_resource_server_introspects_tokens_for_it,
 ];

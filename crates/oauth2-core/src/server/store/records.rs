@@ -262,6 +262,8 @@ pub struct TokenRecord {
 /// The outcome of [`GrantStore::redeem_code`](super::GrantStore::redeem_code).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// One value per code redemption, moved once: boxing the record would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum CodeUse {
     /// First use: the code is now marked used and the tokens are stored.
     Fresh(CodeRecord),

@@ -203,7 +203,7 @@ fn rfc9068_4_the_issuer_refuses_expired_foreign_and_mistyped_tokens() {
 }
 
 #[test]
-fn rfc9068_revoking_a_client_credentials_jwt_puts_its_jti_on_the_deny_list() {
+fn rfc7009_2_revoking_a_client_credentials_jwt_puts_its_jti_on_the_deny_list() {
     let s = provider(Algorithm::EdDsa);
     let jwt = ok(token(&s, "web", "grant_type=client_credentials&scope=read", now()))["access_token"]
         .as_str()
@@ -224,7 +224,7 @@ fn rfc9068_revoking_a_client_credentials_jwt_puts_its_jti_on_the_deny_list() {
 }
 
 #[test]
-fn rfc9068_revoking_the_grant_revokes_its_jwts() {
+fn rfc6749_4_1_2_a_replayed_code_or_reused_refresh_token_revokes_its_jwts() {
     let s = provider(Algorithm::EdDsa);
     // A code replay (RFC 6749 §4.1.2).
     let c = code(&s, "&scope=read");
