@@ -3,7 +3,8 @@
 //! Workloads, each against the same framework's bare handler (W0) measured in the same run:
 //! - W0: `GET /w0`, a handler returning constant JSON;
 //! - W1: `POST /token`, client credentials with Basic auth, a fresh opaque token per request;
-//! - W2: `GET /w2`, a Bearer-protected resource.
+//! - W2: `GET /w2`, a Bearer-protected resource;
+//! - W1-jwt, W2-jwt, W2-jwt uncached: the same on a server issuing RFC 9068 JWTs, and an API checking them alone.
 //!
 //! Systems: our axum and actix-web adapters (`bench-server`, in-memory store), our axum adapter on SQLite and on
 //! PostgreSQL (durable settings), and oxide-auth on axum as a peer (`xtask/peers/oxide-auth`, built from crates.io,
@@ -35,6 +36,12 @@ const BASIC: &str = "YmVuY2g6YmVuY2gtc2VjcmV0";
 /// can reach on its framework.
 const WORKLOADS: [(&str, &str); 3] = [("W0", "/w0"), ("W1", "/token"), ("W2", "/w2")];
 const W1_SHAPE: (&str, &str) = ("W1-shape", "/w1-shape");
+/// Issue 14's workloads on a server issuing JWT access tokens: W1-jwt (client credentials, one signature, nothing
+/// stored), W2-jwt (an API that checks JWTs alone, with its cache of verified tokens: hits after the first request)
+/// and W2-jwt uncached (the signature verified on every request).
+const W1_JWT: (&str, &str) = ("W1-jwt", "/token");
+const W2_JWT: (&str, &str) = ("W2-jwt", "/w2-jwt");
+const W2_JWT_RAW: (&str, &str) = ("W2-jwt uncached", "/w2-jwt-raw");
 
 struct Sample {
     rps: f64,
@@ -403,10 +410,17 @@ fn measure(system: &System, wrk: &Path, settings: &Settings, scripts: &Path) -> 
         let store = system.backing.store(&system.name.replace([' ', '(', ')'], ""), index)?;
         let extra: Vec<&str> = store.as_deref().map(|s| vec!["--store", s]).unwrap_or_default();
         let server = Server::start(system, &extra)?;
-        let token = if workload == "W2" { access_token(&server.base)? } else { String::new() };
-        let script = scripts.join(format!("{}-{workload}.lua", system.name.replace([' ', '(', ')'], "")));
-        // W1's shape sends exactly W1's request.
-        let kind = if workload == W1_SHAPE.0 { "W1" } else { workload };
+        let token = if workload.starts_with("W2") { access_token(&server.base)? } else { String::new() };
+        let script =
+            scripts.join(format!("{}-{}.lua", system.name.replace([' ', '(', ')'], ""), workload.replace(' ', "-")));
+        // W1's shape and W1-jwt send exactly W1's request; the W2s, W2's.
+        let kind = if workload.starts_with("W1") {
+            "W1"
+        } else if workload.starts_with("W2") {
+            "W2"
+        } else {
+            workload
+        };
         std::fs::write(&script, lua(kind, &token)).map_err(|e| e.to_string())?;
         servers.push((workload, format!("{}{path}", server.base), script, server, Vec::new()));
     }
@@ -504,6 +518,15 @@ fn verdicts(rows: &[Row], bytes_per_token: Option<f64>) -> String {
             let p99 = w.sample.p99_ms;
             line(format!("{system}: {} p99 < 10 ms", w.workload), format!("{p99:.2} ms"), p99 < 10.0);
         }
+    }
+    // Issue 14: a JWT issuance (EdDSA) against the same system's W0; the API's cache hit against the opaque W2.
+    if let (Some(w0), Some(w1)) = (find("axum (JWT, EdDSA)", "W0"), find("axum (JWT, EdDSA)", "W1-jwt")) {
+        let r = w1.sample.rps / w0.sample.rps;
+        line("axum (JWT, EdDSA): W1-jwt ≥ 0.3 × W0".into(), format!("{r:.2}"), r >= 0.3);
+    }
+    if let (Some(opaque), Some(hit)) = (find("axum", "W2"), find("axum (JWT, EdDSA)", "W2-jwt")) {
+        let r = hit.sample.rps / opaque.sample.rps;
+        line("W2-jwt (cache hit) ≥ 0.9 × W2 (opaque, axum)".into(), format!("{r:.2}"), r >= 0.9);
     }
     if let Some(b) = bytes_per_token {
         line("≤ 200 bytes per live token at 1 M".into(), format!("{b:.0} B"), b <= 200.0);
@@ -621,6 +644,21 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if wanted("axum (PostgreSQL)") {
         let postgres = Postgres::start(&release.join("pg-cluster"), WORKLOADS.len())?;
         systems.push(on_database("axum (PostgreSQL)", Backing::Postgres(postgres)));
+    }
+    for (alg, workloads) in [
+        ("EdDSA", vec![WORKLOADS[0], W1_JWT, W2_JWT, W2_JWT_RAW]),
+        ("ES256", vec![WORKLOADS[0], W1_JWT, W2_JWT_RAW]),
+        ("RS256", vec![WORKLOADS[0], W1_JWT, W2_JWT_RAW]),
+    ] {
+        systems.push(System {
+            name: format!("axum (JWT, {alg})"),
+            program: release.join("bench-server"),
+            args: ["--framework", "axum", "--access-tokens", "jwt", "--access-token-alg", alg]
+                .map(str::to_owned)
+                .to_vec(),
+            workloads,
+            backing: Backing::Memory,
+        });
     }
     systems.push(System {
         name: "oxide-auth (axum)".into(),

@@ -121,6 +121,56 @@ impl JwtCheck {
     }
 }
 
+/// A [`JwtCheck`] with the issuer's keys as the app holds them: an [`AccessTokenVerifier`] for JWT access tokens
+/// with no I/O (the app fetches the JWK Set and hands it over with [`set_keys`](Self::set_keys); `oauth2-reqwest`'s
+/// `RemoteVerifier` does that part). A token it cannot verify is not found.
+///
+/// ```
+/// # futures_executor::block_on(async {
+/// use std::time::SystemTime;
+/// use oauth2_core::jose::{Algorithm, JwkSet, SigningKey};
+/// use oauth2_core::resource::{AccessTokenVerifier, JwksVerifier, JwtCheck, ResourceServer};
+/// let key = SigningKey::ed25519_from_seed("k1", &[7; 32])?;
+/// let check = JwtCheck::new("https://as.example", "https://api.example", &[Algorithm::EdDsa]);
+/// let verifier = JwksVerifier::new(check, JwkSet { keys: vec![key.public_jwk()] });
+/// let token = ResourceServer::new("api").bearer_token([b"Bearer not.a.jwt".as_slice()])?;
+/// assert_eq!(verifier.verify(&token, SystemTime::now()).await?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct JwksVerifier {
+    check: JwtCheck,
+    keys: std::sync::RwLock<Arc<JwkSet>>,
+}
+
+impl JwksVerifier {
+    /// Checks tokens with `check` against `keys`.
+    pub fn new(check: JwtCheck, keys: JwkSet) -> Self {
+        Self { check, keys: std::sync::RwLock::new(Arc::new(keys)) }
+    }
+
+    /// Replaces the keys (after fetching the issuer's JWK Set again).
+    pub fn set_keys(&self, keys: JwkSet) {
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+    }
+
+    /// The check.
+    pub fn check(&self) -> &JwtCheck {
+        &self.check
+    }
+}
+
+impl crate::resource::AccessTokenVerifier for JwksVerifier {
+    async fn verify(
+        &self,
+        token: &crate::resource::BearerToken<'_>,
+        now: SystemTime,
+    ) -> Result<Option<AccessGrant>, crate::error::StoreError> {
+        let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        Ok(self.check.verify(token.secret(), &keys, now).ok())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};

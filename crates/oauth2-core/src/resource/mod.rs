@@ -39,7 +39,7 @@ mod jwt;
 
 pub use cache::{Cached, TokenCache};
 #[cfg(feature = "jose")]
-pub use jwt::{ACCESS_TOKEN_TYP, JwtCheck};
+pub use jwt::{ACCESS_TOKEN_TYP, JwksVerifier, JwtCheck};
 
 use std::future::Future;
 use std::sync::Arc;
