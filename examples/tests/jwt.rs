@@ -207,3 +207,28 @@ async fn rfc9068_2_2_jwt_access_tokens_on_both_providers_and_the_example_api() {
         drop(provider);
     }
 }
+
+/// The deny-list and the signing keys are in the database: a revoked JWT stays revoked, and a live one stays live,
+/// after the provider is killed and started again on the same SQLite file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc7009_2_a_jwt_revoked_before_a_sigkill_stays_revoked_after_it() {
+    for (name, bin) in PROVIDERS {
+        let config = config("https://api.example");
+        let db = TempFile::with_contents("jwt.sqlite", "");
+        let db_url = format!("sqlite:{}", db.as_str());
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let args = ["--listen", &listen, "--config", config.as_str(), "--db", &db_url, "--access-tokens", "jwt"];
+        let mut provider = start(bin, &args).await;
+        let base = provider.base.clone();
+        let form = [("grant_type", "client_credentials"), ("scope", "read")];
+        let revoked = token(&base, SVC, &form).await["access_token"].as_str().unwrap().to_owned();
+        let live = token(&base, SVC, &form).await["access_token"].as_str().unwrap().to_owned();
+        assert_eq!(post(&base, "/revoke", SVC, &[("token", &revoked)]).await.status(), 200, "{name}");
+        provider.child.start_kill().unwrap();
+        provider.child.wait().await.unwrap();
+        let provider = start(bin, &args).await;
+        assert_eq!(introspect(&provider.base, SVC, &revoked).await["active"], false, "{name}: still revoked");
+        assert_eq!(introspect(&provider.base, SVC, &live).await["active"], true, "{name}: still live, same key");
+    }
+}

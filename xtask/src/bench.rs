@@ -584,7 +584,8 @@ fn micro_benchmarks() -> Result<String, String> {
 }
 
 /// `cargo xtask bench [--quick] [--only NAME,...]`: `--only` measures the systems whose names contain one of the
-/// words (`--only sqlite,postgres`), prints their table and leaves BENCHMARKS.md alone.
+/// words (`--only sqlite,postgres`; `=axum` for exactly that one), prints their table and leaves BENCHMARKS.md
+/// alone.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--quick");
     let only: Option<Vec<String>> = args
@@ -630,7 +631,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         workloads: vec![WORKLOADS[0], WORKLOADS[1], WORKLOADS[2], W1_SHAPE],
         backing: Backing::Memory,
     };
-    let wanted = |name: &str| only.as_ref().is_none_or(|words| words.iter().any(|w| name.to_lowercase().contains(w)));
+    // A word names the systems that contain it; `=name` names one system exactly.
+    let wanted = |name: &str| {
+        let name = name.to_lowercase();
+        only.as_ref().is_none_or(|words| {
+            words.iter().any(|w| w.strip_prefix('=').map_or_else(|| name.contains(w.as_str()), |exact| name == exact))
+        })
+    };
     let on_database = |name: &str, backing: Backing| System {
         name: name.to_owned(),
         program: release.join("bench-server"),

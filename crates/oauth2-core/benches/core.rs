@@ -328,9 +328,51 @@ fn oidc(c: &mut Criterion) {
     g.finish();
 }
 
+/// JWT access tokens (RFC 9068): a client-credentials issuance per algorithm (one signature, nothing stored), and
+/// the check of an API that stands alone (`JwtCheck`, no cache), on the RFC keys.
+fn jwt_access_tokens(c: &mut Criterion) {
+    use oauth2_core::jose::{Algorithm, JwkSet, SigningKey};
+    use oauth2_core::resource::JwtCheck;
+    let keys = [
+        (Algorithm::Rs256, include_str!("../src/jose/vectors/rfc7515_a2_rsa.json")),
+        (Algorithm::Es256, include_str!("../src/jose/vectors/rfc7515_a3_ec.json")),
+        (Algorithm::EdDsa, include_str!("../src/jose/vectors/rfc8037_a1_ed25519.json")),
+    ];
+    let mut g = c.benchmark_group("jwt");
+    for (alg, jwk) in keys {
+        let store = MemoryStore::new();
+        store.add_client(
+            RegisteredClient::confidential("bench", "bench-secret")
+                .grant_types([GrantType::ClientCredentials])
+                .scopes("read"),
+        );
+        let config = ServerConfig::new("https://as.example").jwt_access_tokens(alg);
+        let s = AuthorizationServer::new(config, store, OsTokenGenerator);
+        let keys = block_on(s.ensure_signing_key(alg, SystemTime::now(), || SigningKey::from_private_jwk(jwk)))
+            .expect("a key");
+        let request = || {
+            let mut r = token_request("grant_type=client_credentials".into());
+            r.headers_mut().insert("authorization", http::HeaderValue::from_static("Basic YmVuY2g6YmVuY2gtc2VjcmV0"));
+            r
+        };
+        g.bench_function(format!("token: client_credentials ({alg} JWT)"), |b| {
+            b.iter_batched(request, |r| ok(&block_on(s.token(r, SystemTime::now()))), BatchSize::SmallInput);
+        });
+        let response = block_on(s.token(request(), SystemTime::now()));
+        let body: serde_json::Value = serde_json::from_slice(response.body()).expect("JSON");
+        let token = body["access_token"].as_str().expect("a token").to_owned();
+        let set: JwkSet = keys.jwks().clone();
+        let check = JwtCheck::new("https://as.example", "https://as.example", &[alg]);
+        g.bench_function(format!("API check, uncached ({alg})"), |b| {
+            b.iter(|| check.verify(black_box(&token), &set, SystemTime::now()).expect("valid"));
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = server_side, oidc, client_side, jose
+    targets = server_side, oidc, jwt_access_tokens, client_side, jose
 }
 criterion_main!(benches);

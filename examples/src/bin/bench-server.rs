@@ -12,9 +12,9 @@
 
 use clap::{Parser, ValueEnum};
 use oauth2_core::grant::GrantType;
-use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig, Store};
 use oauth2_core::jose::Algorithm;
 use oauth2_core::resource::{Cached, JwksVerifier, JwtCheck, ResourceServer};
+use oauth2_core::server::{AuthorizationServer, MemoryStore, OsTokenGenerator, RegisteredClient, ServerConfig, Store};
 use oauth2_examples::demo::DemoStore;
 use std::sync::Arc;
 
@@ -184,16 +184,16 @@ async fn run_axum<S: Store + 'static>(
                 )
                 .route_layer(provider.require_scope("read")),
         )
-        .merge(
-            Router::new()
-                .route("/w2-jwt", get(who))
-                .route_layer(RequireScope::<Cached<JwksVerifier>>::new(ResourceServer::new("api"), cached, "read")),
-        )
-        .merge(
-            Router::new()
-                .route("/w2-jwt-raw", get(who))
-                .route_layer(RequireScope::<JwksVerifier>::new(ResourceServer::new("api"), raw, "read")),
-        )
+        .merge(Router::new().route("/w2-jwt", get(who)).route_layer(RequireScope::<Cached<JwksVerifier>>::new(
+            ResourceServer::new("api"),
+            cached,
+            "read",
+        )))
+        .merge(Router::new().route("/w2-jwt-raw", get(who)).route_layer(RequireScope::<JwksVerifier>::new(
+            ResourceServer::new("api"),
+            raw,
+            "read",
+        )))
         .merge(provider.router());
     listener.set_nonblocking(true)?;
     axum::serve(tokio::net::TcpListener::from_std(listener)?, app).await
@@ -208,7 +208,8 @@ async fn run_actix<S: Store + 'static>(
     use oauth2_actix::{Authenticated, Provider, RequireScope};
     let provider = Provider::new(server);
     HttpServer::new(move || {
-        let who = |Authenticated(g): Authenticated| async move { HttpResponse::Ok().json(Who { client_id: g.client_id }) };
+        let who =
+            |Authenticated(g): Authenticated| async move { HttpResponse::Ok().json(Who { client_id: g.client_id }) };
         let rs = ResourceServer::new("api");
         App::new()
             .service(

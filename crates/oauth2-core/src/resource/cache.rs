@@ -16,12 +16,36 @@ const SHARDS: usize = 16;
 /// What the cache keeps of a token: what it grants (`None`: the verifier did not know it), and until when.
 type Entry = (Option<AccessGrant>, SystemTime);
 
+/// Hashes a [`SecretHash`] key by taking 8 of its bytes: they are SHA-256 output, uniform already, and an attacker
+/// who could aim at a bucket would need SHA-256 preimages. Bytes the shard choice does not use.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `SecretHash` hashes as its 32 bytes (after a length prefix, which `write_usize` receives).
+        if let Some(word) = bytes.get(8..16) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            self.0 = u64::from_le_bytes(w);
+        }
+    }
+
+    fn write_usize(&mut self, _: usize) {}
+}
+
+type Shard = HashMap<SecretHash, Entry, std::hash::BuildHasherDefault<PassThrough>>;
+
 /// A verified-token cache for resource servers: what a verifier answered for a token, kept by the token's hash
 /// until the token expires or a maximum age passes, whichever is first; at most `capacity` tokens; forgotten at
 /// once on revocation ([`forget`](Self::forget)). [`Cached`] puts one in front of any [`AccessTokenVerifier`].
 #[derive(Debug)]
 pub struct TokenCache {
-    shards: Box<[Mutex<HashMap<SecretHash, Entry>>]>,
+    shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
 }
 
@@ -31,7 +55,7 @@ impl TokenCache {
         Self { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), per_shard: capacity.div_ceil(SHARDS).max(1) }
     }
 
-    fn shard(&self, hash: &SecretHash) -> std::sync::MutexGuard<'_, HashMap<SecretHash, Entry>> {
+    fn shard(&self, hash: &SecretHash) -> std::sync::MutexGuard<'_, Shard> {
         self.shards[usize::from(hash.as_bytes()[0]) % SHARDS].lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -73,7 +73,7 @@ impl AccessGrant {
     /// A grant for `client_id` on behalf of `subject`, with `scope`, until `expires_at` (for stores that build one),
     /// naming no resource.
     pub fn new(subject: Option<Arc<str>>, client_id: Arc<str>, scope: Arc<Scope>, expires_at: SystemTime) -> Self {
-        Self { subject, client_id, scope, expires_at, audience: Arc::from(Vec::new()) }
+        Self { subject, client_id, scope, expires_at, audience: no_audience() }
     }
 
     /// With the resources it is for.
@@ -87,6 +87,15 @@ impl AccessGrant {
     pub fn is_for(&self, resource: &str) -> bool {
         self.audience.iter().any(|a| a == resource)
     }
+}
+
+/// An empty audience, shared per thread: an `Arc` of nothing still allocates, and a Bearer check that names no
+/// resource should not.
+pub(crate) fn no_audience() -> Arc<[String]> {
+    thread_local! {
+        static EMPTY: Arc<[String]> = Arc::from(Vec::new());
+    }
+    EMPTY.with(Arc::clone)
 }
 
 /// The access token a request presented, borrowed from its `Authorization` header.

@@ -30,7 +30,7 @@ pub(crate) struct Live {
 
 /// Whether `token` has a JWS's shape (three base64url parts): an opaque token of this server has no `.`.
 fn looks_like_jwt(token: &str) -> bool {
-    token.bytes().filter(|&b| b == b'.').count() == 2
+    token.contains('.') && token.bytes().filter(|&b| b == b'.').count() == 2
 }
 
 impl<S: Store> AuthorizationServer<S> {
@@ -47,21 +47,32 @@ impl<S: Store> AuthorizationServer<S> {
                 let token = self.new_secret();
                 Ok(Minted { stored: Some((SecretHash::of(&token), record)), token })
             }
+            // Boxed: the signing path's future is large, and the opaque path should not carry its size.
             #[cfg(feature = "jose")]
-            AccessTokenFormat::Jwt(algorithm) => {
-                use crate::server::rules::access_token::{STATELESS, TYP, claims};
-                let stateless = !family && record.grant.subject.is_none();
-                let jti = if stateless { format!("{STATELESS}{}", self.new_secret()) } else { self.new_secret() };
-                let key = self.current_key(algorithm, &record.grant.client_id, now).await?;
-                let token = key.sign(Some(TYP), &claims(&self.config, &record, &jti)).map_err(|e| {
-                    tracing::error!(error = %e, "an access token could not be signed");
-                    OAuthError::new(ErrorCode::ServerError, "the access token cannot be signed")
-                })?;
-                // A stored JWT is kept under the hash of the whole token, as an opaque one: its `jti` (which a
-                // resource server may log) is not a credential.
-                Ok(Minted { stored: (!stateless).then(|| (SecretHash::of(&token), record)), token })
-            }
+            AccessTokenFormat::Jwt(algorithm) => Box::pin(self.mint_jwt(record, family, algorithm, now)).await,
         }
+    }
+
+    /// A JWT access token (RFC 9068) of `record`, signed with `algorithm`'s current key.
+    #[cfg(feature = "jose")]
+    async fn mint_jwt(
+        &self,
+        record: TokenRecord,
+        family: bool,
+        algorithm: crate::jose::Algorithm,
+        now: SystemTime,
+    ) -> Result<Minted, OAuthError> {
+        use crate::server::rules::access_token::{STATELESS, TYP, claims};
+        let stateless = !family && record.grant.subject.is_none();
+        let jti = if stateless { format!("{STATELESS}{}", self.new_secret()) } else { self.new_secret() };
+        let key = self.current_key(algorithm, &record.grant.client_id, now).await?;
+        let token = key.sign(Some(TYP), &claims(&self.config, &record, &jti)).map_err(|e| {
+            tracing::error!(error = %e, "an access token could not be signed");
+            OAuthError::new(ErrorCode::ServerError, "the access token cannot be signed")
+        })?;
+        // A stored JWT is kept under the hash of the whole token, as an opaque one: its `jti` (which a resource
+        // server may log) is not a credential.
+        Ok(Minted { stored: (!stateless).then(|| (SecretHash::of(&token), record)), token })
     }
 
     /// The access token `token` if it is live at the store's word (not revoked, its client still registered),
@@ -95,17 +106,27 @@ impl<S: Store> AuthorizationServer<S> {
     ) -> Result<Option<crate::resource::AccessGrant>, StoreError> {
         #[cfg(feature = "jose")]
         if looks_like_jwt(token.secret()) {
-            return match self.own_jwt(token.secret(), now).await? {
-                None => Ok(None),
-                Some(claims) if claims.stateless() => {
-                    Ok(self.stateless_live(claims).await?.map(|live| live.record.into_access_grant()))
-                }
-                Some(_) => self.store.access_grant(&token.hash()).await,
-            };
+            // Boxed: the opaque path, every request of an opaque-token server, should not carry this future's size.
+            return Box::pin(self.jwt_access_grant(token, now)).await;
         }
         #[cfg(not(feature = "jose"))]
         let _ = now;
         self.store.access_grant(&token.hash()).await
+    }
+
+    #[cfg(feature = "jose")]
+    async fn jwt_access_grant(
+        &self,
+        token: &crate::resource::BearerToken<'_>,
+        now: SystemTime,
+    ) -> Result<Option<crate::resource::AccessGrant>, StoreError> {
+        match self.own_jwt(token.secret(), now).await? {
+            None => Ok(None),
+            Some(claims) if claims.stateless() => {
+                Ok(self.stateless_live(claims).await?.map(|live| live.record.into_access_grant()))
+            }
+            Some(_) => self.store.access_grant(&token.hash()).await,
+        }
     }
 
     /// A token the store holds no record of is live unless its `jti` is on the deny-list or its client is gone.

@@ -65,7 +65,6 @@ impl<S: Store> AuthorizationServer<S> {
                 TokenRecord { grant, issued_at: now, expires_at: later(now, self.config.refresh_token_lifetime) };
             (SecretHash::of(&token), token, record)
         });
-        let access_grant = access.clone();
         let minted = self.mint_access(access, refresh.is_some(), now).await?;
         let body = TokenResponse {
             token_type: "Bearer",
@@ -76,7 +75,7 @@ impl<S: Store> AuthorizationServer<S> {
             access_token: AccessToken::new(minted.token),
             id_token: None,
         };
-        Ok(Issued { body, grant: access_grant, access: minted.stored, refresh: refresh.map(|(h, _, r)| (h, r)) })
+        Ok(Issued { body, access: minted.stored, refresh: refresh.map(|(h, _, r)| (h, r)) })
     }
 
     async fn issue(&self, grant: Grant, with_refresh: bool, now: SystemTime) -> Result<TokenResponse, OAuthError> {
@@ -111,9 +110,10 @@ impl<S: Store> AuthorizationServer<S> {
         let access = Grant { resources, ..record.grant.clone() };
         let refresh = issues_refresh(&self.config, client).then_some(record.grant);
         let mut issued = self.records(access, refresh, now).await?;
+        // A code's grant has a user, so its access token is always stored.
+        let access = issued.access.take().ok_or_else(|| OAuthError::new(ErrorCode::ServerError, "no token record"))?;
         // Signed before the atomic step, so that nothing can fail after the code is spent.
-        self.attach_id_token(client, &issued.grant, nonce.as_deref(), &mut issued.body, now).await?;
-        let access = issued.access.ok_or_else(|| OAuthError::new(ErrorCode::ServerError, "no token record"))?;
+        self.attach_id_token(client, &access.1.grant, nonce.as_deref(), &mut issued.body, now).await?;
         match self.store.redeem_code(&hash, access, issued.refresh).await? {
             CodeUse::Fresh(_) => Ok(issued.body),
             CodeUse::Replayed(_) => {
@@ -198,7 +198,7 @@ impl<S: Store> AuthorizationServer<S> {
             return Err(OAuthError::new(ErrorCode::ServerError, "no token record"));
         };
         // OIDC Core §12.2: the same sub and auth_time, and no nonce.
-        self.attach_id_token(client, &issued.grant, None, &mut issued.body, now).await?;
+        self.attach_id_token(client, &access.1.grant, None, &mut issued.body, now).await?;
         match self.store.rotate_refresh(&hash, access, refresh).await? {
             Rotation::Rotated => Ok(issued.body),
             Rotation::Reused(_) => {
@@ -438,8 +438,6 @@ impl TokenResponse {
 
 struct Issued {
     body: TokenResponse,
-    /// The access token's grant (for the id_token).
-    grant: Grant,
     /// The access token's record, unless it is a JWT the store keeps nothing of.
     access: Option<(SecretHash, TokenRecord)>,
     refresh: Option<(SecretHash, TokenRecord)>,

@@ -194,8 +194,13 @@ impl Entry {
 
     fn access_grant(&self) -> AccessGrant {
         let p = &*self.principal;
-        AccessGrant::new(p.subject.clone(), p.client_id.clone(), p.scope.clone(), self.expires_at.time())
-            .with_audience(p.audience.clone())
+        AccessGrant {
+            subject: p.subject.clone(),
+            client_id: p.client_id.clone(),
+            scope: p.scope.clone(),
+            expires_at: self.expires_at.time(),
+            audience: p.audience.clone(),
+        }
     }
 }
 

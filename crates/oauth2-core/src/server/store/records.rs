@@ -291,13 +291,15 @@ impl TokenRecord {
     /// What this access token grants, for the resource server.
     pub fn into_access_grant(self) -> AccessGrant {
         let grant = self.grant;
-        AccessGrant::new(
-            grant.subject.map(Arc::from),
-            Arc::from(grant.client_id),
-            Arc::new(grant.scope),
-            self.expires_at,
-        )
-        .with_audience(grant.resources)
+        let audience =
+            if grant.resources.is_empty() { crate::resource::no_audience() } else { Arc::from(grant.resources) };
+        AccessGrant {
+            subject: grant.subject.map(Arc::from),
+            client_id: Arc::from(grant.client_id),
+            scope: Arc::new(grant.scope),
+            expires_at: self.expires_at,
+            audience,
+        }
     }
 }
 
