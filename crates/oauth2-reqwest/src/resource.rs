@@ -39,6 +39,9 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 /// ```
 pub struct RemoteVerifier {
     http: reqwest::Client,
+    issuer: String,
+    /// The audiences a token must name one of.
+    audiences: Vec<String>,
     jwt: Option<(JwtCheck, String)>,
     keys: RwLock<Option<Arc<JwkSet>>>,
     /// When an unknown `kid` last made the keys be fetched again, and when a fetch last failed; held while a fetch
@@ -148,20 +151,29 @@ impl RemoteVerifier {
         }
     }
 
+    /// The JWT's grant, and whether a refusal may be cached: not one for a key this API has not seen yet (a
+    /// rotation that the next allowed refetch will pick up).
     async fn verify_jwt(
         &self,
         check: &JwtCheck,
         jwks_uri: &str,
         token: &str,
         now: SystemTime,
-    ) -> Result<Option<AccessGrant>, StoreError> {
+    ) -> Result<(Option<AccessGrant>, bool), StoreError> {
         match check.verify(token, &*self.keys(jwks_uri, false).await?, now) {
-            Ok(grant) => Ok(Some(grant)),
-            Err(JoseError::UnknownKey(_)) => Ok(check.verify(token, &*self.keys(jwks_uri, true).await?, now).ok()),
-            Err(_) => Ok(None),
+            Ok(grant) => Ok((Some(grant), true)),
+            Err(JoseError::UnknownKey(_)) => match check.verify(token, &*self.keys(jwks_uri, true).await?, now) {
+                Ok(grant) => Ok((Some(grant), true)),
+                Err(JoseError::UnknownKey(_)) => Ok((None, false)),
+                Err(_) => Ok((None, true)),
+            },
+            Err(_) => Ok((None, true)),
         }
     }
 
+    /// The introspection answer for `token`, as a grant when it is an active access token of this issuer for
+    /// this API: `aud` must name one of its audiences, as for a JWT (an authorization server may show a resource
+    /// server more than the tokens meant for it), and a `token_type` other than Bearer is refused.
     async fn introspect(
         &self,
         client: &Client,
@@ -172,18 +184,17 @@ impl RemoteVerifier {
         let request = client.introspection_request(token, None).map_err(|e| unavailable(e.to_string()))?;
         let response = execute(&self.http, request).await.map_err(|e| unavailable(e.to_string()))?;
         let info = client.parse_introspection_response(response).map_err(|e| unavailable(e.to_string()))?;
-        let issuer = self.jwt.as_ref().map(|(c, _)| c.issuer());
         // RFC 7662 §2.2: `exp` is optional; without it, the answer holds as long as it is cached.
-        let expires_at = info
-            .exp
-            .map(|exp| SystemTime::UNIX_EPOCH + Duration::from_secs(exp))
-            .unwrap_or_else(|| now.checked_add(MAX_CACHE_AGE).unwrap_or(now));
+        let cached_until = now.checked_add(MAX_CACHE_AGE).unwrap_or(now);
+        let expires_at = info.exp.map_or(cached_until, |exp| {
+            SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(exp)).unwrap_or(cached_until)
+        });
         let Some(client_id) = info.client_id else { return Ok(None) };
-        if !info.active || expires_at <= now || info.iss.as_deref().is_some_and(|iss| Some(iss) != issuer) {
+        let foreign = info.iss.as_deref().is_some_and(|iss| iss != self.issuer);
+        let not_bearer = info.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer"));
+        if !info.active || expires_at <= now || foreign || not_bearer {
             return Ok(None);
         }
-        // As for a JWT: the subject is the user, and none for a client acting for itself (RFC 9068 §2.2.1).
-        let subject = info.sub.or(info.username).filter(|s| *s != client_id).map(Arc::from);
         let audience: Vec<String> = match info.aud {
             Some(serde_json::Value::String(a)) => vec![a],
             Some(serde_json::Value::Array(all)) => {
@@ -191,6 +202,11 @@ impl RemoteVerifier {
             }
             _ => Vec::new(),
         };
+        if !audience.iter().any(|a| self.audiences.contains(a)) {
+            return Ok(None);
+        }
+        // As for a JWT: the subject is the user, and none for a client acting for itself (RFC 9068 §2.2.1).
+        let subject = info.sub.or(info.username).filter(|s| *s != client_id).map(Arc::from);
         let scope = Arc::new(info.scope.unwrap_or_else(Scope::empty));
         Ok(Some(AccessGrant::new(subject, Arc::from(client_id), scope, expires_at).with_audience(audience)))
     }
@@ -205,14 +221,16 @@ impl AccessTokenVerifier for RemoteVerifier {
             return Ok(found);
         }
         let secret = token.secret();
-        let found = match (&self.jwt, &self.introspection) {
+        let (found, keep) = match (&self.jwt, &self.introspection) {
             (Some((check, jwks_uri)), _) if secret.bytes().filter(|&b| b == b'.').count() == 2 => {
                 self.verify_jwt(check, jwks_uri, secret, now).await?
             }
-            (_, Some(client)) => self.introspect(client, secret, now).await?,
-            _ => None,
+            (_, Some(client)) => (self.introspect(client, secret, now).await?, true),
+            _ => (None, true),
         };
-        self.cache.insert(hash, found.clone(), now.checked_add(MAX_CACHE_AGE).unwrap_or(now), now);
+        if keep {
+            self.cache.insert(hash, found.clone(), now.checked_add(MAX_CACHE_AGE).unwrap_or(now), now);
+        }
         Ok(found)
     }
 }
@@ -263,6 +281,12 @@ impl RemoteVerifierBuilder {
             None => crate::http_client()?,
         };
         let metadata = fetch_metadata(&http, &self.issuer, self.allow_insecure_http).await?.metadata;
+        if let Some(uri) = &metadata.jwks_uri {
+            // The keys decide what this API accepts: an http JWK Set (beyond loopback) would let the network forge
+            // any token.
+            let url = url::Url::parse(uri).map_err(|_| Error::InvalidIssuer(uri.clone()))?;
+            oauth2_core::security::check_endpoint(&url, self.allow_insecure_http)?;
+        }
         let jwt = metadata.jwks_uri.clone().map(|uri| {
             let mut check = JwtCheck::new(self.issuer.clone(), self.audiences[0].clone(), &self.algorithms);
             for extra in &self.audiences[1..] {
@@ -285,6 +309,8 @@ impl RemoteVerifierBuilder {
         }
         Ok(RemoteVerifier {
             http,
+            issuer: self.issuer,
+            audiences: self.audiences,
             jwt,
             keys: RwLock::new(None),
             refetched: tokio::sync::Mutex::new(Fetches::default()),

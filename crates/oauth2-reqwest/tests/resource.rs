@@ -57,12 +57,17 @@ async fn rfc9068_4_jwts_are_checked_with_the_jwks_and_an_unknown_kid_refetches_o
 async fn rfc7662_2_1_opaque_tokens_are_introspected_and_the_answer_cached() {
     let stub = StubServer::start().await;
     stub.state.add_access_token("opaque-1");
+    stub.state.add_access_token("for-another-api");
     let v = RemoteVerifier::builder(&stub.base, API).introspection(CLIENT_ID, CLIENT_SECRET).discover().await.unwrap();
+    // An answer for another audience is refused, whatever the issuer chose to show this resource server.
+    *stub.state.introspection_aud.lock().unwrap() = Some("https://other.example".into());
+    assert!(verify(&v, "for-another-api").await.is_none(), "another API's token");
+    *stub.state.introspection_aud.lock().unwrap() = Some(API.into());
     let grant = verify(&v, "opaque-1").await.expect("an active token");
     assert_eq!((grant.subject.as_deref(), &*grant.client_id), (Some(USERNAME), CLIENT_ID));
     assert!(grant.expires_at <= SystemTime::now() + Duration::from_secs(60), "no exp: held at most the cache's age");
     assert!(verify(&v, "opaque-1").await.is_some());
-    assert_eq!(stub.state.introspect_calls.load(Ordering::SeqCst), 1, "the second check is a cache hit");
+    assert_eq!(stub.state.introspect_calls.load(Ordering::SeqCst), 2, "the second check is a cache hit");
     // Revoked at the issuer: this API sees it when the entry is forgotten (at most a minute later).
     stub.state.revoke_access_token("opaque-1");
     assert!(verify(&v, "opaque-1").await.is_some(), "still cached");
@@ -70,17 +75,26 @@ async fn rfc7662_2_1_opaque_tokens_are_introspected_and_the_answer_cached() {
     assert!(verify(&v, "opaque-1").await.is_none(), "asked again, and refused");
     assert!(verify(&v, "unknown").await.is_none());
     assert!(verify(&v, "unknown").await.is_none());
-    assert_eq!(stub.state.introspect_calls.load(Ordering::SeqCst), 3, "a refusal is cached too");
+    assert_eq!(stub.state.introspect_calls.load(Ordering::SeqCst), 4, "a refusal is cached too");
 }
 
 #[tokio::test]
 async fn an_unreachable_issuer_is_an_error_never_a_grant() {
     let stub = StubServer::start().await;
     stub.state.add_access_token("opaque-2");
+    *stub.state.introspection_aud.lock().unwrap() = Some(API.into());
     let v = RemoteVerifier::builder(&stub.base, API).introspection(CLIENT_ID, CLIENT_SECRET).discover().await.unwrap();
     drop(stub);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let header = "Bearer opaque-2".to_owned();
     let token = ResourceServer::new("api").bearer_token([header.as_bytes()]).unwrap();
     assert!(v.verify(&token, SystemTime::now()).await.is_err(), "503 at the adapters, not 401 and not a grant");
+}
+
+#[tokio::test]
+async fn rfc8414_2_a_jwks_uri_over_plain_http_beyond_loopback_is_refused() {
+    let stub = StubServer::start().await;
+    *stub.state.metadata_jwks_uri.lock().unwrap() = Some("http://keys.example/jwks".into());
+    let refused = RemoteVerifier::builder(&stub.base, API).discover().await.unwrap_err();
+    assert!(matches!(refused, oauth2_reqwest::Error::Insecure(_)), "{refused}");
 }

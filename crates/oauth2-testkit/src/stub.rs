@@ -67,6 +67,10 @@ pub struct StubState {
     pub jwks_calls: AtomicUsize,
     /// How many introspection requests came.
     pub introspect_calls: AtomicUsize,
+    /// The `aud` of active introspection answers, when set.
+    pub introspection_aud: Mutex<Option<String>>,
+    /// The `jwks_uri` the metadata names instead of the stub's own, when set.
+    pub metadata_jwks_uri: Mutex<Option<String>>,
 }
 
 impl StubState {
@@ -377,7 +381,11 @@ async fn introspect(State(st): State<Arc<StubState>>, headers: HeaderMap, body: 
     }
     let token = param(&params, "token").unwrap_or_default();
     let body = if st.is_valid_access_token(token) {
-        json!({"active": true, "client_id": CLIENT_ID, "token_type": "Bearer", "sub": USERNAME})
+        let mut body = json!({"active": true, "client_id": CLIENT_ID, "token_type": "Bearer", "sub": USERNAME});
+        if let Some(aud) = lock(&st.introspection_aud).clone() {
+            body["aud"] = json!(aud);
+        }
+        body
     } else {
         json!({"active": false})
     };
@@ -406,13 +414,14 @@ async fn api_me(State(st): State<Arc<StubState>>, headers: HeaderMap) -> Respons
 
 async fn metadata(State(st): State<Arc<StubState>>) -> Response {
     let b = &st.issuer;
+    let jwks_uri = lock(&st.metadata_jwks_uri).clone().unwrap_or_else(|| format!("{b}/jwks"));
     axum::Json(json!({
         "issuer": b,
         "authorization_endpoint": format!("{b}/authorize"),
         "token_endpoint": format!("{b}/token"),
         "revocation_endpoint": format!("{b}/revoke"),
         "introspection_endpoint": format!("{b}/introspect"),
-        "jwks_uri": format!("{b}/jwks"),
+        "jwks_uri": jwks_uri,
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password"],
         "code_challenge_methods_supported": ["S256"],

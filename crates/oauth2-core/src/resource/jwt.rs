@@ -121,7 +121,7 @@ impl JwtCheck {
     }
 }
 
-/// A [`JwtCheck`] with the issuer's keys as the app holds them: an [`AccessTokenVerifier`] for JWT access tokens
+/// A [`JwtCheck`] with the issuer's keys as the app holds them: an [`AccessTokenVerifier`](crate::resource::AccessTokenVerifier) for JWT access tokens
 /// with no I/O (the app fetches the JWK Set and hands it over with [`set_keys`](Self::set_keys); `oauth2-reqwest`'s
 /// `RemoteVerifier` does that part). A token it cannot verify is not found.
 ///

@@ -96,22 +96,28 @@ impl<S: Store> AuthorizationServer<S> {
         Ok(found.map(|record| Live { record, jwt: None }))
     }
 
-    /// What the access token `token` grants, for the resource check: as [`live_access`](Self::live_access), with
-    /// the store's own lookup for stored tokens (which a store may cache, and which refuses the tokens of a removed
-    /// client).
+    /// What the access token `token` grants at this server's own resources (UserInfo, the routes behind its
+    /// guard): as [`live_access`](Self::live_access), with the store's own lookup for stored tokens (which a store
+    /// may cache, and which refuses the tokens of a removed client); and only a token that names no resource, or
+    /// names the issuer (RFC 8707: a token for another API is not for this one).
     pub(crate) async fn access_grant_of(
         &self,
         token: &crate::resource::BearerToken<'_>,
         now: SystemTime,
     ) -> Result<Option<crate::resource::AccessGrant>, StoreError> {
         #[cfg(feature = "jose")]
-        if looks_like_jwt(token.secret()) {
+        let found = if looks_like_jwt(token.secret()) {
             // Boxed: the opaque path, every request of an opaque-token server, should not carry this future's size.
-            return Box::pin(self.jwt_access_grant(token, now)).await;
-        }
+            Box::pin(self.jwt_access_grant(token, now)).await?
+        } else {
+            self.store.access_grant(&token.hash()).await?
+        };
         #[cfg(not(feature = "jose"))]
-        let _ = now;
-        self.store.access_grant(&token.hash()).await
+        let found = {
+            let _ = now;
+            self.store.access_grant(&token.hash()).await?
+        };
+        Ok(found.filter(|g| g.audience.is_empty() || g.is_for(&self.config.issuer)))
     }
 
     #[cfg(feature = "jose")]
@@ -164,7 +170,18 @@ impl<S: Store> AuthorizationServer<S> {
             .any_audience()
             .leeway(std::time::Duration::ZERO)
             .typ(crate::server::rules::access_token::TYP);
-        Ok(check.decode(token, keys.jwks()).ok())
+        match check.decode(token, keys.jwks()) {
+            Ok(claims) => Ok(Some(claims)),
+            // A key another instance rotated in since these keys were loaded: load them again (rate-limited).
+            Err(crate::jose::JoseError::UnknownKey(_)) => {
+                match self.keys.reload_for_unknown_kid(&self.store, now).await {
+                    Ok(Some(keys)) => Ok(check.decode(token, keys.jwks()).ok()),
+                    Ok(None) | Err(KeyError::Key { .. } | KeyError::Missing(_)) => Ok(None),
+                    Err(KeyError::Store(e)) => Err(e),
+                }
+            }
+            Err(_) => Ok(None),
+        }
     }
 
     /// The current signing key of `algorithm`, for a token of `client_id`. A missing key is the server's fault.

@@ -15,8 +15,8 @@ pub enum AccessTokenFormat {
     #[default]
     Opaque,
     /// RFC 9068 JWTs (`typ: at+jwt`) signed with this algorithm: resource servers check them with the JWKS
-    /// alone. Tokens of a grant with a refresh token or a user are also recorded in the store (by their `jti`), so
-    /// revoking the grant revokes them at the issuer; tokens of client credentials are not stored at all, and are
+    /// alone. Tokens of a grant with a refresh token or a user are also recorded in the store (by the hash of the whole
+    /// token, as opaque ones are), so revoking the grant revokes them at the issuer; tokens of client credentials are not stored at all, and are
     /// revoked by a deny-list of their `jti` until they expire.
     #[cfg(feature = "jose")]
     Jwt(crate::jose::Algorithm),

@@ -12,6 +12,9 @@ use crate::server::store::{KeyRecord, KeyStore};
 /// used everywhere within this time (the old one stays published well beyond it).
 pub const KEYS_REFRESH: Duration = Duration::from_secs(60);
 
+/// How often a token naming an unknown `kid` may make the server load its keys again, at most.
+pub const UNKNOWN_KID_RELOAD: Duration = Duration::from_secs(5);
+
 /// Why the signing keys could not be had.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -105,6 +108,23 @@ impl KeyRing {
             return Ok(Arc::clone(keys));
         }
         self.reload(store, now).await
+    }
+
+    /// The keys loaded again because a token named a `kid` they lack (a key another instance rotated in): `None`
+    /// when they were loaded less than [`UNKNOWN_KID_RELOAD`] ago, so that tokens naming random kids cost a store
+    /// read at most that often.
+    pub(crate) async fn reload_for_unknown_kid(
+        &self,
+        store: &impl KeyStore,
+        now: SystemTime,
+    ) -> Result<Option<Arc<SigningKeys>>, KeyError> {
+        let recent = self.loaded.read().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|k| {
+            now.duration_since(k.loaded_at).is_ok_and(|age| age < UNKNOWN_KID_RELOAD) || now < k.loaded_at
+        });
+        if recent {
+            return Ok(None);
+        }
+        self.reload(store, now).await.map(Some)
     }
 
     /// The keys, from `store`.

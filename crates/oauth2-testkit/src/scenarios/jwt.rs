@@ -44,7 +44,9 @@ async fn rfc9068_2_1_client_credentials_get_an_at_jwt_for_the_resource(t: &Targe
     let api = t.standalone("/api/read", &jwt).await?;
     check!(api.status == StatusCode::OK && api.body["client_id"] == SVC.0, "the API: {} {}", api.status, api.body);
     check!(api.body["sub"].is_null(), "a client acting for itself has no subject: {}", api.body);
-    let own = t.api("/api/read", &jwt).await?;
+    // RFC 8707: a token for the API is not for the provider's own resources; one naming no resource is.
+    invalid_token(&t.api("/api/read", &jwt).await?)?;
+    let own = t.api("/api/read", &t.jwt_for("read", &[]).await?).await?;
     check!(own.status == StatusCode::OK, "the provider's own resource: {} {}", own.status, own.body);
     Ok(())
 }
@@ -141,9 +143,13 @@ async fn rfc8707_2_2_the_code_grant_carries_the_resource(t: &Target) -> Outcome 
 
 async fn rfc7009_2_a_revoked_jwt_is_refused_by_the_provider_at_once(t: &Target) -> Outcome {
     let jwt = t.jwt_for("read", &[JWT_API]).await?;
-    let r = t.form("/revoke", &[("token", jwt.as_str())], Some(SVC)).await?;
-    check!(r.status == StatusCode::OK, "revoke: {}", r.status);
-    invalid_token(&t.api("/api/read", &jwt).await?)?;
+    let own = t.jwt_for("read", &[]).await?;
+    check!(t.api("/api/read", &own).await?.status == StatusCode::OK, "live before the revocation");
+    for token in [&jwt, &own] {
+        let r = t.form("/revoke", &[("token", token.as_str())], Some(SVC)).await?;
+        check!(r.status == StatusCode::OK, "revoke: {}", r.status);
+    }
+    invalid_token(&t.api("/api/read", &own).await?)?;
     let info = t.form("/introspect", &[("token", jwt.as_str())], Some(SVC)).await?;
     check!(info.body == serde_json::json!({"active": false}), "introspection after revocation: {}", info.body);
     // The API that stands alone never asks: it keeps the token until it expires (hence their 5 minutes).

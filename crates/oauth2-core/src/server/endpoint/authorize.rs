@@ -471,9 +471,10 @@ pub(crate) fn still_valid(
         .into_iter()
         .all(|v| v.as_ref().is_none_or(|v| v.len() <= MAX_ECHOED))
         && !request.prompt.iter().any(|p| p == "none");
-    let resources_ok = resource::allowed(client, request.resources.clone()).is_ok()
-        && request.resources.len() <= resource::MAX_RESOURCES
-        && request.resources.iter().all(|r| r.len() <= resource::MAX_RESOURCE_LEN);
+    // The resources too: each as the request form would have accepted it, and still within the registration.
+    let resources_ok = request.resources.len() <= resource::MAX_RESOURCES
+        && request.resources.iter().all(|r| resource::is_resource(r))
+        && resource::allowed(client, request.resources.clone()).is_ok();
     // The server must still offer the grant: a request kept in a cookie could be edited to response_type=token.
     redirect_ok
         && config.grant_types.contains(&grant)
@@ -635,5 +636,18 @@ mod tests {
         implicit.response_type = ResponseType::Token;
         assert!(!still_valid(&config, &client, &implicit, Ok(Scope::parse("read"))), "a grant not offered");
         assert!(!still_valid(&config, &client, &request, Ok(Scope::parse("read write"))), "the scope changed");
+        // RFC 8707: the resources, edited, must still be ones the request form would have taken.
+        let mut resources = request.clone();
+        resources.resources = vec!["https://api.example".into()];
+        assert!(still_valid(&config, &client, &resources, Ok(Scope::parse("read"))));
+        for bad in ["https://a.example https://b.example", "https://a.example/\u{0}", "/relative"] {
+            resources.resources = vec![bad.into()];
+            assert!(!still_valid(&config, &client, &resources, Ok(Scope::parse("read"))), "{bad}");
+        }
+        resources.resources = (0..9).map(|i| format!("https://r{i}.example")).collect();
+        assert!(!still_valid(&config, &client, &resources, Ok(Scope::parse("read"))), "too many");
+        let limited = native().resources(["https://api.example"]);
+        resources.resources = vec!["https://other.example".into()];
+        assert!(!still_valid(&config, &limited, &resources, Ok(Scope::parse("read"))), "outside the registration");
     }
 }

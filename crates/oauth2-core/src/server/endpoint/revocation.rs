@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use crate::error::{ErrorCode, OAuthError};
 use crate::secret::SecretHash;
+use crate::server::access::Live;
 use crate::server::rules::request::form_of;
 use crate::server::store::Store;
 use crate::server::{AuthorizationServer, ClientId, with_client};
@@ -54,13 +55,25 @@ impl<S: Store> AuthorizationServer<S> {
                     tracing::info!(client_id = %client.id, grant_id = %record.grant.id, "grant revoked by its client");
                     return Ok(());
                 }
-            } else if let Some(live) = self.live_access(token, now).await? {
+            } else {
+                let mut live = self.live_access(token, now).await?;
+                if live.is_none() && token.contains('.') {
+                    // A stored JWT whose signature cannot be checked now (its key is not loaded here yet): its row
+                    // is found by the token's hash all the same, and the revocation must not be lost.
+                    live = self.store.access_token(&hash).await?.map(|record| Live { record, jwt: None });
+                }
+                let Some(live) = live else { continue };
                 if live.record.grant.client_id != client.id {
                     return Err(foreign());
                 }
                 match live.jwt {
-                    // A JWT the store holds nothing of: on the deny-list until it expires.
-                    Some((jti, true)) => self.store.deny_token(&SecretHash::of(&jti), live.record.expires_at).await?,
+                    // A JWT the store holds nothing of: on the deny-list until it expires, and as long again as
+                    // any instance's clock may lag (the 5 minutes of `jose::MAX_LEEWAY`).
+                    Some((jti, true)) => {
+                        let lag = std::time::Duration::from_secs(300);
+                        let until = live.record.expires_at.checked_add(lag).unwrap_or(live.record.expires_at);
+                        self.store.deny_token(&SecretHash::of(&jti), until).await?;
+                    }
                     _ => self.store.revoke_access_token(&hash).await?,
                 }
                 return Ok(());

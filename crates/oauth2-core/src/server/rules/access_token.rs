@@ -83,7 +83,7 @@ impl Claims {
 
     /// The record of a token the store holds none of (client credentials: no subject, no family to revoke).
     pub(crate) fn into_record(self, config: &ServerConfig) -> TokenRecord {
-        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let at = |s: u64| UNIX_EPOCH.checked_add(Duration::from_secs(s)).unwrap_or(UNIX_EPOCH);
         let id = crate::secret::SecretHash::of(&self.jti);
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&id.as_bytes()[..16]);

@@ -33,27 +33,30 @@ fn invalid_target(why: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidTarget, why)
 }
 
+/// Whether `value` is a resource RFC 8707 §2 allows, within our bounds: an absolute URI without a fragment, no
+/// longer than [`MAX_RESOURCE_LEN`]. A URI has no space or control character (RFC 3986 §2), though `url` would
+/// percent-encode them: such a value is refused as it is (stores keep resources space-separated).
+pub(crate) fn is_resource(value: &str) -> bool {
+    value.len() <= MAX_RESOURCE_LEN
+        && !value.contains('#')
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        && url::Url::parse(value).is_ok_and(|url| url.fragment().is_none())
+}
+
 /// The `resource` values of `params` (RFC 8707 §2: each an absolute URI without a fragment; it may repeat),
 /// without repeats, in the order given. Anything else is `invalid_target`.
 pub(crate) fn requested(params: &FormParams) -> Result<Vec<String>, OAuthError> {
     let mut out: Vec<String> = Vec::new();
     for value in params.get_all(crate::form::REPEATABLE) {
-        if value.len() > MAX_RESOURCE_LEN {
-            return Err(invalid_target("a resource is at most 1024 bytes"));
-        }
-        // `url` parses only absolute URLs (with a scheme); §2 also forbids a fragment. A URI has no space or control
-        // character (RFC 3986 §2), though `url` would percent-encode them: such a value is refused as it is.
-        let clean = !value.contains('#') && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-        match url::Url::parse(value) {
-            Ok(url) if url.fragment().is_none() && clean => {}
-            _ => return Err(invalid_target("a resource must be an absolute URI without a fragment")),
+        if !is_resource(value) {
+            return Err(invalid_target("a resource must be an absolute URI without a fragment, at most 1024 bytes"));
         }
         if !out.iter().any(|r| r == value) {
+            if out.len() == MAX_RESOURCES {
+                return Err(invalid_target("too many resources"));
+            }
             out.push(value.to_owned());
         }
-    }
-    if out.len() > MAX_RESOURCES {
-        return Err(invalid_target("too many resources"));
     }
     Ok(out)
 }

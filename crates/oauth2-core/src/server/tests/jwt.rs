@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::jose::{Algorithm, JwkSet, SigningKey, Validation};
+use crate::server::store::{KeyRecord, KeyStore};
 
 const API: &str = "https://api.example";
 const OTHER_API: &str = "https://other-api.example";
@@ -217,9 +218,12 @@ fn rfc7009_2_revoking_a_client_credentials_jwt_puts_its_jti_on_the_deny_list() {
     assert_eq!(revoke(&s, "web", &jwt), StatusCode::OK);
     assert!(!accepted(&s, &jwt), "refused at once");
     assert_eq!(introspect(&s, "web", &jwt), serde_json::json!({"active": false}));
-    // The deny-list forgets it once it has expired, when it is refused anyway.
-    block_on(s.store().purge(now() + Duration::from_secs(301))).unwrap();
+    // The deny-list keeps it past its expiry by the clock leeway (an instance whose clock lags still refuses it),
+    // then forgets it.
     let jti = SecretHash::of(info["jti"].as_str().unwrap());
+    block_on(s.store().purge(now() + Duration::from_secs(301))).unwrap();
+    assert!(block_on(s.store().token_denied(&jti)).unwrap(), "kept for the leeway");
+    block_on(s.store().purge(now() + Duration::from_secs(601))).unwrap();
     assert!(!block_on(s.store().token_denied(&jti)).unwrap());
 }
 
@@ -280,4 +284,53 @@ fn rfc7662_2_1_opaque_tokens_follow_the_same_rule() {
 
 fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[test]
+fn rfc8707_2_the_issuers_own_resources_refuse_a_token_for_another_api() {
+    let s = provider(Algorithm::EdDsa).with_userinfo(&["name"], |_| serde_json::Map::new());
+    let for_api = ok(redeem(&s, &code(&s, &format!("&scope=read&resource={}", enc(API))), ""));
+    let for_api = for_api["access_token"].as_str().unwrap();
+    assert!(!accepted(&s, for_api), "a token for another API");
+    let userinfo = |token: &str| {
+        let request = http::Request::get("/userinfo").header("authorization", format!("Bearer {token}"));
+        block_on(s.userinfo(request.body(()).unwrap().headers(), now())).status()
+    };
+    assert_eq!(userinfo(for_api), StatusCode::UNAUTHORIZED);
+    let for_issuer = ok(redeem(&s, &code(&s, "&scope=read"), ""));
+    assert_eq!(userinfo(for_issuer["access_token"].as_str().unwrap()), StatusCode::OK);
+    let naming_the_issuer =
+        ok(redeem(&s, &code(&s, &format!("&scope=read&resource={}&resource={}", enc(API), enc(ISSUER))), ""));
+    assert!(
+        accepted(&s, naming_the_issuer["access_token"].as_str().unwrap()),
+        "a token naming the issuer among others"
+    );
+    // Introspection still reports it: the API it is for asks there.
+    assert_eq!(introspect(&s, "api", for_api)["active"], true);
+}
+
+#[test]
+fn rfc9068_4_a_key_rotated_in_at_another_instance_is_loaded_on_its_first_token() {
+    // Two servers on one store: the second rotates, the first has its keys loaded from before.
+    let a = provider(Algorithm::EdDsa);
+    let jwt = ok(token(&a, "web", "grant_type=client_credentials", now()))["access_token"].as_str().unwrap().to_owned();
+    let rotated = SigningKey::ed25519_from_seed("ed-2", &[9; 32]).unwrap();
+    // Rotate behind the server's back, as another instance would: straight in the store.
+    let record = KeyRecord {
+        kid: "ed-2".into(),
+        algorithm: "EdDSA".into(),
+        private_key: rotated.to_pkcs8().unwrap(),
+        created_at: now(),
+        retired_until: None,
+    };
+    block_on(a.store().rotate_signing_key(record, now() + Duration::from_secs(3600))).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&crate::jose::unb64(jwt.split('.').nth(1).unwrap(), "p").unwrap()).unwrap();
+    let from_elsewhere = rotated.sign(Some("at+jwt"), &claims).unwrap();
+    let later = now() + Duration::from_secs(10);
+    let check = |token: &str, at| {
+        block_on(a.resource_server().check_headers(&a, &bearer_headers(token), &crate::Scope::empty(), at))
+    };
+    assert!(check(&from_elsewhere, later).is_ok(), "the unknown kid made the server load its keys again");
+    assert!(check(&jwt, later).is_ok(), "and the old key still verifies");
 }
