@@ -45,8 +45,13 @@ async fn rfc9068_4_jwts_are_checked_with_the_jwks_and_an_unknown_kid_refetches_o
     assert!(verify(&v, &jwt(&k2, &stub.base, API)).await.is_none(), "an unknown kid after a refetch");
     assert_eq!(stub.state.jwks_calls.load(Ordering::SeqCst), 2);
     let k3 = SigningKey::ed25519_from_seed("k3", &[3; 32]).unwrap();
+    let cached = v.cache().len();
     assert!(verify(&v, &jwt(&k3, &stub.base, API)).await.is_none());
     assert_eq!(stub.state.jwks_calls.load(Ordering::SeqCst), 2, "forged kids do not make the API a request amplifier");
+    assert_eq!(v.cache().len(), cached, "a refusal for a kid not seen yet is not kept: the next refetch may find it");
+    let other_audience = jwt(&k1, &stub.base, "https://elsewhere.example");
+    assert!(verify(&v, &other_audience).await.is_none());
+    assert_eq!(v.cache().len(), cached + 1, "other refusals are kept");
     // A fresh verifier after the issuer rotated in k2 finds it.
     *stub.state.jwks.lock().unwrap() = Some(serde_json::json!({"keys": [k2.public_jwk(), k1.public_jwk()]}));
     let fresh = RemoteVerifier::builder(&stub.base, API).discover().await.unwrap();
@@ -97,4 +102,15 @@ async fn rfc8414_2_a_jwks_uri_over_plain_http_beyond_loopback_is_refused() {
     *stub.state.metadata_jwks_uri.lock().unwrap() = Some("http://keys.example/jwks".into());
     let refused = RemoteVerifier::builder(&stub.base, API).discover().await.unwrap_err();
     assert!(matches!(refused, oauth2_reqwest::Error::Insecure(_)), "{refused}");
+}
+
+#[tokio::test]
+async fn rfc7662_2_2_an_introspection_exp_beyond_any_clock_is_no_panic() {
+    let stub = StubServer::start().await;
+    stub.state.add_access_token("far-future");
+    *stub.state.introspection_aud.lock().unwrap() = Some(API.into());
+    *stub.state.introspection_exp.lock().unwrap() = Some(u64::MAX);
+    let v = RemoteVerifier::builder(&stub.base, API).introspection(CLIENT_ID, CLIENT_SECRET).discover().await.unwrap();
+    let grant = verify(&v, "far-future").await.expect("active");
+    assert!(grant.expires_at <= SystemTime::now() + Duration::from_secs(61), "held no longer than the cache's age");
 }

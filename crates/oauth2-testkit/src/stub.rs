@@ -69,6 +69,8 @@ pub struct StubState {
     pub introspect_calls: AtomicUsize,
     /// The `aud` of active introspection answers, when set.
     pub introspection_aud: Mutex<Option<String>>,
+    /// The `exp` of active introspection answers, when set.
+    pub introspection_exp: Mutex<Option<u64>>,
     /// The `jwks_uri` the metadata names instead of the stub's own, when set.
     pub metadata_jwks_uri: Mutex<Option<String>>,
 }
@@ -384,6 +386,9 @@ async fn introspect(State(st): State<Arc<StubState>>, headers: HeaderMap, body: 
         let mut body = json!({"active": true, "client_id": CLIENT_ID, "token_type": "Bearer", "sub": USERNAME});
         if let Some(aud) = lock(&st.introspection_aud).clone() {
             body["aud"] = json!(aud);
+        }
+        if let Some(exp) = *lock(&st.introspection_exp) {
+            body["exp"] = json!(exp);
         }
         body
     } else {
