@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use oauth2_core::StoreError;
 use oauth2_core::jose::{Algorithm, JoseError, JwkSet};
-use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, BearerToken, JwtCheck, TokenCache};
+use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Audience, BearerToken, JwtCheck, TokenCache};
 use oauth2_core::{Client, Scope};
 
 use crate::{Error, JWKS_REFETCH_EVERY, execute, fetch_metadata};
@@ -195,13 +195,11 @@ impl RemoteVerifier {
         if !info.active || expires_at <= now || foreign || not_bearer {
             return Ok(None);
         }
-        let audience: Vec<String> = match info.aud {
-            Some(serde_json::Value::String(a)) => vec![a],
-            Some(serde_json::Value::Array(all)) => {
-                all.into_iter().filter_map(|a| a.as_str().map(str::to_owned)).collect()
-            }
-            _ => Vec::new(),
-        };
+        let audience = info
+            .aud
+            .and_then(|aud| serde_json::from_value::<Audience>(aud).ok())
+            .map(Audience::into_vec)
+            .unwrap_or_default();
         if !audience.iter().any(|a| self.audiences.contains(a)) {
             return Ok(None);
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 use crate::jose::{Algorithm, JoseError, JwkSet, MAX_LEEWAY, Validation};
-use crate::resource::AccessGrant;
+use crate::resource::{AccessGrant, Audience};
 use crate::scope::Scope;
 
 /// The header `typ` of a JWT access token (RFC 9068 §2.1); `application/at+jwt` is accepted too (RFC 7515 §4.1.9).
@@ -59,13 +59,6 @@ struct Claims {
     aud: Audience,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
 impl JwtCheck {
     /// Tokens of `issuer` for `audience` (this resource's identifier, RFC 8707), signed with one of `algorithms`.
     pub fn new(issuer: impl Into<String>, audience: impl Into<String>, algorithms: &[Algorithm]) -> Self {
@@ -106,10 +99,7 @@ impl JwtCheck {
             .check(token, keys)?;
         let claims: Claims = serde_json::from_value(serde_json::Value::Object(claims))
             .map_err(|_| JoseError::Malformed("an access token needs sub, client_id, jti, exp and aud"))?;
-        let audience: Vec<String> = match claims.aud {
-            Audience::One(a) => vec![a],
-            Audience::Many(all) => all,
-        };
+        let audience = claims.aud.into_vec();
         if !audience.iter().any(|a| self.audiences.contains(a)) {
             return Err(JoseError::Audience);
         }

@@ -89,6 +89,35 @@ impl AccessGrant {
     }
 }
 
+/// An `aud` claim, or the `aud` of an introspection answer (RFC 7519 §4.1.3, RFC 7662 §2.2): one string or an
+/// array of strings.
+///
+/// ```
+/// use oauth2_core::resource::Audience;
+/// let one: Audience = serde_json::from_str(r#""https://api.example""#)?;
+/// let two: Audience = serde_json::from_str(r#"["https://a.example", "https://b.example"]"#)?;
+/// assert_eq!((one.into_vec().len(), two.into_vec().len()), (1, 2));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// The audiences, in order.
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(a) => vec![a],
+            Self::Many(all) => all,
+        }
+    }
+}
+
 /// An empty audience, shared per thread: an `Arc` of nothing still allocates, and a Bearer check that names no
 /// resource should not.
 pub(crate) fn no_audience() -> Arc<[String]> {

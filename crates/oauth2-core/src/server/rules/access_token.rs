@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::resource::Audience;
 use crate::scope::Scope;
 use crate::server::ServerConfig;
 use crate::server::rules::resource::audience;
@@ -44,25 +45,6 @@ pub(crate) fn claims(config: &ServerConfig, record: &TokenRecord, jti: &str) -> 
     claims
 }
 
-/// A string or an array of strings, as `aud` is (RFC 7519 §4.1.3).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    /// The resources it names: none when it is the issuer alone.
-    pub(crate) fn resources(self, issuer: &str) -> Vec<String> {
-        match self {
-            Self::One(a) if a == issuer => Vec::new(),
-            Self::One(a) => vec![a],
-            Self::Many(all) => all,
-        }
-    }
-}
-
 /// The claims the server reads back from a JWT access token of its own.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Claims {
@@ -73,6 +55,14 @@ pub(crate) struct Claims {
     pub(crate) iat: u64,
     pub(crate) exp: u64,
     pub(crate) aud: Audience,
+}
+
+/// The resources an `aud` names: none when it is the issuer alone (the audience of a token that named none).
+fn resources_of(aud: Audience, issuer: &str) -> Vec<String> {
+    match aud.into_vec() {
+        only_issuer if only_issuer.len() == 1 && only_issuer[0] == issuer => Vec::new(),
+        resources => resources,
+    }
 }
 
 impl Claims {
@@ -94,7 +84,7 @@ impl Claims {
                 subject: None,
                 scope: Scope::parse(self.scope.as_deref().unwrap_or("")),
                 auth_time: None,
-                resources: self.aud.resources(&config.issuer),
+                resources: resources_of(self.aud, &config.issuer),
             },
             issued_at: at(self.iat),
             expires_at: at(self.exp),
