@@ -34,29 +34,29 @@ fn serve_with(fixture: fn(&str) -> oauth2_core::server::AuthorizationServer<Memo
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let provider = Provider::new(fixture(&base));
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            HttpServer::new(move || {
-                App::new()
-                    .app_data(web::Data::new(provider.clone()))
-                    .configure(provider.configure())
-                    .route("/authorize", web::get().to(authorize))
-                    .service(web::resource("/api/read").wrap(provider.require_scope("read")).route(web::get().to(show)))
-                    .service(
-                        web::resource("/api/profile")
-                            .wrap(provider.require_scope("profile"))
-                            .route(web::get().to(show)),
-                    )
-            })
-            .workers(2)
-            .listen(listener)
-            .unwrap()
-            .run()
-            .await
-            .unwrap();
-        });
+    spawn(listener, move |cfg| {
+        cfg.app_data(web::Data::new(provider.clone()))
+            .configure(provider.configure())
+            .route("/authorize", web::get().to(authorize))
+            .service(web::resource("/api/read").wrap(provider.require_scope("read")).route(web::get().to(show)))
+            .service(web::resource("/api/profile").wrap(provider.require_scope("profile")).route(web::get().to(show)));
     });
     base
+}
+
+/// Serves the routes `configure` sets up on `listener`, on an actix system thread of its own.
+fn spawn(listener: std::net::TcpListener, configure: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static) {
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            HttpServer::new(move || App::new().configure(configure.clone()))
+                .workers(2)
+                .listen(listener)
+                .unwrap()
+                .run()
+                .await
+                .unwrap();
+        });
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,22 +74,11 @@ async fn serve_api(issuer: &str) -> String {
     let verifier = std::sync::Arc::new(api_verifier(issuer).await.unwrap());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            HttpServer::new(move || {
-                let check = oauth2_core::resource::ResourceServer::new("api");
-                let guard = |scope| RequireScope::<ApiVerifier>::new(check.clone(), verifier.clone(), scope);
-                App::new()
-                    .service(web::resource("/api/read").wrap(guard("read")).route(web::get().to(show)))
-                    .service(web::resource("/api/profile").wrap(guard("profile")).route(web::get().to(show)))
-            })
-            .workers(1)
-            .listen(listener)
-            .unwrap()
-            .run()
-            .await
-            .unwrap();
-        });
+    spawn(listener, move |cfg| {
+        let check = oauth2_core::resource::ResourceServer::new("api");
+        let guard = |scope| RequireScope::<ApiVerifier>::new(check.clone(), verifier.clone(), scope);
+        cfg.service(web::resource("/api/read").wrap(guard("read")).route(web::get().to(show)))
+            .service(web::resource("/api/profile").wrap(guard("profile")).route(web::get().to(show)));
     });
     base
 }
