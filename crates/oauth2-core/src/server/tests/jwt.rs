@@ -44,13 +44,6 @@ fn ok(r: http::Response<Vec<u8>>) -> Value {
     json(&r)
 }
 
-fn code(s: &AuthorizationServer<MemoryStore>, extra: &str) -> String {
-    let q = format!("response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb{extra}");
-    let req = block_on(s.authorization_request(&q)).unwrap();
-    let resp = block_on(s.approve(&req, "alice", None, now())).unwrap();
-    location_params(&resp).1.get("code").unwrap().to_owned()
-}
-
 fn redeem(s: &AuthorizationServer<MemoryStore>, code: &str, extra: &str) -> http::Response<Vec<u8>> {
     let body = format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb{extra}");
     token(s, "web", &body, now())
@@ -99,7 +92,7 @@ fn rfc9068_2_1_an_access_token_is_a_jws_of_type_at_jwt_with_the_configured_alg()
 #[test]
 fn rfc9068_2_2_the_claims_of_a_code_grants_token() {
     let s = provider(Algorithm::EdDsa);
-    let r = ok(redeem(&s, &code(&s, "&scope=read"), ""));
+    let r = ok(redeem(&s, &web_code(&s, "&scope=read"), ""));
     let c = claims(&s, r["access_token"].as_str().unwrap(), ISSUER);
     assert_eq!((c["sub"].as_str(), c["client_id"].as_str()), (Some("alice"), Some("web")));
     assert_eq!(c["scope"], "read");
@@ -108,7 +101,7 @@ fn rfc9068_2_2_the_claims_of_a_code_grants_token() {
     assert!(c["jti"].as_str().is_some_and(|j| j.len() >= 43), "a jti of 256 random bits");
     assert_eq!(c["auth_time"].as_u64(), Some(1_700_000_000));
     // Each token its own jti.
-    let again = ok(redeem(&s, &code(&s, "&scope=read"), ""));
+    let again = ok(redeem(&s, &web_code(&s, "&scope=read"), ""));
     assert_ne!(claims(&s, again["access_token"].as_str().unwrap(), ISSUER)["jti"], c["jti"]);
 }
 
@@ -129,11 +122,11 @@ fn rfc9068_2_2_1_a_client_credentials_token_names_the_client_as_subject() {
 fn rfc8707_2_resource_sets_the_audience_and_may_repeat() {
     let s = provider(Algorithm::EdDsa);
     let both = format!("&scope=read&resource={}&resource={}", enc(API), enc(OTHER_API));
-    let r = ok(redeem(&s, &code(&s, &both), ""));
+    let r = ok(redeem(&s, &web_code(&s, &both), ""));
     let c = claims(&s, r["access_token"].as_str().unwrap(), API);
     assert_eq!(c["aud"], serde_json::json!([API, OTHER_API]), "two resources: an array");
     // The token request narrows to one of them (§2.2), and the refresh token keeps both.
-    let r = ok(redeem(&s, &code(&s, &both), &format!("&resource={}", enc(API))));
+    let r = ok(redeem(&s, &web_code(&s, &both), &format!("&resource={}", enc(API))));
     assert_eq!(claims(&s, r["access_token"].as_str().unwrap(), API)["aud"], API, "one: a string");
     let refresh = format!(
         "grant_type=refresh_token&refresh_token={}&resource={}",
@@ -143,10 +136,10 @@ fn rfc8707_2_resource_sets_the_audience_and_may_repeat() {
     let refreshed = ok(token(&s, "web", &refresh, now()));
     assert_eq!(claims(&s, refreshed["access_token"].as_str().unwrap(), OTHER_API)["aud"], OTHER_API);
     // A resource the grant does not have is refused.
-    let e = redeem(&s, &code(&s, &both), "&resource=https%3A%2F%2Fthird.example");
+    let e = redeem(&s, &web_code(&s, &both), "&resource=https%3A%2F%2Fthird.example");
     assert_eq!((e.status(), json(&e)["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
     // The token request alone may name it.
-    let r = ok(redeem(&s, &code(&s, "&scope=read"), &format!("&resource={}", enc(API))));
+    let r = ok(redeem(&s, &web_code(&s, "&scope=read"), &format!("&resource={}", enc(API))));
     assert_eq!(claims(&s, r["access_token"].as_str().unwrap(), API)["aud"], API);
 }
 
@@ -231,7 +224,7 @@ fn rfc7009_2_revoking_a_client_credentials_jwt_puts_its_jti_on_the_deny_list() {
 fn rfc6749_4_1_2_a_replayed_code_or_reused_refresh_token_revokes_its_jwts() {
     let s = provider(Algorithm::EdDsa);
     // A code replay (RFC 6749 §4.1.2).
-    let c = code(&s, "&scope=read");
+    let c = web_code(&s, "&scope=read");
     let first = ok(redeem(&s, &c, ""));
     let jwt = first["access_token"].as_str().unwrap();
     assert!(accepted(&s, jwt));
@@ -239,7 +232,7 @@ fn rfc6749_4_1_2_a_replayed_code_or_reused_refresh_token_revokes_its_jwts() {
     assert!(!accepted(&s, jwt), "the replay revoked the JWT");
     assert_eq!(introspect(&s, "web", jwt)["active"], false);
     // Refresh token reuse (RFC 9700 §4.14.2).
-    let r = ok(redeem(&s, &code(&s, "&scope=read"), ""));
+    let r = ok(redeem(&s, &web_code(&s, "&scope=read"), ""));
     let body = format!("grant_type=refresh_token&refresh_token={}", r["refresh_token"].as_str().unwrap());
     let rotated = ok(token(&s, "web", &body, now()));
     let jwt = rotated["access_token"].as_str().unwrap();
@@ -247,7 +240,7 @@ fn rfc6749_4_1_2_a_replayed_code_or_reused_refresh_token_revokes_its_jwts() {
     assert_eq!(token(&s, "web", &body, now()).status(), StatusCode::BAD_REQUEST);
     assert!(!accepted(&s, jwt), "the reuse revoked the JWT");
     // Revoking the access token itself.
-    let r = ok(redeem(&s, &code(&s, "&scope=read"), ""));
+    let r = ok(redeem(&s, &web_code(&s, "&scope=read"), ""));
     let jwt = r["access_token"].as_str().unwrap();
     assert_eq!(revoke(&s, "web", jwt), StatusCode::OK);
     assert!(!accepted(&s, jwt));
@@ -256,9 +249,9 @@ fn rfc6749_4_1_2_a_replayed_code_or_reused_refresh_token_revokes_its_jwts() {
 #[test]
 fn rfc7662_2_1_a_resource_server_introspects_the_tokens_for_it_and_no_others() {
     let s = provider(Algorithm::EdDsa);
-    let for_api = ok(redeem(&s, &code(&s, &format!("&scope=read&resource={}", enc(API))), ""));
-    let for_issuer = ok(redeem(&s, &code(&s, "&scope=read"), ""));
-    let for_other = ok(redeem(&s, &code(&s, &format!("&scope=read&resource={}", enc(OTHER_API))), ""));
+    let for_api = ok(redeem(&s, &web_code(&s, &format!("&scope=read&resource={}", enc(API))), ""));
+    let for_issuer = ok(redeem(&s, &web_code(&s, "&scope=read"), ""));
+    let for_other = ok(redeem(&s, &web_code(&s, &format!("&scope=read&resource={}", enc(OTHER_API))), ""));
     let api_view = introspect(&s, "api", for_api["access_token"].as_str().unwrap());
     assert_eq!((api_view["active"].as_bool(), api_view["client_id"].as_str()), (Some(true), Some("web")));
     assert_eq!((api_view["sub"].as_str(), api_view["aud"].as_str()), (Some("alice"), Some(API)));
@@ -289,7 +282,7 @@ fn enc(s: &str) -> String {
 #[test]
 fn rfc8707_2_the_issuers_own_resources_refuse_a_token_for_another_api() {
     let s = provider(Algorithm::EdDsa).with_userinfo(&["name"], |_| serde_json::Map::new());
-    let for_api = ok(redeem(&s, &code(&s, &format!("&scope=read&resource={}", enc(API))), ""));
+    let for_api = ok(redeem(&s, &web_code(&s, &format!("&scope=read&resource={}", enc(API))), ""));
     let for_api = for_api["access_token"].as_str().unwrap();
     assert!(!accepted(&s, for_api), "a token for another API");
     let userinfo = |token: &str| {
@@ -297,10 +290,10 @@ fn rfc8707_2_the_issuers_own_resources_refuse_a_token_for_another_api() {
         block_on(s.userinfo(request.body(()).unwrap().headers(), now())).status()
     };
     assert_eq!(userinfo(for_api), StatusCode::UNAUTHORIZED);
-    let for_issuer = ok(redeem(&s, &code(&s, "&scope=read"), ""));
+    let for_issuer = ok(redeem(&s, &web_code(&s, "&scope=read"), ""));
     assert_eq!(userinfo(for_issuer["access_token"].as_str().unwrap()), StatusCode::OK);
     let naming_the_issuer =
-        ok(redeem(&s, &code(&s, &format!("&scope=read&resource={}&resource={}", enc(API), enc(ISSUER))), ""));
+        ok(redeem(&s, &web_code(&s, &format!("&scope=read&resource={}&resource={}", enc(API), enc(ISSUER))), ""));
     assert!(
         accepted(&s, naming_the_issuer["access_token"].as_str().unwrap()),
         "a token naming the issuer among others"
