@@ -20,6 +20,15 @@ async fn authorize(req: HttpRequest, provider: web::Data<Provider<MemoryStore>>)
     }
 }
 
+/// The testkit convention's /device (RFC 8628 §3.3): the user code, login and consent from the form and headers.
+async fn device(req: HttpRequest, body: web::Bytes, provider: web::Data<Provider<MemoryStore>>) -> HttpResponse {
+    let Some(request) = oauth2_actix::to_http_request(&req, body.to_vec()) else {
+        return HttpResponse::BadRequest().finish();
+    };
+    let answer = oauth2_testkit::scenarios::device_page(provider.server(), request.headers(), request.body()).await;
+    oauth2_actix::into_response(answer)
+}
+
 async fn show(Authenticated(grant): Authenticated) -> HttpResponse {
     HttpResponse::Ok()
         .json(serde_json::json!({"sub": grant.subject, "client_id": grant.client_id, "scope": grant.scope.to_string()}))
@@ -38,6 +47,7 @@ fn serve_with(fixture: fn(&str) -> oauth2_core::server::AuthorizationServer<Memo
         cfg.app_data(web::Data::new(provider.clone()))
             .configure(provider.configure())
             .route("/authorize", web::get().to(authorize))
+            .route("/device", web::post().to(device))
             .service(web::resource("/api/read").wrap(provider.require_scope("read")).route(web::get().to(show)))
             .service(web::resource("/api/profile").wrap(provider.require_scope("profile")).route(web::get().to(show)));
     });

@@ -8,8 +8,8 @@ use axum::routing::get;
 use oauth2_axum::{Authenticated, Provider};
 use oauth2_core::server::MemoryStore;
 
-/// The app of the testkit convention: adapter routes, an /authorize whose login and consent come from headers,
-/// and two protected resources.
+/// The app of the testkit convention: adapter routes, an /authorize and a /device whose login and consent come
+/// from headers, and two protected resources.
 fn app(provider: Provider<MemoryStore>) -> Router {
     let authorize = {
         let provider = provider.clone();
@@ -36,7 +36,18 @@ fn app(provider: Provider<MemoryStore>) -> Router {
     };
     let read = Router::new().route("/api/read", get(show)).route_layer(provider.require_scope("read"));
     let profile = Router::new().route("/api/profile", get(show)).route_layer(provider.require_scope("profile"));
-    Router::new().route("/authorize", get(authorize)).merge(provider.router()).merge(read).merge(profile)
+    let device = {
+        let provider = provider.clone();
+        move |headers: HeaderMap, body: axum::body::Bytes| async move {
+            oauth2_axum::into_response(oauth2_testkit::scenarios::device_page(provider.server(), &headers, &body).await)
+        }
+    };
+    Router::new()
+        .route("/authorize", get(authorize))
+        .route("/device", axum::routing::post(device))
+        .merge(provider.router())
+        .merge(read)
+        .merge(profile)
 }
 
 async fn serve() -> String {

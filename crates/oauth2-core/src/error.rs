@@ -47,6 +47,14 @@ pub enum ErrorCode {
     /// The requested resource (RFC 8707 `resource`) is invalid, unknown, or not one this client may ask for
     /// (RFC 8707 §2).
     InvalidTarget,
+    /// The user has not yet answered the device authorization request: poll again after the interval (RFC 8628
+    /// §3.5).
+    AuthorizationPending,
+    /// The device polls too fast: the polling interval grows by 5 seconds for this and every later request (RFC
+    /// 8628 §3.5).
+    SlowDown,
+    /// The device code expired: start a new device authorization request (RFC 8628 §3.5).
+    ExpiredToken,
     /// A code not registered in RFC 6749, 6750 or 7009, kept as received.
     Other(String),
 }
@@ -72,6 +80,9 @@ impl ErrorCode {
             Self::InteractionRequired => "interaction_required",
             Self::ConsentRequired => "consent_required",
             Self::InvalidTarget => "invalid_target",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
             Self::Other(s) => s,
         }
     }
@@ -96,6 +107,9 @@ impl ErrorCode {
             "interaction_required" => Self::InteractionRequired,
             "consent_required" => Self::ConsentRequired,
             "invalid_target" => Self::InvalidTarget,
+            "authorization_pending" => Self::AuthorizationPending,
+            "slow_down" => Self::SlowDown,
+            "expired_token" => Self::ExpiredToken,
             other => Self::Other(other.to_owned()),
         }
     }
@@ -457,8 +471,21 @@ mod tests {
 
     #[test]
     fn unknown_error_codes_are_kept() {
-        let r: ErrorResponse = serde_json::from_str(r#"{"error":"slow_down","error_description":"wait"}"#).unwrap();
-        assert_eq!(r.error, ErrorCode::Other("slow_down".into()));
-        assert_eq!(r.to_string(), "slow_down: wait");
+        let r: ErrorResponse = serde_json::from_str(r#"{"error":"over_quota","error_description":"wait"}"#).unwrap();
+        assert_eq!(r.error, ErrorCode::Other("over_quota".into()));
+        assert_eq!(r.to_string(), "over_quota: wait");
+    }
+
+    #[test]
+    fn rfc8628_3_5_the_device_grant_error_codes_are_known() {
+        for (code, known) in [
+            ("authorization_pending", ErrorCode::AuthorizationPending),
+            ("slow_down", ErrorCode::SlowDown),
+            ("expired_token", ErrorCode::ExpiredToken),
+        ] {
+            assert_eq!(ErrorCode::parse(code), known);
+            assert_eq!(known.as_str(), code);
+            assert_eq!(OAuthError::new(known, "x").status(), http::StatusCode::BAD_REQUEST, "§3.5: §5.2 errors, 400");
+        }
     }
 }

@@ -17,12 +17,21 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 6749 §6.
     RefreshToken,
+    /// The device authorization grant (RFC 8628 §3.4): `urn:ietf:params:oauth:grant-type:device_code`.
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant type this crate knows.
-    pub const ALL: [GrantType; 5] =
-        [Self::AuthorizationCode, Self::Implicit, Self::Password, Self::ClientCredentials, Self::RefreshToken];
+    pub const ALL: [GrantType; 6] = [
+        Self::AuthorizationCode,
+        Self::Implicit,
+        Self::Password,
+        Self::ClientCredentials,
+        Self::RefreshToken,
+        Self::DeviceCode,
+    ];
 
     /// The `grant_type` name.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +41,7 @@ impl GrantType {
             Self::Password => "password",
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -80,5 +90,13 @@ mod tests {
             assert_eq!(GrantType::parse(g.as_str()), Some(g));
         }
         assert_eq!(GrantType::parse("Authorization_Code"), None, "names are case-sensitive");
+    }
+
+    #[test]
+    fn rfc8628_3_4_the_device_grant_is_named_by_its_urn_on_the_wire_and_in_serde() {
+        let urn = "urn:ietf:params:oauth:grant-type:device_code";
+        assert_eq!(GrantType::parse(urn), Some(GrantType::DeviceCode));
+        assert_eq!(serde_json::to_string(&GrantType::DeviceCode).unwrap(), format!("\"{urn}\""));
+        assert_eq!(serde_json::from_str::<GrantType>(&format!("\"{urn}\"")).unwrap(), GrantType::DeviceCode);
     }
 }

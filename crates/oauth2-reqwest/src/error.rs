@@ -54,6 +54,9 @@ pub enum Error {
     /// An id_token or a UserInfo answer failed the OpenID Connect checks (OIDC Core §3.1.3.7, §5.3.2).
     #[error("invalid id_token: {0}")]
     IdToken(#[from] oauth2_core::client::IdTokenError),
+    /// A device flow ended without a token: denied, expired, or refused (RFC 8628 §3.5).
+    #[error(transparent)]
+    Device(#[from] oauth2_core::client::DeviceFlowError),
     /// The token expired and the session has no way to renew it.
     #[error("the access token expired and there is no refresh token")]
     TokenExpired,
@@ -82,13 +85,18 @@ impl Error {
             Self::TokenExpired => "token_expired",
             Self::RefreshFailed(inner) => inner.code(),
             Self::IdToken(e) => e.code(),
+            Self::Device(e) => e.code(),
         }
     }
 
     /// A description for people: the server's `error_description` where it sent one.
     pub fn description(&self) -> String {
         match self {
-            Self::Response(e) => e.description(),
+            Self::Response(e) | Self::Device(oauth2_core::client::DeviceFlowError::Response(e)) => e.description(),
+            Self::Device(oauth2_core::client::DeviceFlowError::Denied) => "the user denied the request".into(),
+            Self::Device(oauth2_core::client::DeviceFlowError::Expired) => {
+                "the device code expired before the user answered".into()
+            }
             Self::Callback(CallbackError::Provider(e)) => {
                 e.error_description.clone().unwrap_or_else(|| "the authorization server refused".into())
             }
@@ -113,7 +121,7 @@ impl Error {
     /// The OAuth error the server sent, if this error carries one.
     pub fn error_response(&self) -> Option<&oauth2_core::ErrorResponse> {
         match self {
-            Self::Response(e) => e.error_response(),
+            Self::Response(e) | Self::Device(oauth2_core::client::DeviceFlowError::Response(e)) => e.error_response(),
             Self::Callback(CallbackError::Provider(e)) => Some(e),
             Self::RefreshFailed(inner) => inner.error_response(),
             _ => None,

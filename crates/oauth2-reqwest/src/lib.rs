@@ -30,7 +30,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Other grants: [`Session::client_credentials`], [`Session::password`], [`Session::implicit_url`] (legacy), and
+//! Other grants: [`Session::client_credentials`], [`Session::device_authorization`] (RFC 8628), [`Session::password`], [`Session::implicit_url`] (legacy), and
 //! [`Session::refresh`]; token management: [`Session::revoke`], [`Session::introspect`]; endpoints from an issuer:
 //! [`discover`].
 //!
@@ -58,7 +58,7 @@ pub mod resource;
 pub use error::Error;
 pub use execute::{Discovered, MAX_BODY, TIMEOUT, discover, execute, fetch_metadata, http_client};
 pub use oidc::JWKS_REFETCH_EVERY;
-pub use session::{RequestBuilder, Session, SessionBuilder};
+pub use session::{DeviceFlow, RequestBuilder, Session, SessionBuilder};
 
 pub use oauth2_core;
 pub use reqwest;

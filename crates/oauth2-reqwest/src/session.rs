@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::header::AUTHORIZATION;
-use oauth2_core::client::BearerChallenge;
+use oauth2_core::client::{BearerChallenge, DeviceAuthorization, DevicePoll, DeviceStep};
 use oauth2_core::introspection::{Introspection, TokenTypeHint};
 use oauth2_core::random::OsRng;
 use oauth2_core::{Client, Password, PendingAuthorization, Scope, Token};
@@ -55,6 +55,54 @@ pub(crate) struct Inner {
     allow_insecure_http: bool,
     pub(crate) jwks: tokio::sync::Mutex<crate::oidc::JwksCache>,
     pub(crate) id_token: Mutex<Option<oauth2_core::client::IdTokenClaims>>,
+}
+
+/// A device flow under way (RFC 8628): the codes to show, and [`wait`](Self::wait), which polls for the token.
+pub struct DeviceFlow {
+    session: Session,
+    /// What to show the user: [`verification_uri`](DeviceAuthorization::verification_uri) and
+    /// [`user_code`](DeviceAuthorization::user_code), or
+    /// [`verification_uri_complete`](DeviceAuthorization::verification_uri_complete) as a link or QR code.
+    pub codes: DeviceAuthorization,
+    received_at: SystemTime,
+}
+
+impl std::fmt::Debug for DeviceFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceFlow").field("codes", &self.codes).finish_non_exhaustive()
+    }
+}
+
+impl DeviceFlow {
+    /// Polls the token endpoint at the server's interval (growing by 5 s at each `slow_down`, backing off when the
+    /// server cannot be reached) until the user answers or the codes expire. The token goes to the session, which
+    /// refreshes it like any other. Drop the future to cancel: nothing is left behind.
+    pub async fn wait(self) -> Result<Token, Error> {
+        let client = &self.session.inner.client;
+        let mut poll = DevicePoll::new(&self.codes, self.received_at);
+        loop {
+            let wait = poll.next_poll_at().duration_since(SystemTime::now()).unwrap_or_default();
+            tokio::time::sleep(wait).await;
+            let request = client.device_token_request(&self.codes)?;
+            let step = match self.session.send(request).await {
+                Ok(response) => poll.on_response(client, response, SystemTime::now()),
+                Err(Error::Http(e)) => {
+                    tracing::debug!(error = %e, "device token request failed; backing off");
+                    poll.on_unreachable(SystemTime::now())
+                }
+                Err(e) => return Err(e),
+            };
+            match step {
+                DeviceStep::PollAt(_) => {}
+                DeviceStep::Token(token) => {
+                    self.session.store(token.clone(), Renewal::RefreshToken);
+                    return Ok(token);
+                }
+                DeviceStep::Failed(e) => return Err(e.into()),
+                _ => return Err(Error::NoToken),
+            }
+        }
+    }
 }
 
 /// An OAuth 2.0 client session: gets tokens with any grant, sends requests with the token attached, and refreshes
@@ -268,6 +316,24 @@ impl Session {
         let token = self.inner.client.finish_implicit(pending, callback_url, SystemTime::now())?;
         self.store(token.clone(), Renewal::RefreshToken);
         Ok(token)
+    }
+
+    /// Starts the device authorization grant (RFC 8628): asks for the codes, which the returned [`DeviceFlow`]
+    /// holds for the app to show; its [`wait`](DeviceFlow::wait) polls until the user answers.
+    ///
+    /// ```no_run
+    /// # async fn run(session: oauth2_reqwest::Session) -> Result<(), oauth2_reqwest::Error> {
+    /// let flow = session.device_authorization("read").await?;
+    /// eprintln!("Open {} and enter {}", flow.codes.verification_uri, flow.codes.user_code);
+    /// let token = flow.wait().await?; // the session keeps it, and refreshes it like any other
+    /// # Ok(()) }
+    /// ```
+    pub async fn device_authorization(&self, scope: impl Into<Scope>) -> Result<DeviceFlow, Error> {
+        let request = self.inner.client.device_authorization_request(scope)?;
+        let response = self.send(request).await?;
+        let received_at = SystemTime::now();
+        let codes = self.inner.client.parse_device_authorization_response(response, received_at)?;
+        Ok(DeviceFlow { session: self.clone(), codes, received_at })
     }
 
     /// Resource owner password credentials grant (legacy, RFC 9700 §2.4); the session keeps the token.

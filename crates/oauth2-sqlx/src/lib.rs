@@ -72,6 +72,7 @@
 //! | `oauth2_clients` | `id` | each registered client, as the JSON of its `RegisteredClient` (the secret as a hash) |
 //! | `oauth2_grants` | `id` (the family: milliseconds first, so new ones land at the end of the index) | the client, `revoked`, and `expires_max`: when the family's last code or token expires (then it is forgotten); indexed by client and expiry |
 //! | `oauth2_codes` | `hash` | the code's family and client, its `CodeRecord` as JSON, `used`, `expires_at`; indexed by family and expiry |
+//! | `oauth2_device_codes` | `hash` (of the device code) | RFC 8628 device authorizations: the user code's hash (unique), the client, the `DeviceCodeRecord` as JSON (scope, interval, last poll, status and, once approved, the grant), `expires_at` (schema 6) |
 //! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse), `auth_time` (the user's login, for OpenID Connect; schema 4), `resources` (RFC 8707, space-separated; schema 5); indexed by family and expiry (a client's tokens are found through its families) |
 //! | `oauth2_throttle` | `key` (a hash) | attempts in the current window, its start, any lockout, `forget_at` |
 //! | `oauth2_changes` | `seq` | the feed the caches read: a revoked family, a revoked access token or a changed client per row, and when (kept ten minutes); PostgreSQL adds the writing transaction's id |
@@ -123,15 +124,18 @@ mod common {
     pub(crate) use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     pub(crate) use crate::cache::{Cache, Change, POLL_LIMIT, PollTurn, RETENTION};
-    pub(crate) use crate::store::{CHECKPOINT_EVERY, Dialect, Issue, MAX_BATCH, Side, change, sql_store};
+    pub(crate) use crate::store::{
+        CHECKPOINT_EVERY, Dialect, Issue, MAX_BATCH, Side, change, decode_device, encode_device, sql_store,
+    };
     pub(crate) use crate::{DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CACHED_TOKENS, DEFAULT_MAX_CONNECTIONS, STATEMENTS};
     pub(crate) use oauth2_core::StoreError;
     pub(crate) use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
     pub(crate) use oauth2_core::scope::Scope;
     pub(crate) use oauth2_core::secret::SecretHash;
     pub(crate) use oauth2_core::server::store::{
-        Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, KeyRecord, KeyStore, Maintenance,
-        RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+        Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant,
+        GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, RegisteredClient, Rotation, ThrottlePolicy,
+        ThrottleStore, TokenRecord,
     };
 
     /// `t` as Unix nanoseconds (exact from 1970 to 2262; outside that, clamped).

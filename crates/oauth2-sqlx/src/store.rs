@@ -61,6 +61,15 @@ pub(crate) struct Issue {
     pub(crate) reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
 }
 
+/// A device authorization's record column.
+pub(crate) fn encode_device(record: &DeviceCodeRecord) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(|e| StoreError::with_source("encode a device code", e))
+}
+
+pub(crate) fn decode_device(json: &str) -> Result<DeviceCodeRecord, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::with_source("decode a device code", e))
+}
+
 /// The feed's row for a change of `what`.
 pub(crate) fn change(grant: Option<GrantId>, client: Option<&str>, token: Option<&SecretHash>) -> Change {
     Change { seq: 0, grant, client: client.map(str::to_owned), token: token.map(|t| *t.as_bytes()) }
@@ -362,6 +371,8 @@ macro_rules! sql_store {
                      (SELECT kid FROM oauth2_signing_keys WHERE retired_until <= $1 LIMIT $2)",
                     "DELETE FROM oauth2_denied_tokens WHERE jti IN \
                      (SELECT jti FROM oauth2_denied_tokens WHERE expires_at <= $1 LIMIT $2)",
+                    "DELETE FROM oauth2_device_codes WHERE hash IN \
+                     (SELECT hash FROM oauth2_device_codes WHERE expires_at <= $1 LIMIT $2)",
                 ];
                 let mut total = 0;
                 let forget_changes = nanos(SystemTime::now().checked_sub(RETENTION).unwrap_or(UNIX_EPOCH));
@@ -862,6 +873,156 @@ macro_rules! sql_store {
                 .map_err(failed("retire a signing key"))?;
                 Self::insert_key(&mut tx, &key, false).await?;
                 self.commit(tx, &[]).await
+            }
+        }
+
+        impl $store {
+            /// Takes the row of a device code inside `tx` (a no-op update: a row lock in PostgreSQL; SQLite's
+            /// transaction holds the write lock already) and returns its record.
+            async fn lock_device(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                device_code: &SecretHash,
+            ) -> Result<Option<DeviceCodeRecord>, StoreError> {
+                let record: Option<String> = sqlx::query_scalar(
+                    "UPDATE oauth2_device_codes SET expires_at = expires_at WHERE hash = $1 RETURNING record",
+                )
+                .bind(device_code.as_bytes().to_vec())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(failed("read a device code"))?;
+                record.map(|r| decode_device(&r)).transpose()
+            }
+
+            async fn write_device(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                device_code: &SecretHash,
+                record: &DeviceCodeRecord,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE oauth2_device_codes SET record = $2 WHERE hash = $1")
+                    .bind(device_code.as_bytes().to_vec())
+                    .bind(encode_device(record)?)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(failed("update a device code"))?;
+                Ok(())
+            }
+        }
+
+        impl DeviceStore for $store {
+            async fn store_device_code(
+                &self,
+                device_code: SecretHash,
+                user_code: SecretHash,
+                record: DeviceCodeRecord,
+                now: SystemTime,
+            ) -> Result<bool, StoreError> {
+                let json = encode_device(&record)?;
+                let mut tx = self.begin().await?;
+                // An expired authorization gives its user code up; a live one keeps it (the insert does nothing).
+                sqlx::query("DELETE FROM oauth2_device_codes WHERE user_code = $1 AND expires_at <= $2")
+                    .bind(user_code.as_bytes().to_vec())
+                    .bind(nanos(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failed("free a user code"))?;
+                let stored = sqlx::query(
+                    "INSERT INTO oauth2_device_codes (hash, user_code, client_id, record, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(device_code.as_bytes().to_vec())
+                .bind(user_code.as_bytes().to_vec())
+                .bind(&record.client_id)
+                .bind(json)
+                .bind(nanos(record.expires_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("store a device code"))?
+                .rows_affected();
+                self.commit(tx, &[]).await?;
+                Ok(stored == 1)
+            }
+
+            async fn device_code_by_user_code(&self, user_code: &SecretHash) -> Result<Option<DeviceCodeRecord>, StoreError> {
+                let record: Option<String> = sqlx::query_scalar("SELECT record FROM oauth2_device_codes WHERE user_code = $1")
+                    .bind(user_code.as_bytes().to_vec())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(failed("read a device code"))?;
+                record.map(|r| decode_device(&r)).transpose()
+            }
+
+            async fn decide_device_code(
+                &self,
+                user_code: &SecretHash,
+                decision: DeviceDecision,
+                now: SystemTime,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin().await?;
+                let row = sqlx::query(
+                    "UPDATE oauth2_device_codes SET expires_at = expires_at WHERE user_code = $1 RETURNING hash, record",
+                )
+                .bind(user_code.as_bytes().to_vec())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(failed("read a device code"))?;
+                let Some(row) = row else { return Ok(false) };
+                let hash = <[u8; 32]>::try_from(get::<Vec<u8>, _>(&row, 0)?.as_slice())
+                    .map(SecretHash::from_bytes)
+                    .map_err(|_| StoreError::new("a device code's hash is not 32 bytes"))?;
+                let mut record = decode_device(&get::<String, _>(&row, 1)?)?;
+                if record.status != DeviceStatus::Pending || record.expires_at <= now {
+                    return Ok(false);
+                }
+                record.status = match decision {
+                    DeviceDecision::Approve(grant) => DeviceStatus::Approved(grant),
+                    _ => DeviceStatus::Denied,
+                };
+                Self::write_device(&mut tx, &hash, &record).await?;
+                self.commit(tx, &[]).await?;
+                Ok(true)
+            }
+
+            async fn poll_device_code(
+                &self,
+                device_code: &SecretHash,
+                client_id: &str,
+                now: SystemTime,
+            ) -> Result<Option<(DeviceCodeRecord, bool)>, StoreError> {
+                let mut tx = self.begin().await?;
+                let Some(record) = Self::lock_device(&mut tx, device_code).await? else { return Ok(None) };
+                if record.client_id != client_id {
+                    return Ok(None);
+                }
+                let (record, too_soon) = record.after_poll(now);
+                Self::write_device(&mut tx, device_code, &record).await?;
+                self.commit(tx, &[]).await?;
+                Ok(Some((record, too_soon)))
+            }
+
+            async fn redeem_device_code(
+                &self,
+                device_code: &SecretHash,
+                access: (SecretHash, TokenRecord),
+                refresh: Option<(SecretHash, TokenRecord)>,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin().await?;
+                let Some(mut record) = Self::lock_device(&mut tx, device_code).await? else { return Ok(false) };
+                if !matches!(record.status, DeviceStatus::Approved(_)) {
+                    return Ok(false);
+                }
+                record.status = DeviceStatus::Redeemed;
+                Self::write_device(&mut tx, device_code, &record).await?;
+                // Then the family (created here: it is new), then its tokens, as every issuance does.
+                let expires = refresh.as_ref().map_or(access.1.expires_at, |r| r.1.expires_at.max(access.1.expires_at));
+                if Self::lock_grant(&mut tx, self.dialect, &access.1.grant, expires).await? {
+                    return Ok(false);
+                }
+                Self::insert_token(&mut tx, &access, false).await?;
+                if let Some(refresh) = &refresh {
+                    Self::insert_token(&mut tx, refresh, true).await?;
+                }
+                self.commit(tx, &[]).await?;
+                Ok(true)
             }
         }
 

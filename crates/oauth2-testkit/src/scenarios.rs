@@ -7,6 +7,7 @@
 //! - `GET /authorize`: validate with the adapter; then "log in" the user named by the `x-test-user` header (no
 //!   header: answer 401, the stand-in for a login page) and apply the `x-test-decision` header (`deny` denies,
 //!   anything else allows);
+//! - `POST /device`: the device grant's verification page (RFC 8628 §3.3), answered by [`device_page`];
 //! - `GET /api/read` (scope `read`) and `GET /api/profile` (scope `profile`) behind the adapter's scope check,
 //!   answering JSON `{"sub": ..., "client_id": ..., "scope": ...}` from the extractor.
 
@@ -78,12 +79,16 @@ fn fixture_with(
             .scopes("read profile"),
     );
     store.add_client(
+        RegisteredClient::public(TV).grant_types([GrantType::DeviceCode, GrantType::RefreshToken]).scopes("read"),
+    );
+    store.add_client(
         RegisteredClient::public(SPA)
             .redirect_uris(["http://127.0.0.1/callback"])
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Implicit])
             .scopes("read"),
     );
-    let mut config = ServerConfig::new(issuer).body_timeout(BODY_TIMEOUT);
+    let mut config =
+        ServerConfig::new(issuer).body_timeout(BODY_TIMEOUT).device_grant(DEVICE_INTERVAL, DEVICE_LIFETIME);
     config.code_lifetime = CODE_LIFETIME;
     config.access_tokens = access_tokens;
     // The implicit grant is legacy and off by default; the table checks it still works where a server offers it.
@@ -283,7 +288,10 @@ macro_rules! table {
         &[$((stringify!($name), (|t| Box::pin($name(t))) as Run)),*]
     };
 }
+mod device;
 mod jwt;
+
+pub use device::{DEVICE_INTERVAL, DEVICE_LIFETIME, TV, device_page};
 
 // ---------------------------------------------------------------- scenarios
 
@@ -1072,7 +1080,9 @@ impl Report {
 pub async fn run(framework: &str, base: &str) -> Report {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
     let target = Target { base: base.to_owned(), api: String::new(), http };
-    run_table(framework, &target, SCENARIOS).await
+    let mut report = run_table(framework, &target, SCENARIOS).await;
+    report.results.extend(run_table(framework, &target, device::SCENARIOS).await.results);
+    report
 }
 
 /// Runs the JWT table: a provider built from [`jwt_fixture`] at `base`, mounted as for [`run`], and an API at

@@ -75,6 +75,8 @@ fn main() -> std::process::ExitCode {
                 .app_data(demo.clone())
                 .configure(provider.configure())
                 .route("/authorize", web::get().to(pages))
+                .route("/device", web::get().to(pages))
+                .route("/device", web::post().to(pages))
                 .route("/login", web::post().to(pages))
                 .route("/consent", web::post().to(pages))
                 .route("/healthz", web::get().to(healthz))

@@ -59,6 +59,7 @@ async fn main() -> std::process::ExitCode {
     let healthz = move || async move { into_response(demo.healthz().await) };
     let app = Router::new()
         .route("/authorize", get(pages.clone()))
+        .route("/device", get(pages.clone()).post(pages.clone()))
         .route("/login", post(pages.clone()))
         .route("/consent", post(pages))
         .route("/healthz", get(healthz))

@@ -20,8 +20,9 @@ pub struct ClientConfig {
     /// Registered redirect URIs.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`, `implicit`. Default: the code
-    /// grant with refresh, or none for a resource server.
+    /// `authorization_code`, `refresh_token`, `client_credentials`, `password`, `implicit`,
+    /// `urn:ietf:params:oauth:grant-type:device_code`. Default: the code grant with refresh, or none for a resource
+    /// server.
     pub grant_types: Option<Vec<String>>,
     /// Scopes the client may ask for.
     #[serde(default)]
@@ -122,8 +123,8 @@ impl DemoConfig {
         Ok(config)
     }
 
-    /// The built-in demo data: a web app (for `client-web` on 127.0.0.1:3000), a native CLI app, a backend service,
-    /// and two users.
+    /// The built-in demo data: a web app (for `client-web` on 127.0.0.1:3000), a native CLI app, a TV app (the
+    /// device grant), a backend service, and two users.
     pub fn builtin() -> Self {
         let text = r#"
             [[clients]]
@@ -140,6 +141,12 @@ impl DemoConfig {
             redirect_uris = ["http://127.0.0.1/callback"]
             grant_types = ["authorization_code", "refresh_token"]
             scopes = ["openid", "profile", "email", "read"]
+
+            [[clients]]
+            id = "demo-tv"
+            name = "Demo TV"
+            grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+            scopes = ["openid", "profile", "read"]
 
             [[clients]]
             id = "demo-service"
@@ -242,8 +249,10 @@ impl DemoConfig {
         store: DemoStore,
         sealer: Option<oauth2_core::jose::KeySealer>,
         access_tokens: oauth2_core::server::AccessTokenFormat,
+        device: (std::time::Duration, std::time::Duration),
     ) -> Result<Arc<AuthorizationServer<DemoStore>>, ConfigError> {
-        let mut config = ServerConfig::new(issuer);
+        // design.md §4: the demo offers the device grant (RFC 8628) with its pages at /device.
+        let mut config = ServerConfig::new(issuer).device_grant(device.0, device.1);
         config.access_tokens = access_tokens;
         for client in self.registered()? {
             // The implicit grant is legacy and off by default (RFC 9700 §2.1.2); a client registered for it turns

@@ -7,15 +7,16 @@ mod sessions;
 mod store;
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use oauth2_core::form::FormParams;
 use oauth2_core::server::{
-    AuthorizationServer, ClientAddress, ClientId, OsTokenGenerator, PasswordError, ServerConfig, TokenGenerator,
+    AuthorizationServer, ClientAddress, ClientId, DeviceError, OsTokenGenerator, PasswordError, ServerConfig,
+    TokenGenerator,
 };
-use sessions::{Login, Logins, Sealer};
+use sessions::{Login, Logins, Pending, Sealer};
 use subtle::ConstantTimeEq;
 
 pub use config::{ClientConfig, ConfigError, DemoConfig, UserConfig};
@@ -103,6 +104,12 @@ pub struct ProviderArgs {
     /// How JWT access tokens are signed: RS256, ES256 or EdDSA.
     #[arg(long, value_name = "ALG", default_value = "RS256", value_parser = parse_algorithm)]
     pub access_token_alg: oauth2_core::jose::Algorithm,
+    /// Seconds devices wait between polls of the device grant (RFC 8628 §3.2 `interval`; at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub device_interval: u64,
+    /// Seconds a device code and its user code stay good (RFC 8628 §3.2 `expires_in`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub device_code_lifetime: u64,
     /// A maintenance command instead of serving.
     #[command(subcommand)]
     pub command: Option<DemoCommand>,
@@ -235,7 +242,9 @@ pub async fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, 
     let clients = config.registered().map_err(|e| (e.to_string(), 2))?;
     store.sync_clients(&clients).await.map_err(|e| (describe(&e), 1))?;
     let sealer = key_sealer().map_err(|e| (e, 2))?;
-    let server = config.server(&issuer, store, sealer, args.access_token_format()).map_err(|e| (e.to_string(), 2))?;
+    let device = (Duration::from_secs(args.device_interval), Duration::from_secs(args.device_code_lifetime));
+    let server =
+        config.server(&issuer, store, sealer, args.access_token_format(), device).map_err(|e| (e.to_string(), 2))?;
     ensure_signing_keys(&server).await.map_err(|e| (e, 1))?;
     let demo = DemoApp::new(server.clone(), &config);
     println!("database: {db}");
@@ -376,7 +385,7 @@ impl DemoApp {
         response
     }
 
-    /// Serves `GET /authorize`, `POST /login` and `POST /consent`.
+    /// Serves `GET /authorize`, `GET` and `POST /device`, `POST /login` and `POST /consent`.
     pub async fn handle(&self, request: http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
         self.handle_at(request, SystemTime::now()).await
     }
@@ -386,6 +395,8 @@ impl DemoApp {
         let path = request.uri().path().to_owned();
         match (request.method().as_str(), path.as_str()) {
             ("GET", "/authorize") => self.authorize(request, now).await,
+            ("GET", "/device") => self.device_page(&request),
+            ("POST", "/device") => self.device_code(request, now).await,
             ("POST", "/login") => self.login(request, now).await,
             ("POST", "/consent") => self.consent(request, now).await,
             _ => html(StatusCode::NOT_FOUND, pages::message("Not found", "There is nothing at this address.")),
@@ -400,17 +411,75 @@ impl DemoApp {
         };
         // design.md §4: every authorization request shows login, then consent. Nothing is kept for it here: the
         // request goes into the login form, sealed, so any number of visits costs no memory.
-        let (csrf, fresh) = match cookie(&request, &self.csrf_cookie) {
-            Some(c) if c.len() == 43 => (c.to_owned(), false),
-            _ => (OsTokenGenerator.generate(), true),
-        };
-        let sealed = self.sealer.seal(&validated, &csrf, now);
-        let mut response = html(StatusCode::OK, pages::login(&validated, &sealed, &csrf, None));
-        response.extensions_mut().insert(ClientId(validated.client_id.clone()));
+        let (csrf, fresh) = self.csrf_of(&request);
+        let pending = Pending::Authorize(validated);
+        let sealed = self.sealer.seal(&pending, &csrf, now);
+        let mut response = html(StatusCode::OK, pages::login(&pending, &sealed, &csrf, None));
+        response.extensions_mut().insert(ClientId(pending.client_id().to_owned()));
         if fresh {
             set_cookie(&mut response, &self.csrf_cookie, &csrf);
         }
         response
+    }
+
+    /// The browser's CSRF cookie, or a fresh one (and whether it is fresh, to set it).
+    fn csrf_of(&self, request: &http::Request<Vec<u8>>) -> (String, bool) {
+        match cookie(request, &self.csrf_cookie) {
+            Some(c) if c.len() == 43 => (c.to_owned(), false),
+            _ => (OsTokenGenerator.generate(), true),
+        }
+    }
+
+    /// `GET /device` (RFC 8628 §3.3, design.md §4): the user code form, filled in from `?user_code=` (the
+    /// `verification_uri_complete`). Nothing is checked here: a code is looked up only when the form is posted,
+    /// so that guessing goes through the CSRF check and the throttle, and a code from a link is seen by the user
+    /// before it is used (§5.4).
+    fn device_page(&self, request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        let query = FormParams::parse(request.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
+        let typed: String = query.get("user_code").unwrap_or("").chars().take(64).collect();
+        let (csrf, fresh) = self.csrf_of(request);
+        let mut response = html(StatusCode::OK, pages::device(&typed, &csrf, None));
+        if fresh {
+            set_cookie(&mut response, &self.csrf_cookie, &csrf);
+        }
+        response
+    }
+
+    /// `POST /device`: the code typed, checked against the browser's CSRF cookie; then the login form for the
+    /// device's request, or the code form again (400 for a wrong or expired code, 429 while throttled, RFC 8628
+    /// §5.1: 5 entries per browser session, 20 a minute per address).
+    async fn device_code(&self, request: http::Request<Vec<u8>>, now: SystemTime) -> http::Response<Vec<u8>> {
+        let csrf = cookie(&request, &self.csrf_cookie).map(str::to_owned);
+        let Some(form) = self.checked_form(&request, csrf.as_deref()) else {
+            return refused();
+        };
+        let csrf = csrf.unwrap_or_default();
+        let typed: String = form.get("user_code").unwrap_or("").chars().take(64).collect();
+        let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
+        // The browser session of the throttle is its CSRF cookie: the one thing every request of it carries.
+        match self.server.device_request(&typed, &csrf, address, now).await {
+            Ok(device) => {
+                let pending = Pending::Device(device);
+                let sealed = self.sealer.seal(&pending, &csrf, now);
+                let mut response = html(StatusCode::OK, pages::login(&pending, &sealed, &csrf, None));
+                response.extensions_mut().insert(ClientId(pending.client_id().to_owned()));
+                response
+            }
+            Err(DeviceError::Throttled(wait)) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let text = format!("Too many codes were entered. Wait {seconds} seconds, then try again.");
+                let mut r = html(StatusCode::TOO_MANY_REQUESTS, pages::device(&typed, &csrf, Some(&text)));
+                if let Ok(v) = HeaderValue::try_from(seconds.to_string()) {
+                    r.headers_mut().insert(http::header::RETRY_AFTER, v);
+                }
+                r
+            }
+            Err(DeviceError::UnknownCode) => {
+                let text = "That code is not right, or it has expired. Check the code your device shows.";
+                html(StatusCode::BAD_REQUEST, pages::device(&typed, &csrf, Some(text)))
+            }
+            Err(_) => html(StatusCode::SERVICE_UNAVAILABLE, pages::message("Unavailable", "Try again later.")),
+        }
     }
 
     /// The form of a POST from this site, if it passes the origin and CSRF checks; `csrf` is the token to compare.
@@ -490,13 +559,35 @@ impl DemoApp {
         let Some(login) = sid.as_deref().and_then(|sid| self.logins.remove(sid, now)) else {
             return expired();
         };
-        match form.get("decision") {
-            Some("allow") => match self.server.approve(&login.request, &login.username, None, now).await {
-                Ok(r) => r,
-                Err(e) => e.into_response(),
-            },
-            _ => self.server.deny(&login.request).await,
-        }
+        let allow = form.get("decision") == Some("allow");
+        let request = match &login.request {
+            Pending::Authorize(request) if allow => {
+                return match self.server.approve(request, &login.username, None, now).await {
+                    Ok(r) => r,
+                    Err(e) => e.into_response(),
+                };
+            }
+            Pending::Authorize(request) => return self.server.deny(request).await,
+            Pending::Device(request) => request,
+        };
+        let answered = if allow {
+            self.server.approve_device(request, &login.username, None, login.at, now).await
+        } else {
+            self.server.deny_device(request, now).await
+        };
+        let (status, title, text) = match answered {
+            Ok(()) if allow => (StatusCode::OK, "Device connected", "You may continue on your device now."),
+            Ok(()) => (StatusCode::OK, "Access denied", "The device was not given access. You may close this page."),
+            Err(DeviceError::UnknownCode) => (
+                StatusCode::BAD_REQUEST,
+                "Code expired",
+                "This code has expired or was used. Start again on your device.",
+            ),
+            Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable", "Try again later."),
+        };
+        let mut response = html(status, pages::message(title, text));
+        response.extensions_mut().insert(ClientId(request.client_id.clone()));
+        response
     }
 }
 

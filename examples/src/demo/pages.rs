@@ -2,7 +2,8 @@
 //! order, and a little CSS.
 
 use oauth2_core::html::escape as html_escape;
-use oauth2_core::server::AuthorizationRequest;
+
+use super::sessions::Pending;
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;background:#f4f5f7;color:#1f2328;margin:0}
@@ -25,8 +26,8 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-fn client_name(request: &AuthorizationRequest) -> String {
-    html_escape(request.client_name.as_deref().unwrap_or(&request.client_id))
+fn client_name(request: &Pending) -> String {
+    html_escape(request.client_name())
 }
 
 /// A scope in plain words.
@@ -42,7 +43,7 @@ fn describe_scope(scope: &str) -> String {
 }
 
 /// The login page; `sealed` is the request it is for, as the form carries it.
-pub(super) fn login(request: &AuthorizationRequest, sealed: &str, csrf: &str, error: Option<&str>) -> String {
+pub(super) fn login(request: &Pending, sealed: &str, csrf: &str, error: Option<&str>) -> String {
     let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", html_escape(e))).unwrap_or_default();
     page(
         "Sign in",
@@ -63,12 +64,12 @@ pub(super) fn login(request: &AuthorizationRequest, sealed: &str, csrf: &str, er
 }
 
 /// The consent page: names the client and each scope in plain words; Allow or Deny.
-pub(super) fn consent(request: &AuthorizationRequest, user: &str, rid: &str, csrf: &str) -> String {
-    let scopes: String = if request.scope.is_empty() {
+pub(super) fn consent(request: &Pending, user: &str, rid: &str, csrf: &str) -> String {
+    let scopes: String = if request.scope().is_empty() {
         "<li>Know that you have an account here</li>".into()
     } else {
         request
-            .scope
+            .scope()
             .iter()
             .map(|s| format!("<li>{} <span class=\"muted\">({})</span></li>", describe_scope(s), html_escape(s)))
             .collect()
@@ -82,17 +83,48 @@ pub(super) fn consent(request: &AuthorizationRequest, user: &str, rid: &str, csr
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"request\" value=\"{rid}\">\
              <div class=\"actions\"><button type=\"submit\" name=\"decision\" value=\"allow\" class=\"primary\" autofocus>Allow</button>\
              <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></div></form>\
-             <p class=\"muted\">You will be sent back to {redirect}.</p>",
+             <p class=\"muted\">{next}</p>",
             user = html_escape(user),
             client = client_name(request),
             csrf = html_escape(csrf),
             rid = html_escape(rid),
-            redirect = html_escape(
-                url::Url::parse(&request.redirect_uri)
-                    .map(|u| u.origin().ascii_serialization())
-                    .unwrap_or_default()
-                    .as_str()
-            ),
+            next = match request {
+                Pending::Authorize(r) => format!(
+                    "You will be sent back to {}.",
+                    html_escape(
+                        url::Url::parse(&r.redirect_uri)
+                            .map(|u| u.origin().ascii_serialization())
+                            .unwrap_or_default()
+                            .as_str()
+                    )
+                ),
+                // RFC 8628 §5.4: the user checks that the code is the one their device shows.
+                Pending::Device(r) => format!(
+                    "This is for the device showing the code <strong>{}</strong>. Allow it only if you started \
+                     the sign-in on that device yourself.",
+                    html_escape(&r.display_user_code())
+                ),
+            },
+        ),
+    )
+}
+
+/// The device page (RFC 8628 §3.3): the user code form, filled in with `user_code` (from the query), with an
+/// error above it when the last code was wrong or the entries are throttled.
+pub(super) fn device(user_code: &str, csrf: &str, error: Option<&str>) -> String {
+    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", html_escape(e))).unwrap_or_default();
+    page(
+        "Connect a device",
+        &format!(
+            "<h1>Connect a device</h1><p>Enter the code your device shows.</p>{error}\
+             <form method=\"post\" action=\"/device\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <label for=\"user_code\">Code</label>\
+             <input type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{code}\" autocomplete=\"off\" \
+             autocapitalize=\"characters\" spellcheck=\"false\" placeholder=\"XXXX-XXXX\" maxlength=\"64\" required autofocus>\
+             <button type=\"submit\" class=\"primary\">Continue</button></form>",
+            csrf = html_escape(csrf),
+            code = html_escape(user_code),
         ),
     )
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use oauth2_core::server::{AuthorizationRequest, OsTokenGenerator, TokenGenerator};
+use oauth2_core::Scope;
+use oauth2_core::server::{AuthorizationRequest, DeviceRequest, OsTokenGenerator, TokenGenerator};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -27,11 +28,65 @@ const MAX_LOGINS: usize = 10_000;
 const MAX_LOGINS_PER_USER: usize = 4;
 const MAX_LOGIN_BYTES: usize = 16 * 1024 * 1024;
 
+/// What a user is logging in for: an authorization request (`/authorize`), or a device's (`/device`, RFC 8628).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// One per login form or login; the device request is the smaller one.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Pending {
+    /// A validated authorization request: the answer goes back to its redirect URI.
+    Authorize(AuthorizationRequest),
+    /// A device authorization waiting for this user: the answer goes to the device's next poll.
+    Device(DeviceRequest),
+}
+
+impl Pending {
+    /// The client asking.
+    pub(crate) fn client_id(&self) -> &str {
+        match self {
+            Self::Authorize(r) => &r.client_id,
+            Self::Device(r) => &r.client_id,
+        }
+    }
+
+    /// The client's display name, else its id.
+    pub(crate) fn client_name(&self) -> &str {
+        match self {
+            Self::Authorize(r) => r.client_name.as_deref().unwrap_or(&r.client_id),
+            Self::Device(r) => r.client_name.as_deref().unwrap_or(&r.client_id),
+        }
+    }
+
+    /// The scope asked for.
+    pub(crate) fn scope(&self) -> &Scope {
+        match self {
+            Self::Authorize(r) => &r.scope,
+            Self::Device(r) => &r.scope,
+        }
+    }
+
+    /// What it costs to keep, roughly.
+    fn bytes(&self) -> usize {
+        let scope = self.scope().iter().map(|s| s.len() + 24).sum::<usize>();
+        let rest = match self {
+            Self::Authorize(r) => {
+                r.redirect_uri.len()
+                    + r.state.as_ref().map_or(0, String::len)
+                    + r.code_challenge.as_ref().map_or(0, |c| c.as_str().len())
+                    + r.nonce.as_ref().map_or(0, String::len)
+                    + r.login_hint.as_ref().map_or(0, String::len)
+                    + r.resources.iter().map(String::len).sum::<usize>()
+            }
+            Self::Device(r) => r.user_code.len() + r.resources.iter().map(String::len).sum::<usize>(),
+        };
+        self.client_id().len() + self.client_name().len() + scope + rest
+    }
+}
+
 /// What a login form carries, sealed.
 #[derive(Serialize, Deserialize)]
 struct Sealed {
     /// The validated request.
-    r: AuthorizationRequest,
+    r: Pending,
     /// When it was validated, in Unix seconds.
     t: u64,
     /// SHA-256 of the CSRF cookie of the browser it was shown to, base64url.
@@ -73,7 +128,7 @@ impl Sealer {
     }
 
     /// `request`, validated at `now` for the browser whose CSRF cookie is `csrf`, as a form value.
-    pub(crate) fn seal(&self, request: &AuthorizationRequest, csrf: &str, now: SystemTime) -> String {
+    pub(crate) fn seal(&self, request: &Pending, csrf: &str, now: SystemTime) -> String {
         let sealed = Sealed { r: request.clone(), t: unix(now), c: csrf_hash(csrf), n: OsTokenGenerator.generate() };
         let body = serde_json::to_vec(&sealed).unwrap_or_default();
         let mut mac = self.mac();
@@ -83,7 +138,7 @@ impl Sealer {
 
     /// The request of a sealed form value and its id, if this process sealed it for the browser with CSRF cookie
     /// `csrf` less than [`LIFETIME`] before `now`.
-    pub(crate) fn open(&self, sealed: &str, csrf: &str, now: SystemTime) -> Option<(AuthorizationRequest, String)> {
+    pub(crate) fn open(&self, sealed: &str, csrf: &str, now: SystemTime) -> Option<(Pending, String)> {
         let (body, tag) = sealed.split_once('.')?;
         let body = URL_SAFE_NO_PAD.decode(body).ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
@@ -102,7 +157,7 @@ impl Sealer {
 pub(crate) struct Login {
     pub(crate) username: String,
     pub(crate) display_name: String,
-    pub(crate) request: AuthorizationRequest,
+    pub(crate) request: Pending,
     /// The token of the consent form.
     pub(crate) csrf: String,
     /// The request's id in the consent form.
@@ -115,14 +170,7 @@ pub(crate) struct Login {
 impl Login {
     /// What the entry costs, roughly: its strings and the request's.
     fn bytes(&self) -> usize {
-        let r = &self.request;
-        let request = r.client_id.len()
-            + r.redirect_uri.len()
-            + r.state.as_ref().map_or(0, String::len)
-            + r.scope.iter().map(|s| s.len() + 24).sum::<usize>()
-            + r.code_challenge.as_ref().map_or(0, |c| c.as_str().len())
-            + r.client_name.as_ref().map_or(0, String::len);
-        256 + self.username.len() + self.display_name.len() + self.csrf.len() + self.rid.len() + request
+        256 + self.username.len() + self.display_name.len() + self.csrf.len() + self.rid.len() + self.request.bytes()
     }
 }
 
@@ -219,7 +267,7 @@ mod tests {
     use oauth2_core::grant::GrantType;
     use oauth2_core::server::{AuthorizationServer, MemoryStore, RegisteredClient, ServerConfig};
 
-    fn request(state: &str) -> AuthorizationRequest {
+    fn request(state: &str) -> Pending {
         let store = MemoryStore::new();
         store.add_client(
             RegisteredClient::confidential("web", "s")
@@ -229,7 +277,7 @@ mod tests {
         );
         let server = AuthorizationServer::new(ServerConfig::new("http://127.0.0.1:9"), store, OsTokenGenerator);
         let q = format!("response_type=code&client_id=web&state={state}");
-        futures_util::FutureExt::now_or_never(server.authorization_request(&q)).unwrap().unwrap()
+        Pending::Authorize(futures_util::FutureExt::now_or_never(server.authorization_request(&q)).unwrap().unwrap())
     }
 
     #[test]

@@ -10,8 +10,8 @@ use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
 use oauth2_core::secret::SecretHash;
 use oauth2_core::server::MemoryStore;
 use oauth2_core::server::store::{
-    Attempts, ClientStore, CodeRecord, CodeUse, GrantId, GrantStore, KeyRecord, KeyStore, Maintenance,
-    RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+    Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStore, GrantId, GrantStore,
+    KeyRecord, KeyStore, Maintenance, RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use oauth2_sqlx::{PgStore, SqliteStore};
 
@@ -168,6 +168,45 @@ impl ThrottleStore for DemoStore {
     }
     async fn clear_attempts(&self, key: &SecretHash) -> Result<(), StoreError> {
         delegate!(self, s => s.clear_attempts(key).await)
+    }
+}
+
+impl DeviceStore for DemoStore {
+    async fn store_device_code(
+        &self,
+        device_code: SecretHash,
+        user_code: SecretHash,
+        record: DeviceCodeRecord,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.store_device_code(device_code, user_code, record, now).await)
+    }
+    async fn device_code_by_user_code(&self, user_code: &SecretHash) -> Result<Option<DeviceCodeRecord>, StoreError> {
+        delegate!(self, s => s.device_code_by_user_code(user_code).await)
+    }
+    async fn decide_device_code(
+        &self,
+        user_code: &SecretHash,
+        decision: DeviceDecision,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.decide_device_code(user_code, decision, now).await)
+    }
+    async fn poll_device_code(
+        &self,
+        device_code: &SecretHash,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<(DeviceCodeRecord, bool)>, StoreError> {
+        delegate!(self, s => s.poll_device_code(device_code, client_id, now).await)
+    }
+    async fn redeem_device_code(
+        &self,
+        device_code: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, s => s.redeem_device_code(device_code, access, refresh).await)
     }
 }
 

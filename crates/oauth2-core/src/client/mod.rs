@@ -13,10 +13,12 @@
 //! | refresh (§6) | [`Client::refresh_request`] | [`Client::parse_refresh_response`] |
 //! | revocation (RFC 7009) | [`Client::revocation_request`] | [`Client::parse_revocation_response`] |
 //! | introspection (RFC 7662) | [`Client::introspection_request`] | [`Client::parse_introspection_response`] |
+//! | device (RFC 8628) | [`Client::device_authorization_request`] → [`Client::parse_device_authorization_response`]; then [`Client::device_token_request`] at [`DevicePoll`]'s times | [`DevicePoll::on_response`] |
 //! | discovery (RFC 8414 §3) | [`discovery_urls`](crate::metadata::discovery_urls) | [`parse_metadata`] |
 
 mod authorization;
 mod bearer;
+mod device;
 mod discovery;
 #[cfg(feature = "jose")]
 mod id_token;
@@ -34,6 +36,9 @@ use url::Url;
 
 pub use authorization::{AuthorizationUrlBuilder, CallbackError, PendingAuthorization};
 pub use bearer::{BearerChallenge, InvalidChallenge, InvalidTokenValue, ParsedChallenge, parse_challenges};
+pub use device::{
+    DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, DeviceFlowError, DevicePoll, DeviceStep, MAX_INTERVAL,
+};
 pub use discovery::{DiscoveryError, parse_metadata};
 #[cfg(feature = "jose")]
 pub use id_token::{IdTokenClaims, IdTokenError};
@@ -147,6 +152,7 @@ pub struct Client {
     introspection_endpoint: Option<Url>,
     jwks_uri: Option<Url>,
     userinfo_endpoint: Option<Url>,
+    device_authorization_endpoint: Option<Url>,
     redirect_uri: Option<Url>,
     issuer: Option<String>,
     require_issuer: bool,
@@ -248,6 +254,11 @@ impl ClientBuilder {
         self.url("userinfo_endpoint", url)
     }
 
+    /// The device authorization endpoint (RFC 8628 §3.1).
+    pub fn device_authorization_endpoint(self, url: impl AsRef<str>) -> Self {
+        self.url("device_authorization_endpoint", url)
+    }
+
     /// The registered redirect URI sent in authorization and code-exchange requests (RFC 6749 §3.1.2).
     pub fn redirect_uri(self, url: impl AsRef<str>) -> Self {
         self.url("redirect_uri", url)
@@ -279,6 +290,7 @@ impl ClientBuilder {
             ("introspection_endpoint", &metadata.introspection_endpoint),
             ("jwks_uri", &metadata.jwks_uri),
             ("userinfo_endpoint", &metadata.userinfo_endpoint),
+            ("device_authorization_endpoint", &metadata.device_authorization_endpoint),
         ];
         for (field, value) in endpoints {
             if let Some(v) = value {
@@ -344,6 +356,7 @@ impl ClientBuilder {
             introspection_endpoint: None,
             jwks_uri: None,
             userinfo_endpoint: None,
+            device_authorization_endpoint: None,
             redirect_uri: None,
             issuer: self.issuer,
             require_issuer: self.require_issuer,
@@ -367,6 +380,7 @@ impl ClientBuilder {
                 "introspection_endpoint" => &mut client.introspection_endpoint,
                 "jwks_uri" => &mut client.jwks_uri,
                 "userinfo_endpoint" => &mut client.userinfo_endpoint,
+                "device_authorization_endpoint" => &mut client.device_authorization_endpoint,
                 _ => &mut client.redirect_uri,
             };
             *slot = Some(url);
@@ -421,6 +435,11 @@ impl Client {
     /// The OpenID Connect UserInfo endpoint.
     pub fn userinfo_endpoint(&self) -> Option<&Url> {
         self.userinfo_endpoint.as_ref()
+    }
+
+    /// The device authorization endpoint (RFC 8628 §3.1).
+    pub fn device_authorization_endpoint(&self) -> Option<&Url> {
+        self.device_authorization_endpoint.as_ref()
     }
 
     /// The expected issuer, if known.

@@ -172,7 +172,7 @@ pub(crate) fn error_from(response: &http::Response<Vec<u8>>, lenient: bool) -> R
     }
 }
 
-fn error_of(map: &Map<String, Value>) -> Option<ErrorResponse> {
+pub(crate) fn error_of(map: &Map<String, Value>) -> Option<ErrorResponse> {
     let code = map.get("error")?.as_str()?;
     let text = |k: &str| map.get(k).and_then(Value::as_str).map(str::to_owned);
     Some(ErrorResponse {

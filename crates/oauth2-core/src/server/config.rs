@@ -83,6 +83,21 @@ pub struct ServerConfig {
     /// How long an adapter waits for a request body once the headers are in (default 10 s): a body that trickles
     /// in slower is refused, so slow senders cannot hold connections.
     pub body_timeout: Duration,
+    /// Path of the device authorization endpoint (RFC 8628 §3.1; default `/device_authorization`), served once the
+    /// server offers [`GrantType::DeviceCode`].
+    pub device_authorization_path: String,
+    /// Path of the app's verification page (RFC 8628 §3.3; default `/device`): the `verification_uri` devices show.
+    pub device_verification_path: String,
+    /// How long a device code and its user code are good (default 10 minutes; RFC 8628 §3.2 `expires_in`).
+    pub device_code_lifetime: Duration,
+    /// The polling interval devices are given (default 5 s, RFC 8628 §3.2's default; at least 1 s is used).
+    pub device_interval: Duration,
+    /// How user code entries are throttled per browser session (RFC 8628 §5.1; default
+    /// [`ThrottlePolicy::USER_CODE_SESSION`]: 5 within 15 minutes).
+    pub user_code_session_throttle: ThrottlePolicy,
+    /// How user code entries are throttled per client address (RFC 8628 §5.1; default
+    /// [`ThrottlePolicy::USER_CODE_ADDRESS`]: 20 a minute).
+    pub user_code_address_throttle: ThrottlePolicy,
 }
 
 impl ServerConfig {
@@ -108,6 +123,12 @@ impl ServerConfig {
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials],
             password_throttle: ThrottlePolicy::PASSWORD,
             body_timeout: Duration::from_secs(10),
+            device_authorization_path: "/device_authorization".into(),
+            device_verification_path: "/device".into(),
+            device_code_lifetime: Duration::from_secs(600),
+            device_interval: Duration::from_secs(5),
+            user_code_session_throttle: ThrottlePolicy::USER_CODE_SESSION,
+            user_code_address_throttle: ThrottlePolicy::USER_CODE_ADDRESS,
         }
     }
 
@@ -241,6 +262,25 @@ impl ServerConfig {
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
         self
+    }
+
+    /// Offers the device authorization grant (RFC 8628) with devices polling every `interval` (at least 1 s) and
+    /// codes good for `lifetime`. The app serves the verification page at
+    /// [`device_verification_path`](Self::device_verification_path) (see
+    /// [`device_request`](super::AuthorizationServer::device_request)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use oauth2_core::grant::GrantType;
+    /// use oauth2_core::server::ServerConfig;
+    /// let config = ServerConfig::new("https://as.example").device_grant(Duration::from_secs(5), Duration::from_secs(600));
+    /// assert!(config.grant_types.contains(&GrantType::DeviceCode));
+    /// assert_eq!(config.device_authorization_path, "/device_authorization");
+    /// ```
+    pub fn device_grant(mut self, interval: Duration, lifetime: Duration) -> Self {
+        self.device_interval = interval.max(Duration::from_secs(1));
+        self.device_code_lifetime = lifetime;
+        self.offer(GrantType::DeviceCode)
     }
 
     /// Adds `grant` to those the server offers, if it is not there yet.

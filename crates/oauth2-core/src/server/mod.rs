@@ -9,6 +9,7 @@
 //! | revocation (RFC 7009) | [`AuthorizationServer::revoke`] |
 //! | introspection (RFC 7662) | [`AuthorizationServer::introspect`] |
 //! | metadata (RFC 8414) | [`AuthorizationServer::metadata_response`] |
+//! | device authorization (RFC 8628 §3.1) | [`AuthorizationServer::device_authorization`]; the app's verification page: [`AuthorizationServer::device_request`] → login and consent → [`AuthorizationServer::approve_device`] or [`AuthorizationServer::deny_device`]; the device polls [`AuthorizationServer::token`] |
 //! | any of the last four, by [`Endpoint`] | [`AuthorizationServer::serve`] |
 //!
 //! The server also verifies its own access tokens for a resource server ([`crate::resource`]): it is an
@@ -54,12 +55,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub use config::{AccessTokenFormat, ServerConfig};
 pub use endpoint::Endpoint;
 pub use endpoint::authorize::{AuthorizationRequest, AuthorizeError};
+pub use endpoint::device::{DeviceError, DeviceRequest};
 pub use endpoint::password::PasswordError;
 pub use endpoint::token::TokenResponse;
 pub use rules::redirect_uri::redirect_uri_allowed;
 pub use store::{
-    ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, InvalidGrantId, Maintenance, MemoryStore,
-    RegisteredClient, Rotation, Store, ThrottlePolicy, ThrottleStore, TokenRecord,
+    ClientStore, CodeRecord, CodeUse, DeviceStore, Grant, GrantId, GrantStore, InvalidGrantId, Maintenance,
+    MemoryStore, RegisteredClient, Rotation, Store, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 
 /// The client an endpoint's response was for, once it authenticated: in the extensions of the responses of

@@ -833,6 +833,9 @@ enum Fault {
     DetectWithoutRevoking,
     /// `revoke_grant` never completes: a request future dropped while it waits there (the client hung up).
     StalledRevoke,
+    /// Checks that a device code is approved, awaits, then redeems it and reports success, without redeeming in
+    /// one step: two concurrent polls both win.
+    DeviceReadThenWrite,
 }
 
 struct Faulty(MemoryStore, Fault);
@@ -969,6 +972,54 @@ impl GrantStore for Faulty {
     }
 }
 
+impl crate::server::store::DeviceStore for Faulty {
+    async fn store_device_code(
+        &self,
+        device_code: SecretHash,
+        user_code: SecretHash,
+        record: crate::server::store::DeviceCodeRecord,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.0.store_device_code(device_code, user_code, record, now).await
+    }
+    async fn device_code_by_user_code(
+        &self,
+        user_code: &SecretHash,
+    ) -> Result<Option<crate::server::store::DeviceCodeRecord>, StoreError> {
+        self.0.device_code_by_user_code(user_code).await
+    }
+    async fn decide_device_code(
+        &self,
+        user_code: &SecretHash,
+        decision: crate::server::store::DeviceDecision,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        self.0.decide_device_code(user_code, decision, now).await
+    }
+    async fn poll_device_code(
+        &self,
+        device_code: &SecretHash,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<(crate::server::store::DeviceCodeRecord, bool)>, StoreError> {
+        self.0.poll_device_code(device_code, client_id, now).await
+    }
+    async fn redeem_device_code(
+        &self,
+        device_code: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> Result<bool, StoreError> {
+        if self.1 == Fault::DeviceReadThenWrite {
+            // "Approved?" now, the write after an await: every poll that looked before the first write wins.
+            yield_once().await;
+            let _ = self.0.redeem_device_code(device_code, access.clone(), None).await?;
+            return self.0.store_tokens(access, refresh).await;
+        }
+        self.0.redeem_device_code(device_code, access, refresh).await
+    }
+}
+
 /// The message of the suite's panic on `store`.
 fn suite_failure(store: Faulty) -> String {
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block_on(store::suite::run(&store, now()))));
@@ -984,6 +1035,12 @@ fn suite_failure(store: Faulty) -> String {
 fn the_store_suite_catches_a_read_then_write_store() {
     let message = suite_failure(Faulty(MemoryStore::new(), Fault::ReadThenWrite));
     assert!(message.contains("exactly one of 100 concurrent redemptions"), "failed for another reason: {message}");
+}
+
+#[test]
+fn the_store_suite_catches_a_device_code_redeemed_by_every_concurrent_poll() {
+    let message = suite_failure(Faulty(MemoryStore::new(), Fault::DeviceReadThenWrite));
+    assert!(message.contains("device codes: "), "failed for another reason: {message}");
 }
 
 #[test]
@@ -1255,6 +1312,8 @@ fn grant_ids_are_made_in_time_order_and_distinct() {
 
 #[cfg(feature = "jose")]
 mod jwt;
+
+mod device;
 
 #[cfg(feature = "jose")]
 mod oidc {

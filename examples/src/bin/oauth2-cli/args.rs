@@ -20,6 +20,7 @@ const EXAMPLES: &str = "\
 Examples:
   oauth2-cli discover --issuer https://as.example
   oauth2-cli authorize --issuer https://as.example --client-id cli --scope \"read profile\"
+  oauth2-cli device --issuer https://as.example --client-id tv --scope read
   oauth2-cli client-credentials --issuer https://as.example --client-id svc --client-secret s3cret
   oauth2-cli refresh --token-url https://as.example/token --client-id cli --refresh-token \"$RT\"
   oauth2-cli revoke --issuer https://as.example --client-id cli --token \"$AT\"";
@@ -95,6 +96,16 @@ pub(crate) enum Command {
         /// How long to wait for the browser to come back, in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 300)]
         timeout: u64,
+    },
+    /// Sign in on another device: the device authorization grant (RFC 8628; needs --issuer).
+    ///
+    /// Prints the verification URI and the user code on stderr (and opens the URI with the code in it unless
+    /// --no-browser), polls the token endpoint at the server's interval (5 s slower after each slow_down) and
+    /// prints the token response.
+    Device {
+        /// Do not open a browser; just print the URI and the code.
+        #[arg(long)]
+        no_browser: bool,
     },
     /// Get a token for the client itself (client credentials grant).
     ClientCredentials,

@@ -158,6 +158,9 @@ fn request_error(e: oauth2_core::client::RequestError) -> CliError {
                 "authorization_endpoint" => "--auth-url",
                 "token_endpoint" => "--token-url",
                 "revocation_endpoint" => "--revocation-url",
+                "device_authorization_endpoint" => {
+                    return CliError::Usage(format!("no {which}: pass an --issuer whose metadata has it"));
+                }
                 _ => "--introspection-url",
             };
             CliError::Usage(format!("no {which}: pass {flag} or an --issuer whose metadata has it"))
@@ -205,9 +208,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if cli.client.client_secret.is_none() && cli.client.auth.is_some() {
         return Err(CliError::Usage("--auth needs --client-secret".into()));
     }
+    if matches!(cli.command, Command::Device { .. }) && cli.server.issuer.is_none() {
+        return Err(CliError::Usage("device needs --issuer".into()));
+    }
     let setup = setup(&cli).await?;
     match &cli.command {
         Command::Discover => Ok(()),
+        Command::Device { no_browser } => device(&cli, &setup, *no_browser).await,
         Command::Authorize { redirect_port, no_browser, timeout } => {
             authorize(&cli, setup, *redirect_port, *no_browser, Duration::from_secs(*timeout)).await
         }
@@ -247,6 +254,50 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Userinfo { token } => userinfo(&setup, token, cli.server.allow_insecure_http).await,
+    }
+}
+
+/// `device` (RFC 8628, design.md §4): the codes on stderr, then polls at the server's interval (obeying
+/// `slow_down`, backing off while the server cannot be reached) until the token response, printed as it came.
+async fn device(cli: &Cli, setup: &Setup, no_browser: bool) -> Result<(), CliError> {
+    use oauth2_core::client::{DevicePoll, DeviceStep};
+    let client = build_client(cli, setup, None)?;
+    let request = client.device_authorization_request(scope(cli)).map_err(request_error)?;
+    let response = execute(&setup.http, request).await?;
+    let codes = client.parse_device_authorization_response(response, SystemTime::now()).map_err(Error::from)?;
+    eprintln!("To sign in, open {} and enter the code {}", codes.verification_uri, codes.user_code);
+    if let Some(complete) = &codes.verification_uri_complete {
+        eprintln!("or open {complete}");
+    }
+    let expires_in = codes.expires_at.duration_since(SystemTime::now()).unwrap_or_default().as_secs();
+    eprintln!("Waiting for the sign-in (the code expires in {expires_in} s)...");
+    if !no_browser {
+        let url = codes.verification_uri_complete.as_deref().unwrap_or(&codes.verification_uri);
+        if let Err(e) = open::that_detached(url) {
+            eprintln!("(could not open a browser: {e}; open the URL yourself)");
+        }
+    }
+    let mut poll = DevicePoll::new(&codes, SystemTime::now());
+    loop {
+        tokio::time::sleep(poll.next_poll_at().duration_since(SystemTime::now()).unwrap_or_default()).await;
+        let request = client.device_token_request(&codes).map_err(request_error)?;
+        let step = match execute(&setup.http, request).await {
+            Ok(response) => {
+                let body = response.body().clone();
+                match poll.on_response(&client, response, SystemTime::now()) {
+                    DeviceStep::Token(_) => {
+                        print_body(&body);
+                        return Ok(());
+                    }
+                    step => step,
+                }
+            }
+            Err(Error::Http(_)) => poll.on_unreachable(SystemTime::now()),
+            Err(e) => return Err(e.into()),
+        };
+        if let DeviceStep::Failed(e) = step {
+            return Err(Error::from(e).into());
+        }
     }
 }
 

@@ -22,6 +22,10 @@ impl<S: Store> AuthorizationServer<S> {
             revocation_endpoint: Some(c.url(&c.revocation_path)),
             introspection_endpoint: Some(c.url(&c.introspection_path)),
             userinfo_endpoint: c.userinfo_path.as_ref().map(|p| c.url(p)),
+            device_authorization_endpoint: c
+                .grant_types
+                .contains(&GrantType::DeviceCode)
+                .then(|| c.url(&c.device_authorization_path)),
             #[cfg(feature = "jose")]
             jwks_uri: Some(c.url(&c.jwks_path)),
             scopes_supported: c.scopes_supported.as_ref().map(|s| s.iter().map(str::to_owned).collect()),

@@ -6,6 +6,7 @@
 //! [`approve`]: super::AuthorizationServer::approve
 
 pub(crate) mod authorize;
+pub(crate) mod device;
 mod introspection;
 mod metadata;
 pub(crate) mod password;
@@ -31,6 +32,8 @@ pub enum Endpoint {
     Introspection,
     /// The metadata document (RFC 8414 §3), `GET`.
     Metadata,
+    /// The device authorization endpoint (RFC 8628 §3.1), `POST`; mounted once the server offers the device grant.
+    DeviceAuthorization,
     /// The UserInfo endpoint (OIDC Core §5.3), `GET` and `POST`; mounted once the app gives its claims
     /// ([`with_userinfo`](AuthorizationServer::with_userinfo)).
     UserInfo,
@@ -49,6 +52,7 @@ impl Endpoint {
         Self::Revocation,
         Self::Introspection,
         Self::Metadata,
+        Self::DeviceAuthorization,
         Self::UserInfo,
         #[cfg(feature = "jose")]
         Self::Jwks,
@@ -59,7 +63,7 @@ impl Endpoint {
     /// The HTTP method it answers.
     pub fn method(self) -> http::Method {
         match self {
-            Self::Token | Self::Revocation | Self::Introspection => http::Method::POST,
+            Self::Token | Self::Revocation | Self::Introspection | Self::DeviceAuthorization => http::Method::POST,
             Self::Metadata | Self::UserInfo => http::Method::GET,
             #[cfg(feature = "jose")]
             Self::Jwks | Self::OpenIdConfiguration => http::Method::GET,
@@ -76,6 +80,7 @@ impl<S: Store> AuthorizationServer<S> {
             Endpoint::Revocation => c.revocation_path.clone(),
             Endpoint::Introspection => c.introspection_path.clone(),
             Endpoint::Metadata => c.metadata_path(),
+            Endpoint::DeviceAuthorization => c.device_authorization_path.clone(),
             Endpoint::UserInfo => c.userinfo_path.clone().unwrap_or_else(|| "/userinfo".to_owned()),
             #[cfg(feature = "jose")]
             Endpoint::Jwks => c.jwks_path.clone(),
@@ -87,9 +92,10 @@ impl<S: Store> AuthorizationServer<S> {
     /// The endpoints this server serves, each with its method and path: what an adapter folds over to mount them.
     pub fn endpoints(&self) -> impl Iterator<Item = (Endpoint, http::Method, String)> + '_ {
         let userinfo = self.userinfo.is_some();
+        let device = self.config.grant_types.contains(&crate::grant::GrantType::DeviceCode);
         Endpoint::ALL
             .iter()
-            .filter(move |&&e| e != Endpoint::UserInfo || userinfo)
+            .filter(move |&&e| (e != Endpoint::UserInfo || userinfo) && (e != Endpoint::DeviceAuthorization || device))
             .map(|&e| (e, e.method(), self.path(e)))
             // OIDC Core §5.3.1: the UserInfo endpoint answers POST as well.
             .chain(userinfo.then(|| (Endpoint::UserInfo, http::Method::POST, self.path(Endpoint::UserInfo))))
@@ -110,6 +116,7 @@ impl<S: Store> AuthorizationServer<S> {
             Endpoint::Revocation => self.revoke(request, now).await,
             Endpoint::Introspection => self.introspect(request, now).await,
             Endpoint::Metadata => self.metadata_response(),
+            Endpoint::DeviceAuthorization => self.device_authorization(request, now).await,
             Endpoint::UserInfo => self.userinfo(request.headers(), now).await,
             #[cfg(feature = "jose")]
             Endpoint::Jwks => self.jwks_response(now).await,

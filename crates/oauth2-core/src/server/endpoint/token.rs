@@ -24,7 +24,7 @@ use crate::server::{AuthorizationServer, ClientAddress, ClientId, ServerConfig, 
 
 impl<S: Store> AuthorizationServer<S> {
     /// Answers a token request (RFC 6749 §3.2): authorization code (§4.1.3), password (§4.3), client credentials
-    /// (§4.4) and refresh (§6). Success is a §5.1 JSON body; failure a §5.2 error with its status. Every answer
+    /// (§4.4), refresh (§6) and device code (RFC 8628 §3.4). Success is a §5.1 JSON body; failure a §5.2 error with its status. Every answer
     /// carries `Cache-Control: no-store` and `Pragma: no-cache`.
     pub async fn token<B: AsRef<[u8]>>(&self, request: http::Request<B>, now: SystemTime) -> http::Response<Vec<u8>> {
         let mut client = None;
@@ -51,13 +51,19 @@ impl<S: Store> AuthorizationServer<S> {
                 self.password_grant(&client, &params, address, now).await
             }
             GrantType::ClientCredentials => self.client_credentials_grant(&client, &params, now).await,
+            GrantType::DeviceCode => self.device_code_grant(&client, &params, now).await,
             _ => self.refresh_grant(&client, &params, now).await,
         }
     }
 
     /// The tokens of one issuance: an access token for `access`, and a refresh token for `refresh` when given (a
     /// refresh token keeps the whole grant when the access token was narrowed to less scope or fewer resources).
-    async fn records(&self, access: Grant, refresh: Option<Grant>, now: SystemTime) -> Result<Issued, OAuthError> {
+    pub(super) async fn records(
+        &self,
+        access: Grant,
+        refresh: Option<Grant>,
+        now: SystemTime,
+    ) -> Result<Issued, OAuthError> {
         let scope = (!access.scope.is_empty()).then(|| access.scope.to_string());
         let refresh = refresh.map(|grant| {
             let token = self.new_secret();
@@ -214,7 +220,7 @@ impl<S: Store> AuthorizationServer<S> {
     /// Adds the id_token to `body` when `grant` has the `openid` scope (OIDC Core §3.1.3.3), signed with the
     /// client's algorithm; `nonce` is the authorization request's. A missing signing key is the server's fault.
     #[cfg(feature = "jose")]
-    async fn attach_id_token(
+    pub(super) async fn attach_id_token(
         &self,
         client: &RegisteredClient,
         grant: &Grant,
@@ -240,7 +246,7 @@ impl<S: Store> AuthorizationServer<S> {
 
     /// Without the `jose` feature there are no id_tokens.
     #[cfg(not(feature = "jose"))]
-    async fn attach_id_token(
+    pub(super) async fn attach_id_token(
         &self,
         _client: &RegisteredClient,
         _grant: &Grant,
@@ -273,7 +279,7 @@ pub(crate) fn grant_allowed(
 
 /// Whether a refresh token goes with `client`'s tokens: the client is registered for the refresh grant and the
 /// server offers it (a refresh token the token endpoint would then refuse is worse than none).
-fn issues_refresh(config: &ServerConfig, client: &RegisteredClient) -> bool {
+pub(super) fn issues_refresh(config: &ServerConfig, client: &RegisteredClient) -> bool {
     client.allows(GrantType::RefreshToken) && config.grant_types.contains(&GrantType::RefreshToken)
 }
 
@@ -436,11 +442,11 @@ impl TokenResponse {
     }
 }
 
-struct Issued {
-    body: TokenResponse,
+pub(super) struct Issued {
+    pub(super) body: TokenResponse,
     /// The access token's record, unless it is a JWT the store keeps nothing of.
-    access: Option<(SecretHash, TokenRecord)>,
-    refresh: Option<(SecretHash, TokenRecord)>,
+    pub(super) access: Option<(SecretHash, TokenRecord)>,
+    pub(super) refresh: Option<(SecretHash, TokenRecord)>,
 }
 
 #[cfg(test)]

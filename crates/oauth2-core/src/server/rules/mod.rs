@@ -13,3 +13,4 @@ pub(crate) mod request;
 pub(crate) mod resource;
 pub(crate) mod scope;
 pub(crate) mod throttle;
+pub(crate) mod user_code;

@@ -29,6 +29,17 @@ impl ThrottlePolicy {
     pub const PASSWORD: Self =
         Self { max_attempts: 10, window: Duration::from_secs(15 * 60), lockout: Duration::from_secs(60) };
 
+    /// User codes per browser session (RFC 8628 §5.1): 5 entries within 15 minutes, then refused until the window
+    /// is over. A right code clears the session's count.
+    pub const USER_CODE_SESSION: Self =
+        Self { max_attempts: 5, window: Duration::from_secs(15 * 60), lockout: Duration::from_secs(15 * 60) };
+
+    /// User codes per client address (RFC 8628 §5.1): 20 entries a minute, right or wrong, then 60 s of refusal.
+    /// At 20⁸ codes (34.5 bits), 20 guesses a minute from one address find one given live code
+    /// once in about 2,400 years of guessing.
+    pub const USER_CODE_ADDRESS: Self =
+        Self { max_attempts: 20, window: Duration::from_secs(60), lockout: Duration::from_secs(60) };
+
     /// A policy of `max_attempts` per `window`, then `lockout`.
     pub const fn new(max_attempts: u32, window: Duration, lockout: Duration) -> Self {
         Self { max_attempts, window, lockout }
@@ -80,6 +91,21 @@ impl Attempts {
 /// The key of password attempts for `username` from `address`: a hash, so a store keeps no username. An IPv6
 /// address counts by its /64 (one host usually has a whole /64 to pick from), an IPv4-mapped one as IPv4.
 pub(crate) fn password_key(username: &str, address: Option<IpAddr>) -> SecretHash {
+    SecretHash::of(&format!("password\0{username}\0{}", address_bucket(address)))
+}
+
+/// The key of user code entries from `address` (RFC 8628 §5.1), counted as [`password_key`] counts addresses.
+pub(crate) fn user_code_address_key(address: Option<IpAddr>) -> SecretHash {
+    SecretHash::of(&format!("user_code\0address\0{}", address_bucket(address)))
+}
+
+/// The key of user code entries in the app's browser session `session`.
+pub(crate) fn user_code_session_key(session: &str) -> SecretHash {
+    SecretHash::of(&format!("user_code\0session\0{session}"))
+}
+
+/// An address as the throttles count it: IPv6 by its /64, IPv4-mapped as IPv4; empty when unknown.
+fn address_bucket(address: Option<IpAddr>) -> String {
     let address = address.map(|a| match a.to_canonical() {
         IpAddr::V6(v6) => {
             let mut segments = v6.segments();
@@ -88,7 +114,7 @@ pub(crate) fn password_key(username: &str, address: Option<IpAddr>) -> SecretHas
         }
         v4 @ IpAddr::V4(_) => v4.to_string(),
     });
-    SecretHash::of(&format!("password\0{username}\0{}", address.unwrap_or_default()))
+    address.unwrap_or_default()
 }
 
 #[cfg(test)]

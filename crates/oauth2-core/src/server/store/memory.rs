@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
-    Attempts, ClientStore, CodeRecord, CodeUse, Grant, GrantId, GrantStore, KeyRecord, KeyStore, Maintenance,
-    RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+    Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant,
+    GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore,
+    TokenRecord,
 };
 use crate::error::StoreError;
 use crate::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
@@ -42,6 +43,8 @@ pub struct MemoryStore {
     keys: Mutex<Vec<KeyRecord>>,
     /// Revoked JWT access tokens that have no entry (by their `jti`), until they expire.
     denied: Mutex<HashMap<SecretHash, SystemTime>>,
+    /// Device authorizations (RFC 8628), at most [`MAX_DEVICE_CODES`].
+    devices: Mutex<Devices>,
     shards: Box<[Mutex<Shard>]>,
     /// Revoked grant families, with the store clock when they were revoked and a sequence number.
     revoked: RwLock<HashMap<GrantId, Revoked>>,
@@ -86,6 +89,33 @@ type RevokedMap = HashMap<GrantId, Revoked>;
 /// Throttled keys kept at most. When the table is full, stale records go first, then unlocked ones with a single
 /// attempt, then every unlocked one: lockouts in force are the last to go.
 const MAX_THROTTLED: usize = 100_000;
+
+/// Device authorizations kept at most: when the table is full, expired ones go, and a new one is refused (503)
+/// while every one kept is alive.
+const MAX_DEVICE_CODES: usize = 100_000;
+
+/// Device authorizations by the hash of their device code (with the hash of their user code), and the user codes'
+/// index into them.
+#[derive(Debug, Default)]
+struct Devices {
+    by_device: HashMap<SecretHash, (SecretHash, DeviceCodeRecord)>,
+    by_user: HashMap<SecretHash, SecretHash>,
+}
+
+impl Devices {
+    fn forget_expired(&mut self, now: SystemTime) -> usize {
+        let before = self.by_device.len();
+        let by_user = &mut self.by_user;
+        self.by_device.retain(|_, (user, record)| {
+            let keep = record.expires_at > now;
+            if !keep {
+                by_user.remove(user);
+            }
+            keep
+        });
+        before - self.by_device.len()
+    }
+}
 
 /// Revoked-list size before the first automatic purge.
 const PURGE_FLOOR: u64 = 1024;
@@ -273,6 +303,7 @@ impl MemoryStore {
             throttle: Mutex::default(),
             keys: Mutex::default(),
             denied: Mutex::default(),
+            devices: Mutex::default(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             revoked: RwLock::default(),
             revocations: AtomicU64::new(0),
@@ -510,6 +541,96 @@ impl GrantStore for MemoryStore {
     }
 }
 
+impl DeviceStore for MemoryStore {
+    async fn store_device_code(
+        &self,
+        device_code: SecretHash,
+        user_code: SecretHash,
+        record: DeviceCodeRecord,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let mut devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
+        if devices.by_device.len() >= MAX_DEVICE_CODES {
+            devices.forget_expired(now);
+            if devices.by_device.len() >= MAX_DEVICE_CODES {
+                return Err(StoreError::new("too many device authorizations are waiting"));
+            }
+        }
+        if let Some(other) = devices.by_user.get(&user_code)
+            && devices.by_device.get(other).is_some_and(|(_, r)| r.expires_at > now)
+        {
+            return Ok(false);
+        }
+        if let Some(old) = devices.by_user.insert(user_code, device_code) {
+            devices.by_device.remove(&old);
+        }
+        devices.by_device.insert(device_code, (user_code, record));
+        Ok(true)
+    }
+
+    async fn device_code_by_user_code(&self, user_code: &SecretHash) -> Result<Option<DeviceCodeRecord>, StoreError> {
+        let devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
+        let device = devices.by_user.get(user_code);
+        Ok(device.and_then(|d| devices.by_device.get(d)).map(|(_, record)| record.clone()))
+    }
+
+    async fn decide_device_code(
+        &self,
+        user_code: &SecretHash,
+        decision: DeviceDecision,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let mut devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(device) = devices.by_user.get(user_code).copied() else { return Ok(false) };
+        let Some((_, record)) = devices.by_device.get_mut(&device) else { return Ok(false) };
+        if record.status != DeviceStatus::Pending || record.expires_at <= now {
+            return Ok(false);
+        }
+        record.status = match decision {
+            DeviceDecision::Approve(grant) => DeviceStatus::Approved(grant),
+            DeviceDecision::Deny => DeviceStatus::Denied,
+        };
+        Ok(true)
+    }
+
+    async fn poll_device_code(
+        &self,
+        device_code: &SecretHash,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<(DeviceCodeRecord, bool)>, StoreError> {
+        let mut devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((_, record)) = devices.by_device.get_mut(device_code).filter(|(_, r)| r.client_id == client_id) else {
+            return Ok(None);
+        };
+        let (after, too_soon) = record.clone().after_poll(now);
+        *record = after.clone();
+        Ok(Some((after, too_soon)))
+    }
+
+    async fn redeem_device_code(
+        &self,
+        device_code: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> Result<bool, StoreError> {
+        // No `.await` in here: once the status is Redeemed, the tokens are stored.
+        let mut devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((_, record)) = devices.by_device.get_mut(device_code) else { return Ok(false) };
+        if !matches!(record.status, DeviceStatus::Approved(_)) {
+            return Ok(false);
+        }
+        record.status = DeviceStatus::Redeemed;
+        drop(devices);
+        let revoked = self.revoked();
+        self.insert_token(access, false, &revoked);
+        if let Some(refresh) = refresh {
+            self.insert_token(refresh, true, &revoked);
+        }
+        Ok(true)
+    }
+}
+
 impl Maintenance for MemoryStore {
     async fn purge(&self, now: SystemTime) -> Result<u64, StoreError> {
         let (codes, access, refresh) = self.counts();
@@ -517,11 +638,12 @@ impl Maintenance for MemoryStore {
         let (c, a, r) = self.counts();
         self.throttle.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, (_, forget_at)| *forget_at > now);
         self.denied.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, until| *until > now);
+        let devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner).forget_expired(now);
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         let before = keys.len();
         keys.retain(|k| k.retired_until.is_none_or(|until| until > now));
         let forgotten = before - keys.len();
-        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r) + forgotten).unwrap_or(u64::MAX))
+        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r) + forgotten + devices).unwrap_or(u64::MAX))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -12,7 +12,8 @@ use std::time::SystemTime;
 
 pub use memory::MemoryStore;
 pub use records::{
-    CodeRecord, CodeUse, Grant, GrantId, InvalidGrantId, KeyRecord, RegisteredClient, Rotation, TokenRecord,
+    CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, Grant, GrantId, InvalidGrantId, KeyRecord,
+    MAX_DEVICE_INTERVAL, RegisteredClient, Rotation, TokenRecord,
 };
 
 pub use super::rules::throttle::{Attempts, ThrottlePolicy};
@@ -22,9 +23,59 @@ use crate::secret::SecretHash;
 
 /// Everything an [`AuthorizationServer`](super::AuthorizationServer) stores: implemented for every type that
 /// implements each store trait.
-pub trait Store: ClientStore + GrantStore + ThrottleStore + KeyStore + Maintenance {}
+pub trait Store: ClientStore + GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance {}
 
-impl<S: ClientStore + GrantStore + ThrottleStore + KeyStore + Maintenance> Store for S {}
+impl<S: ClientStore + GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance> Store for S {}
+
+/// Keeps device authorizations (RFC 8628) by the hashes of their device code and user code. Each method is atomic
+/// across every instance sharing the store: of any number of concurrent polls one at most is on time, and a device
+/// code's tokens are issued once.
+pub trait DeviceStore: Send + Sync {
+    /// Stores a new device authorization made at `now`; `false` (storing nothing) when one unexpired at `now` has
+    /// the same user code, so the server draws another.
+    fn store_device_code(
+        &self,
+        device_code: SecretHash,
+        user_code: SecretHash,
+        record: DeviceCodeRecord,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The authorization of a user code, whatever its status (the server checks status and expiry).
+    fn device_code_by_user_code(
+        &self,
+        user_code: &SecretHash,
+    ) -> impl Future<Output = Result<Option<DeviceCodeRecord>, StoreError>> + Send;
+
+    /// Records the user's answer if the authorization of `user_code` is still pending and unexpired at `now`;
+    /// `false` (changing nothing) otherwise.
+    fn decide_device_code(
+        &self,
+        user_code: &SecretHash,
+        decision: DeviceDecision,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Atomically applies [`DeviceCodeRecord::after_poll`] to the authorization of `device_code` if it is
+    /// `client_id`'s, and returns the record after it and whether the poll was too soon. `None` (changing nothing)
+    /// for an unknown code or another client's.
+    fn poll_device_code(
+        &self,
+        device_code: &SecretHash,
+        client_id: &str,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Option<(DeviceCodeRecord, bool)>, StoreError>> + Send;
+
+    /// Atomically: if the authorization of `device_code` is approved, mark it redeemed and store its tokens, in
+    /// one step; `false` (storing nothing) otherwise. Exactly one of any number of concurrent calls succeeds, and
+    /// a refused one revokes nothing (RFC 8628 has no replay rule: a device may poll again).
+    fn redeem_device_code(
+        &self,
+        device_code: &SecretHash,
+        access: (SecretHash, TokenRecord),
+        refresh: Option<(SecretHash, TokenRecord)>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
 
 /// What keeps a store healthy and bounded, for the app's (or the adapter's) periodic task and health check.
 pub trait Maintenance: Send + Sync {

@@ -3,7 +3,7 @@
 //! Secrets, codes and tokens are never kept, only their [`SecretHash`](crate::secret::SecretHash)es.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -301,6 +301,72 @@ impl TokenRecord {
             audience,
         }
     }
+}
+
+/// A device authorization (RFC 8628 §3.1–3.2) as a store keeps it, under the hashes of its device code and its
+/// user code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceCodeRecord {
+    /// The client that asked.
+    pub client_id: String,
+    /// The scope asked for, as the server decided it.
+    pub scope: Scope,
+    /// The resources asked for (RFC 8707).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// When the codes stop working.
+    pub expires_at: SystemTime,
+    /// The polling interval now: the one given, plus 5 s for every `slow_down` (§3.5).
+    pub interval: Duration,
+    /// When the device last polled.
+    pub last_poll: Option<SystemTime>,
+    /// Where the user's answer stands.
+    pub status: DeviceStatus,
+}
+
+/// Where a device authorization stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum DeviceStatus {
+    /// The user has not answered yet.
+    Pending,
+    /// The user allowed it: the grant its tokens are for.
+    Approved(Grant),
+    /// The user denied it.
+    Denied,
+    /// Its tokens were issued (once).
+    Redeemed,
+}
+
+/// The largest polling interval a device is told to keep after `slow_down`s (RFC 8628 §3.5 adds 5 s each time).
+pub const MAX_DEVICE_INTERVAL: Duration = Duration::from_secs(300);
+
+impl DeviceCodeRecord {
+    /// The record after a poll at `now`, and whether the poll came sooner than the interval after the last one
+    /// (RFC 8628 §3.5: then the interval grows by 5 s, up to [`MAX_DEVICE_INTERVAL`], for this and every later
+    /// poll). Every poll counts as the last one. Stores apply this atomically, so of concurrent polls one at most
+    /// is on time.
+    pub fn after_poll(mut self, now: SystemTime) -> (Self, bool) {
+        let too_soon =
+            self.last_poll.is_some_and(|last| now.duration_since(last).map_or(true, |since| since < self.interval));
+        if too_soon {
+            self.interval = (self.interval + Duration::from_secs(5)).min(MAX_DEVICE_INTERVAL.max(self.interval));
+        }
+        self.last_poll = Some(self.last_poll.map_or(now, |last| last.max(now)));
+        (self, too_soon)
+    }
+}
+
+/// The outcome of [`DeviceStore::decide_device_code`](super::DeviceStore::decide_device_code): the user's answer.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+// One value per answer, moved once.
+#[allow(clippy::large_enum_variant)]
+pub enum DeviceDecision {
+    /// Allowed, for this grant.
+    Approve(Grant),
+    /// Denied.
+    Deny,
 }
 
 /// A signing key as a store keeps it (design.md §3). The store never reads the private key: it holds the bytes the

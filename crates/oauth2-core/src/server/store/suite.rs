@@ -1,4 +1,4 @@
-//! The store test suite: the guarantees every [`GrantStore`], [`ThrottleStore`] and [`KeyStore`] must give, as async functions:
+//! The store test suite: the guarantees every [`GrantStore`], [`DeviceStore`], [`ThrottleStore`] and [`KeyStore`] must give, as async functions:
 //! [`run`] for one store, [`run_shared`] for several handles on one database (two pools standing for two
 //! instances). Durable stores call them from their tests; they need no runtime of their own.
 //!
@@ -12,8 +12,8 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use super::{
-    CodeRecord, CodeUse, Grant, GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, Rotation, ThrottlePolicy,
-    ThrottleStore, TokenRecord,
+    CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant, GrantId, GrantStore,
+    KeyRecord, KeyStore, Maintenance, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use crate::scope::Scope;
 use crate::secret::SecretHash;
@@ -75,7 +75,7 @@ impl<S> Stores<'_, S> {
 
 type Check<S> = for<'a> fn(&'a Stores<'a, S>, SystemTime) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-fn checks<S: GrantStore + ThrottleStore + KeyStore + Maintenance>() -> [(&'static str, Check<S>); 7] {
+fn checks<S: GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance>() -> [(&'static str, Check<S>); 8] {
     [
         ("basics", |s, now| Box::pin(basics(s, now))),
         ("revocation", |s, now| Box::pin(revocation(s, now))),
@@ -84,6 +84,7 @@ fn checks<S: GrantStore + ThrottleStore + KeyStore + Maintenance>() -> [(&'stati
         ("maintenance", |s, now| Box::pin(maintenance(s, now))),
         ("signing keys", |s, now| Box::pin(signing_keys(s, now))),
         ("deny-list", |s, now| Box::pin(deny_list(s, now))),
+        ("device codes", |s, now| Box::pin(device_codes(s, now))),
     ]
 }
 
@@ -127,14 +128,14 @@ async fn caught<F: Future<Output = ()>>(f: F) -> Result<(), String> {
 }
 
 /// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantees.
-pub async fn run<S: GrantStore + ThrottleStore + KeyStore + Maintenance>(store: &S, now: SystemTime) {
+pub async fn run<S: GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance>(store: &S, now: SystemTime) {
     run_shared("store", &[store], now).await.assert_passed();
 }
 
 /// Runs every check through `stores`: handles on one database (separate pools, say, standing for separate
 /// instances), or just one store. Writes go through one and reads through another, and the 100-way races are
 /// split across all of them. Prints `store suite [NAME]: N passed, M failed` and returns the report.
-pub async fn run_shared<S: GrantStore + ThrottleStore + KeyStore + Maintenance>(
+pub async fn run_shared<S: GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance>(
     name: &str,
     stores: &[&S],
     now: SystemTime,
@@ -426,4 +427,108 @@ async fn races<S: GrantStore>(s: &Stores<'_, S>, now: SystemTime) {
         let refresh = other.refresh_token(r).await.expect("get").is_some();
         assert!(!access && !refresh, "after a race of reuses no token of the family is live, the winner's included");
     }
+}
+
+fn device(client: &str, now: SystemTime) -> DeviceCodeRecord {
+    DeviceCodeRecord {
+        client_id: client.into(),
+        scope: Scope::parse("read"),
+        resources: vec!["https://a.example".into()],
+        expires_at: now + Duration::from_secs(600),
+        interval: Duration::from_secs(5),
+        last_poll: None,
+        status: DeviceStatus::Pending,
+    }
+}
+
+/// RFC 8628 (design.md §3): a user code names one live authorization; polls are counted atomically (of 100 at
+/// once, one is on time) and `slow_down` grows the interval for good; an answer is given once, to a pending
+/// authorization; an approved one is redeemed exactly once, with its tokens, across instances; a purge forgets
+/// expired ones.
+async fn device_codes<S: GrantStore + DeviceStore + Maintenance>(s: &Stores<'_, S>, now: SystemTime) {
+    let (store, other) = (s.at(0), s.at(1));
+    let (d1, u1) = (SecretHash::of("suite-device-1"), SecretHash::of("suite-user-1"));
+    assert!(store.store_device_code(d1, u1, device("c", now), now).await.expect("store"), "a new user code is stored");
+    let taken = store.store_device_code(SecretHash::of("suite-device-x"), u1, device("c", now), now).await;
+    assert!(!taken.expect("store"), "a live user code names one authorization");
+    assert_eq!(other.device_code_by_user_code(&u1).await.expect("get"), Some(device("c", now)), "kept as given");
+    assert_eq!(other.device_code_by_user_code(&SecretHash::of("suite-user-none")).await.expect("get"), None);
+
+    // Polls: another client's or an unknown code changes nothing.
+    assert_eq!(other.poll_device_code(&d1, "other", now).await.expect("poll"), None, "another client's code");
+    assert_eq!(other.poll_device_code(&SecretHash::of("suite-none"), "c", now).await.expect("poll"), None);
+    let (first, soon) = other.poll_device_code(&d1, "c", now).await.expect("poll").expect("known");
+    assert!(!soon && first.last_poll == Some(now) && first.interval == Duration::from_secs(5), "{first:?}");
+    let (fast, soon) =
+        store.poll_device_code(&d1, "c", now + Duration::from_secs(1)).await.expect("poll").expect("known");
+    assert!(
+        soon && fast.interval == Duration::from_secs(10),
+        "§3.5: too soon, and the interval grows by 5 s: {fast:?}"
+    );
+    let t = now + Duration::from_secs(11);
+    let (late, soon) = other.poll_device_code(&d1, "c", t).await.expect("poll").expect("known");
+    assert!(!soon && late.interval == Duration::from_secs(10), "the grown interval stays: {late:?}");
+    let polls =
+        join_all((0..100).map(|i| s.at(i).poll_device_code(&d1, "c", t + Duration::from_secs(10))).collect()).await;
+    let on_time = polls.iter().filter(|p| matches!(p, Ok(Some((_, false))))).count();
+    assert_eq!(on_time, 1, "of 100 concurrent polls one is on time: {polls:?}");
+
+    // Answers: once, to a pending authorization before it expires.
+    let (d2, u2) = (SecretHash::of("suite-device-2"), SecretHash::of("suite-user-2"));
+    assert!(store.store_device_code(d2, u2, device("c", now), now).await.expect("store"));
+    assert!(other.decide_device_code(&u2, DeviceDecision::Deny, now).await.expect("deny"), "a pending one is denied");
+    let again = store.decide_device_code(&u2, DeviceDecision::Approve(grant("g-device")), now).await;
+    assert!(!again.expect("approve"), "an answered one is not answered again");
+    let denied = store.device_code_by_user_code(&u2).await.expect("get").expect("kept");
+    assert_eq!(denied.status, DeviceStatus::Denied);
+    assert!(
+        !store
+            .redeem_device_code(&d2, (SecretHash::of("suite-device-2-at"), token("g-device", now)), None)
+            .await
+            .expect("redeem")
+    );
+    let late = store.decide_device_code(&u1, DeviceDecision::Deny, now + Duration::from_secs(600)).await;
+    assert!(!late.expect("decide"), "an expired one is not answered");
+
+    // Redemption: exactly one of 100, across instances, with its tokens.
+    assert!(store.decide_device_code(&u1, DeviceDecision::Approve(grant("g-device")), now).await.expect("approve"));
+    let approved = other.device_code_by_user_code(&u1).await.expect("get").expect("kept");
+    assert_eq!(approved.status, DeviceStatus::Approved(grant("g-device")), "the grant comes back as given");
+    let hashes: Vec<SecretHash> = (0..100).map(|i| SecretHash::of(&format!("suite-device-at{i}"))).collect();
+    let outcomes = join_all(
+        hashes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                s.at(i).redeem_device_code(
+                    &d1,
+                    (*h, token("g-device", now)),
+                    Some((SecretHash::of(&format!("suite-device-rt{i}")), token("g-device", now))),
+                )
+            })
+            .collect(),
+    )
+    .await;
+    let winners: Vec<usize> =
+        outcomes.iter().enumerate().filter(|(_, o)| matches!(o, Ok(true))).map(|(i, _)| i).collect();
+    assert_eq!(winners.len(), 1, "exactly one of 100 concurrent redemptions: {outcomes:?}");
+    assert!(outcomes.iter().all(Result::is_ok), "the others are refused, not failed: {outcomes:?}");
+    for (i, h) in hashes.iter().enumerate() {
+        let live = other.access_token(h).await.expect("get").is_some();
+        assert_eq!(live, winners == [i], "only the winner's tokens are stored ({i})");
+    }
+    let refresh = other.refresh_token(&SecretHash::of(&format!("suite-device-rt{}", winners[0]))).await.expect("get");
+    assert!(refresh.is_some_and(|(_, used)| !used), "the winner's refresh token is stored with it");
+    let redeemed = store.device_code_by_user_code(&u1).await.expect("get").expect("kept");
+    assert_eq!(redeemed.status, DeviceStatus::Redeemed);
+
+    // An expired authorization gives its user code up; a purge forgets it.
+    let after = now + Duration::from_secs(601);
+    assert!(
+        store.store_device_code(SecretHash::of("suite-device-3"), u2, device("c", after), after).await.expect("store"),
+        "an expired user code is free again"
+    );
+    store.purge(after + Duration::from_secs(601)).await.expect("purge");
+    assert_eq!(other.device_code_by_user_code(&u1).await.expect("get"), None, "purged");
+    assert_eq!(other.device_code_by_user_code(&u2).await.expect("get"), None, "purged");
 }
