@@ -110,7 +110,8 @@ fn rfc8628_3_1_client_authentication_and_registration_are_those_of_the_token_end
     let kept = block_on(s.store().device_code_by_user_code(&hash)).unwrap().unwrap();
     assert_eq!(kept.scope, crate::Scope::parse("read profile"), "an omitted scope is every registered one");
     // A server that does not offer the grant refuses it.
-    let off = AuthorizationServer::new(ServerConfig::new(ISSUER), MemoryStore::new(), crate::server::OsTokenGenerator);
+    let rng = Mutex::new(ChaCha20Rng::seed_from_u64(1));
+    let off = AuthorizationServer::new(ServerConfig::new(ISSUER), MemoryStore::new(), rng);
     off.store().add_client(RegisteredClient::public("tv").grant_types([GrantType::DeviceCode]));
     let r = block_on(off.device_authorization(device_post("client_id=tv", None), at(0)));
     assert_eq!(error_of(&r), "unsupported_grant_type");
