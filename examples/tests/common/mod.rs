@@ -79,6 +79,12 @@ secret = "demo-service-secret"
 grant_types = ["client_credentials"]
 scopes = ["read"]
 
+[[clients]]
+id = "demo-tv"
+name = "Demo TV"
+grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+scopes = ["profile", "read"]
+
 [[users]]
 username = "alice"
 password = "alice-password"
@@ -159,6 +165,58 @@ impl Browser {
         assert_eq!(done.status(), 302, "consent should redirect back to the client");
         Self::location(&done)
     }
+}
+
+/// What the device page answered to a code.
+pub(crate) struct DevicePage {
+    pub(crate) status: u16,
+    pub(crate) html: String,
+}
+
+impl Browser {
+    /// Opens `GET /device?user_code=...` (as `verification_uri_complete` says) and submits the form.
+    pub(crate) async fn enter_device_code(&self, base: &str, user_code: &str) -> DevicePage {
+        let url = url::Url::parse_with_params(&format!("{base}/device"), [("user_code", user_code)]).unwrap();
+        let page = self.0.get(url).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the device page");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("name=\"user_code\""), "the user code form: {html}");
+        let form = [("user_code", hidden_value(&html, "user_code")), ("csrf", hidden(&html, "csrf"))];
+        let answer = self.0.post(format!("{base}/device")).form(&form).send().await.unwrap();
+        DevicePage { status: answer.status().as_u16(), html: answer.text().await.unwrap() }
+    }
+
+    /// Enters `user_code` on the device page, signs in as alice and answers `decision` (`allow` or `deny`);
+    /// returns the last page.
+    pub(crate) async fn answer_device(&self, base: &str, user_code: &str, decision: &str) -> String {
+        let login = self.enter_device_code(base, user_code).await;
+        assert_eq!(login.status, 200, "a right code leads to the login form: {}", login.html);
+        let html = login.html;
+        assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""), "login form: {html}");
+        let form = [
+            ("username", "alice".to_owned()),
+            ("password", "alice-password".to_owned()),
+            ("csrf", hidden(&html, "csrf")),
+            ("request", hidden(&html, "request")),
+        ];
+        let consent = self.0.post(format!("{base}/login")).form(&form).send().await.unwrap();
+        assert_eq!(consent.status(), 200);
+        let html = consent.text().await.unwrap();
+        assert!(html.contains("Demo TV") && html.contains(user_code), "consent names the device and its code: {html}");
+        let form =
+            [("decision", decision.to_owned()), ("csrf", hidden(&html, "csrf")), ("request", hidden(&html, "request"))];
+        let done = self.0.post(format!("{base}/consent")).form(&form).send().await.unwrap();
+        assert_eq!(done.status(), 200, "the last page");
+        done.text().await.unwrap()
+    }
+}
+
+/// The `value` of the input named `name`, wherever its attributes put it.
+pub(crate) fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} in page: {html}"));
+    let tag = &html[start..html[start..].find('>').map_or(html.len(), |e| start + e)];
+    tag.split("value=\"").nth(1).and_then(|v| v.split('"').next()).unwrap_or_default().to_owned()
 }
 
 /// Prints a line the test harness does not capture (it captures `print!` and `eprint!` only), so skips and the
