@@ -1,6 +1,7 @@
 //! A real browser: headless Chromium driven over WebDriver (chromedriver + fantoccini) opens client-web, logs in on
 //! the demo provider, consents, and lands on the profile page showing the user's name. Screenshots of the login,
-//! consent and profile pages are saved under target/screenshots/.
+//! consent and profile pages are saved under target/screenshots/. Then the device grant: `oauth2-cli device` prints
+//! a code, the browser opens the verification URI it printed, logs in and allows, and the CLI prints the token.
 //!
 //! Skipped, with the reason printed, only where Chromium or chromedriver is not installed (.ci/run installs
 //! Debian's `chromium` and `chromium-driver`).
@@ -17,7 +18,7 @@ fn installed(paths: &[&str]) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_logs_in_through_client_web_and_sees_the_profile() {
+async fn chromium_logs_in_through_client_web_and_signs_a_device_in() {
     let (Some(chromium), Some(driver)) = (
         installed(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]),
         installed(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]),
@@ -37,8 +38,11 @@ async fn chromium_logs_in_through_client_web_and_sees_the_profile() {
 
     let web_port = free_port();
     let config = config_file(web_port);
-    let provider =
-        start(env!("CARGO_BIN_EXE_provider-axum"), &["--listen", "127.0.0.1:0", "--config", config.as_str()]).await;
+    let provider = start(
+        env!("CARGO_BIN_EXE_provider-axum"),
+        &["--listen", "127.0.0.1:0", "--config", config.as_str(), "--device-interval", "1"],
+    )
+    .await;
     let web = start(
         env!("CARGO_BIN_EXE_client-web"),
         &["--listen", &format!("127.0.0.1:{web_port}"), "--issuer", &provider.base],
@@ -98,8 +102,55 @@ async fn chromium_logs_in_through_client_web_and_sees_the_profile() {
         Ok::<_, fantoccini::error::CmdError>((consent, name, url))
     }
     .await;
+    // The device grant (RFC 8628): the CLI prints the code, the browser enters it, logs in and allows, the CLI
+    // prints the token.
+    let mut cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_oauth2-cli"))
+        .args(["device", "--issuer", &provider.base, "--client-id", "demo-tv", "--scope", "read", "--no-browser"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start oauth2-cli");
+    let device = async {
+        use tokio::io::AsyncBufReadExt;
+        let mut stderr = tokio::io::BufReader::new(cli.stderr.take().unwrap()).lines();
+        let (mut code, mut complete) = (None, None);
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if let Some(c) = line.split("enter the code ").nth(1) {
+                code = Some(c.trim().to_owned());
+            }
+            if let Some(url) = line.strip_prefix("or open ") {
+                complete = Some(url.trim().to_owned());
+                break;
+            }
+        }
+        let (code, complete) = (code.expect("a user code"), complete.expect("verification_uri_complete"));
+        browser.goto(&complete).await?;
+        let typed = browser.wait().for_element(Locator::Id("user_code")).await?.prop("value").await?;
+        std::fs::write(screenshots.join("device.png"), browser.screenshot().await?).ok();
+        browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        browser.wait().for_element(Locator::Id("username")).await?.send_keys("alice").await?;
+        browser.find(Locator::Id("password")).await?.send_keys("alice-password").await?;
+        browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        let allow = browser.wait().for_element(Locator::Css("button[name=decision][value=allow]")).await?;
+        let consent = browser.source().await?;
+        allow.click().await?;
+        let done = browser.wait().for_element(Locator::Css("main p")).await?.text().await?;
+        std::fs::write(screenshots.join("device-done.png"), browser.screenshot().await?).ok();
+        Ok::<_, fantoccini::error::CmdError>((code, typed, consent, done))
+    }
+    .await;
     let _ = browser.close().await;
     let _ = std::fs::remove_dir_all(&profile_dir);
+    let (code, typed, device_consent, done) = device.expect("browser device flow");
+    assert_eq!(typed.as_deref(), Some(code.as_str()), "the page is filled in from verification_uri_complete");
+    assert!(device_consent.contains("Demo TV") && device_consent.contains(&code), "device consent: {device_consent}");
+    assert_eq!(done, "You may continue on your device now.");
+    let out =
+        tokio::time::timeout(Duration::from_secs(30), cli.wait_with_output()).await.expect("the CLI ends").unwrap();
+    assert!(out.status.success(), "oauth2-cli device failed");
+    let token: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the token response on stdout");
+    assert!(token["access_token"].is_string(), "{token}");
     let (consent, name, url) = result.expect("browser flow");
     assert!(
         consent.contains("Demo Web App") && consent.contains("See your name and username"),
@@ -107,5 +158,8 @@ async fn chromium_logs_in_through_client_web_and_sees_the_profile() {
     );
     assert_eq!(name, "Alice Liddell");
     assert_eq!(url.as_str(), format!("{}/profile", web.base));
-    common::report(&format!("browser: logged in through client-web; screenshots in {}", screenshots.display()));
+    common::report(&format!(
+        "browser: logged in through client-web, and signed a device in for oauth2-cli; screenshots in {}",
+        screenshots.display()
+    ));
 }
