@@ -39,9 +39,17 @@ fn secret_arg() -> String {
 async fn help_names_every_subcommand() {
     let run = cli(&["--help"]).await;
     assert_eq!(run.code, 0);
-    for sub in
-        ["discover", "authorize", "client-credentials", "password", "refresh", "revoke", "introspect", "userinfo"]
-    {
+    for sub in [
+        "discover",
+        "authorize",
+        "device",
+        "client-credentials",
+        "password",
+        "refresh",
+        "revoke",
+        "introspect",
+        "userinfo",
+    ] {
         assert!(run.stdout.contains(sub), "{sub} missing from --help");
     }
 }
@@ -64,6 +72,10 @@ async fn usage_errors_exit_2_with_an_error_line_last() {
     let run = cli(&["client-credentials", "--issuer", &unreachable, "--client-id", "x", "--auth", "post"]).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.last_err_line().contains("--auth needs --client-secret"), "{}", run.stderr);
+    // design.md §4: `device` takes its endpoints from --issuer's metadata.
+    let run = cli(&["device", "--client-id", "tv"]).await;
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.last_err_line().starts_with("error: usage: device needs --issuer"), "{}", run.stderr);
 }
 
 /// A port nothing listens on.
