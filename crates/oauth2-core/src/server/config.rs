@@ -98,6 +98,9 @@ pub struct ServerConfig {
     /// How user code entries are throttled per client address (RFC 8628 §5.1; default
     /// [`ThrottlePolicy::USER_CODE_ADDRESS`]: 20 a minute).
     pub user_code_address_throttle: ThrottlePolicy,
+    /// How device authorization requests are throttled per client address (default
+    /// [`ThrottlePolicy::DEVICE_AUTHORIZATION`]: 30 a minute), as each one is stored for its lifetime.
+    pub device_authorization_throttle: ThrottlePolicy,
 }
 
 impl ServerConfig {
@@ -129,6 +132,7 @@ impl ServerConfig {
             device_interval: Duration::from_secs(5),
             user_code_session_throttle: ThrottlePolicy::USER_CODE_SESSION,
             user_code_address_throttle: ThrottlePolicy::USER_CODE_ADDRESS,
+            device_authorization_throttle: ThrottlePolicy::DEVICE_AUTHORIZATION,
         }
     }
 

@@ -28,10 +28,10 @@ use crate::secret::SecretHash;
 use crate::server::endpoint::token::{TokenResponse, issues_refresh};
 use crate::server::rules::lifetime::later;
 use crate::server::rules::request::form_of;
-use crate::server::rules::throttle::{user_code_address_key, user_code_session_key};
+use crate::server::rules::throttle::{device_authorization_key, user_code_address_key, user_code_session_key};
 use crate::server::rules::{resource, user_code};
 use crate::server::store::{DeviceCodeRecord, DeviceDecision, DeviceStatus, Grant, RegisteredClient, Store};
-use crate::server::{AuthorizationServer, ClientId, with_client};
+use crate::server::{AuthorizationServer, ClientAddress, ClientId, with_client};
 
 /// Draws of a user code before giving up on finding a free one (each collides with a live code with a chance of
 /// live codes / 2.56 × 10¹⁰).
@@ -103,7 +103,9 @@ impl<S: Store> AuthorizationServer<S> {
     /// endpoint (a public client sends `client_id`), must be registered for the device grant, and asks for a scope
     /// (and resources) under the same rules as the code grant. The answer has the device code (256 random bits,
     /// stored hashed), the user code (`XXXX-XXXX`), the verification URIs, `expires_in` and `interval`, with
-    /// `Cache-Control: no-store`.
+    /// `Cache-Control: no-store`. Requests are throttled per client address
+    /// ([`ServerConfig::device_authorization_throttle`](crate::server::ServerConfig::device_authorization_throttle)):
+    /// past it, `429` with `slow_down` and `Retry-After`.
     pub async fn device_authorization<B: AsRef<[u8]>>(
         &self,
         request: http::Request<B>,
@@ -137,6 +139,19 @@ impl<S: Store> AuthorizationServer<S> {
         }
         let scope = self.resolve_scope(&client, params.get("scope"))?;
         let resources = resource::allowed(&client, resource::requested(&params)?)?;
+        // Each request is stored for its lifetime: one address may not fill the store (RFC 8628 §5.2).
+        let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
+        let key = device_authorization_key(address);
+        let attempts = self.store.record_attempt(&key, now, &self.config.device_authorization_throttle).await?;
+        if let Some(wait) = attempts.refused(now) {
+            tracing::warn!(address = ?address, client_id = %client.id, "device authorization requests throttled");
+            return Err(OAuthError::new(
+                ErrorCode::SlowDown,
+                "too many device authorization requests; try again later",
+            )
+            .with_status(StatusCode::TOO_MANY_REQUESTS)
+            .with_retry_after(wait));
+        }
         let interval = self.config.device_interval.max(Duration::from_secs(1));
         let record = DeviceCodeRecord {
             client_id: client.id.clone(),

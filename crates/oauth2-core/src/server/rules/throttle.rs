@@ -40,6 +40,12 @@ impl ThrottlePolicy {
     pub const USER_CODE_ADDRESS: Self =
         Self { max_attempts: 20, window: Duration::from_secs(60), lockout: Duration::from_secs(60) };
 
+    /// Device authorization requests per client address (RFC 8628 §5.2 asks servers to limit them too): 30 a
+    /// minute, then 60 s of refusal. Each one stores a device authorization for its lifetime, so an address cannot
+    /// fill the store.
+    pub const DEVICE_AUTHORIZATION: Self =
+        Self { max_attempts: 30, window: Duration::from_secs(60), lockout: Duration::from_secs(60) };
+
     /// A policy of `max_attempts` per `window`, then `lockout`.
     pub const fn new(max_attempts: u32, window: Duration, lockout: Duration) -> Self {
         Self { max_attempts, window, lockout }
@@ -97,6 +103,11 @@ pub(crate) fn password_key(username: &str, address: Option<IpAddr>) -> SecretHas
 /// The key of user code entries from `address` (RFC 8628 §5.1), counted as [`password_key`] counts addresses.
 pub(crate) fn user_code_address_key(address: Option<IpAddr>) -> SecretHash {
     SecretHash::of(&format!("user_code\0address\0{}", address_bucket(address)))
+}
+
+/// The key of device authorization requests from `address`.
+pub(crate) fn device_authorization_key(address: Option<IpAddr>) -> SecretHash {
+    SecretHash::of(&format!("device_authorization\0{}", address_bucket(address)))
 }
 
 /// The key of user code entries in the app's browser session `session`.

@@ -309,3 +309,20 @@ fn rfc8628_3_5_an_openid_device_grant_gets_an_id_token_for_the_user() {
     let claims: Value = serde_json::from_slice(&claims).unwrap();
     assert_eq!((claims["sub"].as_str(), claims["aud"].as_str()), (Some("alice"), Some("tv")));
 }
+
+#[test]
+fn rfc8628_5_2_device_authorization_requests_are_limited_per_client_address() {
+    let s = provider();
+    let from = |a: u8, body: &str| {
+        let mut request = device_post(body, None);
+        request.extensions_mut().insert(crate::server::ClientAddress(std::net::IpAddr::from([198, 51, 100, a])));
+        block_on(s.device_authorization(request, at(0)))
+    };
+    for i in 0..30 {
+        assert_eq!(from(1, "client_id=tv").status(), 200, "request {i}");
+    }
+    let refused = from(1, "client_id=tv");
+    assert_eq!((refused.status(), error_of(&refused)), (http::StatusCode::TOO_MANY_REQUESTS, "slow_down".into()));
+    assert_eq!(refused.headers()["retry-after"], "60");
+    assert_eq!(from(2, "client_id=tv").status(), 200, "another address is not held up");
+}
