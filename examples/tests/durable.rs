@@ -240,7 +240,7 @@ async fn a_device_code_gives_one_token_across_two_processes_on_one_postgres() {
             match answer.unwrap() {
                 (200, body) => tokens.push(body),
                 (400, body) => {
-                    assert!(body["error"] == "slow_down" || body["error"] == "invalid_grant", "[{name}] {body}")
+                    assert!(body["error"] == "slow_down" || body["error"] == "invalid_grant", "[{name}] {body}");
                 }
                 other => panic!("[{name}] {other:?}"),
             }
