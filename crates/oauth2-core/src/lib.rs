@@ -40,7 +40,7 @@
 //! | RFC 8707 §2, §2.2 (resource indicators, `invalid_target`) | `server/rules/resource.rs`, `form.rs` (the one parameter that may repeat), `server/endpoint/token.rs`, `server/endpoint/authorize.rs` |
 //! | RFC 8628 §3.1, §3.2, §3.3, §4 (device authorization: codes, the verification page, metadata) | `server/endpoint/device.rs`, `server/rules/user_code.rs`, `server/endpoint/metadata.rs`; the client's side in `client/device.rs` |
 //! | RFC 8628 §3.4, §3.5 (the device access token request: `authorization_pending`, `slow_down`, `access_denied`, `expired_token`, one redemption) | `server/endpoint/device.rs`, `server/store/records.rs` (`DeviceCodeRecord::after_poll`), the atomic steps in `server/store/`; the client's polling in `client/device.rs` |
-//! | RFC 8628 §5.1, §6.1 (user code guessing, its alphabet and entropy) | `server/rules/throttle.rs`, `server/rules/user_code.rs` |
+//! | RFC 8628 §5.1, §5.2, §6.1 (user code guessing, device authorization requests per address, the alphabet and entropy) | `server/rules/throttle.rs`, `server/rules/user_code.rs`, `server/endpoint/device.rs` |
 //! | RFC 9068 §2.1, §2.2, §2.2.1, §3 (JWT access tokens: header, claims, audience) | `server/rules/access_token.rs`, `server/access.rs` |
 //! | RFC 9068 §4 (validating JWT access tokens) | `resource/jwt.rs`; the issuer's own check in `server/access.rs` |
 //! | RFC 8259 §7 (JSON strings) | `reply.rs` |

@@ -301,6 +301,9 @@ fn rfc8628_3_5_an_openid_device_grant_gets_an_id_token_for_the_user() {
     let mut client = (*block_on(s.store().client("tv")).unwrap().unwrap()).clone();
     client = client.id_token_signed_response_alg("EdDSA");
     s.store().add_client(client);
+    // RFC 8628 §4: the OpenID Provider metadata advertises the endpoint too.
+    let discovery = block_on(s.openid_configuration(now())).unwrap();
+    assert_eq!(discovery.device_authorization_endpoint.as_deref(), Some("https://as.example/device_authorization"));
     let (device_code, user_code) = codes(&s, "openid");
     approve(&s, &user_code, at(1));
     let body = json(&poll(&s, &device_code, at(5)));
