@@ -450,6 +450,8 @@ impl DemoApp {
     /// §5.1: 5 entries per browser session, 20 a minute per address).
     async fn device_code(&self, request: http::Request<Vec<u8>>, now: SystemTime) -> http::Response<Vec<u8>> {
         let csrf = cookie(&request, &self.csrf_cookie).map(str::to_owned);
+        // Only a cookie of the shape this app issues: the throttle's session is not the client's to invent freely.
+        let csrf = csrf.filter(|c| c.len() == 43);
         let Some(form) = self.checked_form(&request, csrf.as_deref()) else {
             return refused();
         };

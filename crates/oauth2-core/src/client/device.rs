@@ -235,8 +235,8 @@ impl DevicePoll {
     /// The state right after `codes` arrived at `now`: the first poll is one interval later.
     pub fn new(codes: &DeviceAuthorization, now: SystemTime) -> Self {
         Self {
-            interval: codes.interval,
-            next_at: now + codes.interval,
+            interval: codes.interval.clamp(Duration::from_secs(1), MAX_INTERVAL),
+            next_at: now + codes.interval.clamp(Duration::from_secs(1), MAX_INTERVAL),
             expires_at: codes.expires_at,
             scope: codes.scope.clone(),
         }
@@ -275,12 +275,14 @@ impl DevicePoll {
         let code = error.error_response().map(|e| e.error.clone());
         match code {
             Some(ErrorCode::AuthorizationPending) => {}
-            Some(ErrorCode::SlowDown) => self.interval = (self.interval + Duration::from_secs(5)).min(MAX_INTERVAL),
+            Some(ErrorCode::SlowDown) => {
+                self.interval = self.interval.saturating_add(Duration::from_secs(5)).min(MAX_INTERVAL);
+            }
             Some(ErrorCode::AccessDenied) => return DeviceStep::Failed(DeviceFlowError::Denied),
             Some(ErrorCode::ExpiredToken) => return DeviceStep::Failed(DeviceFlowError::Expired),
             Some(_) => return DeviceStep::Failed(DeviceFlowError::Response(error)),
             // Not an OAuth answer: a 5xx from a proxy, say. Back off and try again while the codes live.
-            None => self.interval = (self.interval * 2).min(MAX_INTERVAL),
+            None => self.interval = self.interval.saturating_mul(2).min(MAX_INTERVAL),
         }
         self.wait(now)
     }
@@ -288,7 +290,7 @@ impl DevicePoll {
     /// What comes after a poll that got no answer at `now` (the connection failed or timed out): back off
     /// exponentially (§3.5) and try again while the codes live.
     pub fn on_unreachable(&mut self, now: SystemTime) -> DeviceStep {
-        self.interval = (self.interval * 2).min(MAX_INTERVAL);
+        self.interval = self.interval.saturating_mul(2).min(MAX_INTERVAL);
         self.wait(now)
     }
 

@@ -282,7 +282,7 @@ impl ServerConfig {
     /// assert_eq!(config.device_authorization_path, "/device_authorization");
     /// ```
     pub fn device_grant(mut self, interval: Duration, lifetime: Duration) -> Self {
-        self.device_interval = interval.max(Duration::from_secs(1));
+        self.device_interval = interval.clamp(Duration::from_secs(1), crate::server::store::MAX_DEVICE_INTERVAL);
         self.device_code_lifetime = lifetime;
         self.offer(GrantType::DeviceCode)
     }

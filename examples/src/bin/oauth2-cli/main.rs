@@ -265,16 +265,28 @@ async fn device(cli: &Cli, setup: &Setup, no_browser: bool) -> Result<(), CliErr
     let request = client.device_authorization_request(scope(cli)).map_err(request_error)?;
     let response = execute(&setup.http, request).await?;
     let codes = client.parse_device_authorization_response(response, SystemTime::now()).map_err(Error::from)?;
-    eprintln!("To sign in, open {} and enter the code {}", codes.verification_uri, codes.user_code);
+    // What the server sent goes to a terminal: no control characters (escape sequences) pass.
+    let shown = |text: &str| text.chars().filter(|c| !c.is_control()).collect::<String>();
+    eprintln!("To sign in, open {} and enter the code {}", shown(&codes.verification_uri), shown(&codes.user_code));
     if let Some(complete) = &codes.verification_uri_complete {
-        eprintln!("or open {complete}");
+        eprintln!("or open {}", shown(complete));
     }
     let expires_in = codes.expires_at.duration_since(SystemTime::now()).unwrap_or_default().as_secs();
     eprintln!("Waiting for the sign-in (the code expires in {expires_in} s)...");
     if !no_browser {
         let url = codes.verification_uri_complete.as_deref().unwrap_or(&codes.verification_uri);
-        if let Err(e) = open::that_detached(url) {
-            eprintln!("(could not open a browser: {e}; open the URL yourself)");
+        // Only a web page is opened, and only one the --allow-insecure-http rule allows.
+        let web = url::Url::parse(url).ok().filter(|u| {
+            ["http", "https"].contains(&u.scheme())
+                && oauth2_core::security::check_endpoint(u, cli.server.allow_insecure_http).is_ok()
+        });
+        match web {
+            Some(web) => {
+                if let Err(e) = open::that_detached(web.as_str()) {
+                    eprintln!("(could not open a browser: {e}; open the URL yourself)");
+                }
+            }
+            None => eprintln!("(the verification URI is not an https URL; it was not opened)"),
         }
     }
     let mut poll = DevicePoll::new(&codes, SystemTime::now());

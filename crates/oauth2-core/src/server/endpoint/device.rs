@@ -30,7 +30,9 @@ use crate::server::rules::lifetime::later;
 use crate::server::rules::request::form_of;
 use crate::server::rules::throttle::{device_authorization_key, user_code_address_key, user_code_session_key};
 use crate::server::rules::{resource, user_code};
-use crate::server::store::{DeviceCodeRecord, DeviceDecision, DeviceStatus, Grant, RegisteredClient, Store};
+use crate::server::store::{
+    DeviceCodeRecord, DeviceDecision, DeviceStatus, Grant, MAX_DEVICE_INTERVAL, RegisteredClient, Store,
+};
 use crate::server::{AuthorizationServer, ClientAddress, ClientId, with_client};
 
 /// Draws of a user code before giving up on finding a free one (each collides with a live code with a chance of
@@ -152,7 +154,7 @@ impl<S: Store> AuthorizationServer<S> {
             .with_status(StatusCode::TOO_MANY_REQUESTS)
             .with_retry_after(wait));
         }
-        let interval = self.config.device_interval.max(Duration::from_secs(1));
+        let interval = self.config.device_interval.clamp(Duration::from_secs(1), MAX_DEVICE_INTERVAL);
         let record = DeviceCodeRecord {
             client_id: client.id.clone(),
             scope,
@@ -205,9 +207,17 @@ impl<S: Store> AuthorizationServer<S> {
         now: SystemTime,
     ) -> Result<DeviceRequest, DeviceError> {
         let (session_key, address_key) = (user_code_session_key(session), user_code_address_key(address));
+        // The address first: a locked-out address writes nothing more (the session is the client's to choose,
+        // so it must not get a new throttle record per request).
         let by_address = self.store.record_attempt(&address_key, now, &self.config.user_code_address_throttle).await?;
-        let by_session = self.store.record_attempt(&session_key, now, &self.config.user_code_session_throttle).await?;
-        if let Some(wait) = by_address.refused(now).into_iter().chain(by_session.refused(now)).max() {
+        let by_session = match by_address.refused(now) {
+            Some(wait) => Err(wait),
+            None => {
+                let attempts = self.store.record_attempt(&session_key, now, &self.config.user_code_session_throttle);
+                attempts.await?.refused(now).map_or(Ok(()), Err)
+            }
+        };
+        if let Err(wait) = by_session {
             tracing::warn!(address = ?address, "user code entries throttled");
             return Err(DeviceError::Throttled(wait));
         }
@@ -271,9 +281,11 @@ impl<S: Store> AuthorizationServer<S> {
         let hash = user_code::hash(&request.user_code);
         // The stored request, not the one handed back: that one may have been edited.
         let stored = self.store.device_code_by_user_code(&hash).await?.ok_or(DeviceError::UnknownCode)?;
+        // `expires_at` too: an expired code's letters may have been drawn again for another device.
         if stored.client_id != request.client_id
             || stored.scope != request.scope
             || stored.resources != request.resources
+            || stored.expires_at != request.expires_at
         {
             return Err(DeviceError::UnknownCode);
         }

@@ -38,7 +38,9 @@ pub(crate) fn normalize(typed: &str) -> Option<String> {
 
 /// The code as shown: `XXXX-XXXX`.
 pub(crate) fn display(code: &str) -> String {
-    let (a, b) = code.split_at(code.len().min(LENGTH / 2));
+    // By characters: a request kept where the user could edit it may hold any text.
+    let a: String = code.chars().take(LENGTH / 2).collect();
+    let b: String = code.chars().skip(LENGTH / 2).collect();
     format!("{a}-{b}")
 }
 
@@ -95,6 +97,7 @@ mod tests {
     #[test]
     fn rfc8628_6_1_typed_codes_are_accepted_in_any_case_with_or_without_the_dash() {
         assert_eq!(display("BCDFGHJK"), "BCDF-GHJK");
+        assert_eq!(display("abcé"), "abcé-", "edited text is shown, never a panic");
         for typed in ["BCDF-GHJK", "bcdf-ghjk", "bcdfghjk", " BcDf GhJk ", "BCDF-\tGHJK"] {
             assert_eq!(normalize(typed).as_deref(), Some("BCDFGHJK"), "{typed:?}");
         }

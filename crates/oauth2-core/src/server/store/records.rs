@@ -350,7 +350,8 @@ impl DeviceCodeRecord {
         let too_soon =
             self.last_poll.is_some_and(|last| now.duration_since(last).map_or(true, |since| since < self.interval));
         if too_soon {
-            self.interval = (self.interval + Duration::from_secs(5)).min(MAX_DEVICE_INTERVAL.max(self.interval));
+            self.interval =
+                self.interval.saturating_add(Duration::from_secs(5)).min(MAX_DEVICE_INTERVAL.max(self.interval));
         }
         self.last_poll = Some(self.last_poll.map_or(now, |last| last.max(now)));
         (self, too_soon)

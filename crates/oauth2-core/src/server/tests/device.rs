@@ -329,3 +329,29 @@ fn rfc8628_5_2_device_authorization_requests_are_limited_per_client_address() {
     assert_eq!(refused.headers()["retry-after"], "60");
     assert_eq!(from(2, "client_id=tv").status(), 200, "another address is not held up");
 }
+
+#[test]
+fn rfc8628_5_1_a_locked_out_address_writes_no_session_count() {
+    let s = provider();
+    let from = |a: u8| Some(std::net::IpAddr::from([192, 0, 2, a]));
+    for i in 0..20 {
+        let session = format!("s{i}");
+        assert_eq!(block_on(s.device_request("BCDF-GHJK", &session, from(7), at(1))), Err(DeviceError::UnknownCode));
+    }
+    for _ in 0..10 {
+        assert!(matches!(block_on(s.device_request("BCDF-GHJK", "y", from(7), at(1))), Err(DeviceError::Throttled(_))));
+    }
+    // The refusals above counted nothing against session `y`: from another address it has its 5 entries.
+    assert_eq!(block_on(s.device_request("BCDF-GHJK", "y", from(8), at(1))), Err(DeviceError::UnknownCode));
+}
+
+#[test]
+fn rfc8628_3_2_a_huge_configured_interval_is_bounded_not_a_panic() {
+    let mut s = provider();
+    s.config.device_interval = Duration::MAX;
+    let r = block_on(s.device_authorization(device_post("client_id=tv", None), at(0)));
+    assert_eq!(json(&r)["interval"].as_u64(), Some(300));
+    let device_code = json(&r)["device_code"].as_str().unwrap().to_owned();
+    assert_eq!(error_of(&poll(&s, &device_code, at(1))), "authorization_pending");
+    assert_eq!(error_of(&poll(&s, &device_code, at(2))), "slow_down");
+}
