@@ -1,6 +1,7 @@
 //! The device authorization grant (RFC 8628) end to end, against both demo providers: `oauth2-cli device` with a
 //! "browser" on the `/device` pages, the `oauth2` crate's device flow, `oauth2-reqwest`'s session, and the pages'
-//! refusals (wrong codes, guessing, forms from elsewhere).
+//! refusals (wrong codes, guessing, forms from elsewhere); and one device code polled at two instances on one
+//! PostgreSQL.
 
 mod common;
 
@@ -204,5 +205,59 @@ async fn oauth2_reqwest_sessions_device_flow_against_both_providers() {
         answer.await.unwrap();
         assert_eq!(error.code(), "access_denied", "[{name}] {error}");
         common::report(&format!("[{name}] oauth2-reqwest Session::device_authorization: allow, deny, cancel ... ok"));
+    }
+}
+
+/// RFC 8628 §3.5 across instances: a device code asked at one instance and approved at the other gives exactly one
+/// token to 100 polls spread over both at once; the others are `slow_down` or `invalid_grant`, and polling again
+/// revokes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_code_gives_one_token_across_two_processes_on_one_postgres() {
+    for (name, bin) in PROVIDERS {
+        let config = config_file(free_port());
+        let db = oauth2_testkit::postgres::database();
+        let args = ["--listen", "127.0.0.1:0", "--config", config.as_str(), "--db", &db, "--device-interval", "1"];
+        let (a, b) = (start(bin, &args).await, start(bin, &args).await);
+        let r = reqwest::Client::new()
+            .post(format!("{}/device_authorization", a.base.clone()))
+            .form(&[("client_id", "demo-tv")])
+            .send()
+            .await;
+        let codes: Value = r.unwrap().json().await.unwrap();
+        let device_code = codes["device_code"].as_str().unwrap().to_owned();
+        let page = Browser::new().answer_device(&b.base.clone(), codes["user_code"].as_str().unwrap(), "allow").await;
+        assert!(page.contains("continue on your device"), "[{name}] approved at B: {page}");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let poll = |base: String, device_code: String| async move {
+            let form = [
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", &device_code),
+                ("client_id", "demo-tv"),
+            ];
+            let r = reqwest::Client::new().post(format!("{base}/token")).form(&form).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        };
+        let mut race = tokio::task::JoinSet::new();
+        for i in 0..100 {
+            let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
+            race.spawn(poll(base, device_code.clone()));
+        }
+        let mut tokens = Vec::new();
+        while let Some(answer) = race.join_next().await {
+            match answer.unwrap() {
+                (200, body) => tokens.push(body),
+                (400, body) => {
+                    assert!(body["error"] == "slow_down" || body["error"] == "invalid_grant", "[{name}] {body}");
+                }
+                other => panic!("[{name}] {other:?}"),
+            }
+        }
+        assert_eq!(tokens.len(), 1, "[{name}] {} of 100 polls across two instances got a token", tokens.len());
+        let at = tokens[0]["access_token"].as_str().unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (status, body) = poll(a.base.clone(), device_code.clone()).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "[{name}] a second redemption");
+        assert_eq!(userinfo(&a.base, at).await.status(), 200, "[{name}] and it revoked nothing, at A");
+        assert_eq!(userinfo(&b.base, at).await.status(), 200, "[{name}] nor at B");
     }
 }
