@@ -234,12 +234,8 @@ pub struct DevicePoll {
 impl DevicePoll {
     /// The state right after `codes` arrived at `now`: the first poll is one interval later.
     pub fn new(codes: &DeviceAuthorization, now: SystemTime) -> Self {
-        Self {
-            interval: codes.interval.clamp(Duration::from_secs(1), MAX_INTERVAL),
-            next_at: now + codes.interval.clamp(Duration::from_secs(1), MAX_INTERVAL),
-            expires_at: codes.expires_at,
-            scope: codes.scope.clone(),
-        }
+        let interval = codes.interval.clamp(Duration::from_secs(1), MAX_INTERVAL);
+        Self { interval, next_at: now + interval, expires_at: codes.expires_at, scope: codes.scope.clone() }
     }
 
     /// When to send the next token request.

@@ -275,11 +275,10 @@ async fn device(cli: &Cli, setup: &Setup, no_browser: bool) -> Result<(), CliErr
     eprintln!("Waiting for the sign-in (the code expires in {expires_in} s)...");
     if !no_browser {
         let url = codes.verification_uri_complete.as_deref().unwrap_or(&codes.verification_uri);
-        // Only a web page is opened, and only one the --allow-insecure-http rule allows.
-        let web = url::Url::parse(url).ok().filter(|u| {
-            ["http", "https"].contains(&u.scheme())
-                && oauth2_core::security::check_endpoint(u, cli.server.allow_insecure_http).is_ok()
-        });
+        // Only a web page is opened (https, or http as the --allow-insecure-http rule allows): never another scheme.
+        let web = url::Url::parse(url)
+            .ok()
+            .filter(|u| oauth2_core::security::check_endpoint(u, cli.server.allow_insecure_http).is_ok());
         match web {
             Some(web) => {
                 if let Err(e) = open::that_detached(web.as_str()) {

@@ -210,14 +210,12 @@ impl<S: Store> AuthorizationServer<S> {
         // The address first: a locked-out address writes nothing more (the session is the client's to choose,
         // so it must not get a new throttle record per request).
         let by_address = self.store.record_attempt(&address_key, now, &self.config.user_code_address_throttle).await?;
-        let by_session = match by_address.refused(now) {
-            Some(wait) => Err(wait),
-            None => {
-                let attempts = self.store.record_attempt(&session_key, now, &self.config.user_code_session_throttle);
-                attempts.await?.refused(now).map_or(Ok(()), Err)
-            }
-        };
-        if let Err(wait) = by_session {
+        let mut refused = by_address.refused(now);
+        if refused.is_none() {
+            let by_session = self.store.record_attempt(&session_key, now, &self.config.user_code_session_throttle);
+            refused = by_session.await?.refused(now);
+        }
+        if let Some(wait) = refused {
             tracing::warn!(address = ?address, "user code entries throttled");
             return Err(DeviceError::Throttled(wait));
         }
