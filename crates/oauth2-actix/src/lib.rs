@@ -159,7 +159,7 @@ impl<S: Store + 'static> Provider<S> {
         &self,
         request: &HttpRequest,
     ) -> Result<AuthorizationRequest, AuthorizeRejection> {
-        self.server.authorization_request(request.query_string()).await.map_err(AuthorizeRejection)
+        self.server.authorization_request(request.query_string(), SystemTime::now()).await.map_err(AuthorizeRejection)
     }
 
     /// The user allowed: the redirect back to the client with the code (or token).

@@ -176,7 +176,7 @@ impl<S: Store + 'static> Provider<S> {
     /// Validates an authorization request from the raw query string; a refusal is an [`AuthorizeRejection`] to
     /// log and send as is.
     pub async fn authorization_request(&self, query: Option<&str>) -> Result<AuthorizationRequest, AuthorizeRejection> {
-        self.server.authorization_request(query.unwrap_or("")).await.map_err(AuthorizeRejection)
+        self.server.authorization_request(query.unwrap_or(""), SystemTime::now()).await.map_err(AuthorizeRejection)
     }
 
     /// The user allowed: the redirect back to the client with the code (or token).

@@ -66,7 +66,7 @@ const AUTHORIZE_QUERY: &str = "response_type=code&client_id=web&redirect_uri=htt
 
 /// A fresh code for `web`, from a real authorization.
 fn code(s: &AuthorizationServer<MemoryStore>, now: SystemTime) -> String {
-    let request = block_on(s.authorization_request(AUTHORIZE_QUERY)).expect("valid request");
+    let request = block_on(s.authorization_request(AUTHORIZE_QUERY, now)).expect("valid request");
     let redirect = block_on(s.approve(&request, "alice", None, now)).expect("approved");
     let location = redirect.headers()["location"].to_str().expect("ascii").to_owned();
     let url = url::Url::parse(&location).expect("a URL");
@@ -86,7 +86,7 @@ fn server_side(c: &mut Criterion) {
     let mut g = c.benchmark_group("server");
 
     g.bench_function("authorization request validation", |b| {
-        b.iter(|| block_on(s.authorization_request(black_box(AUTHORIZE_QUERY))).expect("valid"));
+        b.iter(|| block_on(s.authorization_request(black_box(AUTHORIZE_QUERY), now)).expect("valid"));
     });
     g.bench_function("client authentication (Basic)", |b| {
         let mut headers = http::HeaderMap::new();
@@ -303,7 +303,7 @@ fn oidc(c: &mut Criterion) {
         g.bench_function(format!("token: authorization_code + PKCE + openid ({alg} id_token)"), |b| {
             b.iter_batched(
                 || {
-                    let request = block_on(s.authorization_request(&query)).expect("valid request");
+                    let request = block_on(s.authorization_request(&query, now)).expect("valid request");
                     let redirect = block_on(s.approve(&request, "alice", None, now)).expect("approved");
                     let location = redirect.headers()["location"].to_str().expect("ascii").to_owned();
                     let url = url::Url::parse(&location).expect("a URL");

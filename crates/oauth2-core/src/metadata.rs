@@ -31,6 +31,12 @@ pub struct AuthorizationServerMetadata {
     /// The device authorization endpoint (RFC 8628 §4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
+    /// The pushed authorization request endpoint (RFC 9126 §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// Whether every authorization request must be pushed first (RFC 9126 §5; `false` when absent).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     /// Dynamic client registration (RFC 7591).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,

@@ -73,6 +73,7 @@
 //! | `oauth2_grants` | `id` (the family: milliseconds first, so new ones land at the end of the index) | the client, `revoked`, and `expires_max`: when the family's last code or token expires (then it is forgotten); indexed by client and expiry |
 //! | `oauth2_codes` | `hash` | the code's family and client, its `CodeRecord` as JSON, `used`, `expires_at`; indexed by family and expiry |
 //! | `oauth2_device_codes` | `hash` (of the device code) | RFC 8628 device authorizations: the user code's hash (unique), the client, the `DeviceCodeRecord` as JSON (scope, interval, last poll, status and, once approved, the grant), `expires_at` (schema 6) |
+//! | `oauth2_pushed_requests` | `hash` (of the `request_uri`) | RFC 9126 pushed authorization requests: the client, the validated `AuthorizationRequest` as JSON, `expires_at`; a use deletes the row (schema 7) |
 //! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse), `auth_time` (the user's login, for OpenID Connect; schema 4), `resources` (RFC 8707, space-separated; schema 5); indexed by family and expiry (a client's tokens are found through its families) |
 //! | `oauth2_throttle` | `key` (a hash) | attempts in the current window, its start, any lockout, `forget_at` |
 //! | `oauth2_changes` | `seq` | the feed the caches read: a revoked family, a revoked access token or a changed client per row, and when (kept ten minutes); PostgreSQL adds the writing transaction's id |
@@ -134,8 +135,8 @@ mod common {
     pub(crate) use oauth2_core::secret::SecretHash;
     pub(crate) use oauth2_core::server::store::{
         Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant,
-        GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, RegisteredClient, Rotation, ThrottlePolicy,
-        ThrottleStore, TokenRecord,
+        GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore,
+        RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
     };
 
     /// `t` as Unix nanoseconds (exact from 1970 to 2262; outside that, clamped).

@@ -373,6 +373,8 @@ macro_rules! sql_store {
                      (SELECT jti FROM oauth2_denied_tokens WHERE expires_at <= $1 LIMIT $2)",
                     "DELETE FROM oauth2_device_codes WHERE hash IN \
                      (SELECT hash FROM oauth2_device_codes WHERE expires_at <= $1 LIMIT $2)",
+                    "DELETE FROM oauth2_pushed_requests WHERE hash IN \
+                     (SELECT hash FROM oauth2_pushed_requests WHERE expires_at <= $1 LIMIT $2)",
                 ];
                 let mut total = 0;
                 let forget_changes = nanos(SystemTime::now().checked_sub(RETENTION).unwrap_or(UNIX_EPOCH));
@@ -905,6 +907,53 @@ macro_rules! sql_store {
                     .await
                     .map_err(failed("update a device code"))?;
                 Ok(())
+            }
+        }
+
+        impl PushedRequestStore for $store {
+            async fn store_pushed_request(
+                &self,
+                request_uri: SecretHash,
+                record: PushedRequestRecord,
+                _now: SystemTime,
+            ) -> Result<(), StoreError> {
+                let json = serde_json::to_string(&record.request)
+                    .map_err(|e| StoreError::with_source("encode a pushed request", e))?;
+                sqlx::query(
+                    "INSERT INTO oauth2_pushed_requests (hash, client_id, request, expires_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(request_uri.as_bytes().to_vec())
+                .bind(&record.client_id)
+                .bind(json)
+                .bind(nanos(record.expires_at))
+                .execute(&self.writer)
+                .await
+                .map_err(failed("store a pushed request"))?;
+                Ok(())
+            }
+
+            async fn take_pushed_request(
+                &self,
+                request_uri: &SecretHash,
+                client_id: &str,
+                now: SystemTime,
+            ) -> Result<Option<PushedRequestRecord>, StoreError> {
+                // One statement: of concurrent uses, one deletes the row and gets it.
+                let row = sqlx::query(
+                    "DELETE FROM oauth2_pushed_requests WHERE hash = $1 AND client_id = $2 AND expires_at > $3 \
+                     RETURNING request, expires_at",
+                )
+                .bind(request_uri.as_bytes().to_vec())
+                .bind(client_id)
+                .bind(nanos(now))
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(failed("take a pushed request"))?;
+                let Some(row) = row else { return Ok(None) };
+                let request = serde_json::from_str(&get::<String, _>(&row, 0)?)
+                    .map_err(|e| StoreError::with_source("decode a pushed request", e))?;
+                let expires_at = time(get::<i64, _>(&row, 1)?);
+                Ok(Some(PushedRequestRecord { client_id: client_id.to_owned(), request, expires_at }))
             }
         }
 

@@ -405,7 +405,7 @@ impl DemoApp {
 
     async fn authorize(&self, request: http::Request<Vec<u8>>, now: SystemTime) -> http::Response<Vec<u8>> {
         // The client and redirect URI are checked before anything is shown (design.md §4).
-        let validated = match self.server.authorization_request(request.uri().query().unwrap_or("")).await {
+        let validated = match self.server.authorization_request(request.uri().query().unwrap_or(""), now).await {
             Ok(v) => v,
             Err(e) => return e.into_response(),
         };

@@ -277,7 +277,11 @@ mod tests {
         );
         let server = AuthorizationServer::new(ServerConfig::new("http://127.0.0.1:9"), store, OsTokenGenerator);
         let q = format!("response_type=code&client_id=web&state={state}");
-        Pending::Authorize(futures_util::FutureExt::now_or_never(server.authorization_request(&q)).unwrap().unwrap())
+        Pending::Authorize(
+            futures_util::FutureExt::now_or_never(server.authorization_request(&q, SystemTime::now()))
+                .unwrap()
+                .unwrap(),
+        )
     }
 
     #[test]

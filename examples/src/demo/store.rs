@@ -11,7 +11,8 @@ use oauth2_core::secret::SecretHash;
 use oauth2_core::server::MemoryStore;
 use oauth2_core::server::store::{
     Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStore, GrantId, GrantStore,
-    KeyRecord, KeyStore, Maintenance, RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+    KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, RegisteredClient, Rotation,
+    ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use oauth2_sqlx::{PgStore, SqliteStore};
 
@@ -168,6 +169,25 @@ impl ThrottleStore for DemoStore {
     }
     async fn clear_attempts(&self, key: &SecretHash) -> Result<(), StoreError> {
         delegate!(self, s => s.clear_attempts(key).await)
+    }
+}
+
+impl PushedRequestStore for DemoStore {
+    async fn store_pushed_request(
+        &self,
+        request_uri: SecretHash,
+        record: PushedRequestRecord,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.store_pushed_request(request_uri, record, now).await)
+    }
+    async fn take_pushed_request(
+        &self,
+        request_uri: &SecretHash,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<PushedRequestRecord>, StoreError> {
+        delegate!(self, s => s.take_pushed_request(request_uri, client_id, now).await)
     }
 }
 

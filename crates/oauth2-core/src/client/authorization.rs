@@ -84,37 +84,82 @@ impl AuthorizationUrlBuilder<'_> {
         let endpoint = self
             .client
             .authorization_endpoint
-            .as_ref()
+            .clone()
             .ok_or(RequestError::MissingEndpoint("authorization_endpoint"))?;
+        let (params, pending) = self.parts()?;
+        let mut url = endpoint;
+        url.query_pairs_mut().extend_pairs(&params);
+        Ok((url, pending))
+    }
+
+    /// The request to push instead (RFC 9126 §2.1): the same parameters, client-authenticated, in a POST to the
+    /// pushed authorization request endpoint, and the pending value to keep. Send it, read the answer with
+    /// [`Client::parse_pushed_authorization_response`], then send the browser to
+    /// [`Client::pushed_authorization_url`].
+    ///
+    /// ```
+    /// # use oauth2_core::{Client, random::OsRng};
+    /// # use std::time::SystemTime;
+    /// let client = Client::builder("app")
+    ///     .secret("s3cret")
+    ///     .authorization_endpoint("https://as.example/authorize")
+    ///     .pushed_authorization_request_endpoint("https://as.example/par")
+    ///     .redirect_uri("https://app.example/callback")
+    ///     .build()?;
+    /// let (push, pending) = client.authorization_request(&mut OsRng).scope("read").build_pushed()?;
+    /// assert_eq!(push.uri(), "https://as.example/par");
+    /// // ... POST it; the server answers 201:
+    /// let answer = http::Response::builder().status(201).header("content-type", "application/json").body(
+    ///     br#"{"request_uri":"urn:ietf:params:oauth:request_uri:6esc_11ACC5bwc014ltc14eY22c","expires_in":60}"#.to_vec(),
+    /// )?;
+    /// let pushed = client.parse_pushed_authorization_response(answer, SystemTime::now())?;
+    /// let url = client.pushed_authorization_url(&pushed)?;
+    /// assert_eq!(url.query(), Some("client_id=app&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3A6esc_11ACC5bwc014ltc14eY22c"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn build_pushed(self) -> Result<(http::Request<Vec<u8>>, PendingAuthorization), RequestError> {
+        let client = self.client;
+        let endpoint = client
+            .pushed_authorization_request_endpoint
+            .clone()
+            .ok_or(RequestError::MissingEndpoint("pushed_authorization_request_endpoint"))?;
+        let (mut params, pending) = self.parts()?;
+        // Client authentication adds `client_id` to the body itself, except with Basic (RFC 9126 §2.1's example
+        // still names the client there).
+        if client.auth_method != super::ClientAuthMethod::ClientSecretBasic || client.secret.is_none() {
+            params.retain(|(k, _)| *k != "client_id");
+        }
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Ok((client.authenticated_post(&endpoint, &pairs), pending))
+    }
+
+    /// The request's parameters, in order, and the pending value.
+    fn parts(self) -> Result<(Vec<(String, String)>, PendingAuthorization), RequestError> {
         let scope = checked_scope(self.scope)?;
         if let Some((name, _)) = self.params.iter().find(|(n, _)| RESERVED.contains(&n.as_str())) {
             return Err(RequestError::ReservedParameter(name.clone()));
         }
         let redirect_uri = self.redirect_uri.or_else(|| self.client.redirect_uri.clone());
-        let mut url = endpoint.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", self.response_type.as_str());
-            q.append_pair("client_id", &self.client.client_id);
-            if let Some(r) = &redirect_uri {
-                q.append_pair("redirect_uri", r.as_str());
-            }
-            if !scope.is_empty() {
-                q.append_pair("scope", &scope.to_string());
-            }
-            q.append_pair("state", self.state.secret());
-            if let Some((verifier, method)) = &self.verifier {
-                let challenge = PkceChallenge::of(verifier, *method);
-                q.append_pair("code_challenge", challenge.as_str());
-                q.append_pair("code_challenge_method", method.as_str());
-            }
-            if scope.contains("openid") {
-                q.append_pair("nonce", &self.nonce);
-            }
-            for (k, v) in &self.params {
-                q.append_pair(k, v);
-            }
+        let mut params = vec![
+            ("response_type", self.response_type.as_str().to_owned()),
+            ("client_id", self.client.client_id.clone()),
+        ];
+        if let Some(r) = &redirect_uri {
+            params.push(("redirect_uri", r.as_str().to_owned()));
         }
+        if !scope.is_empty() {
+            params.push(("scope", scope.to_string()));
+        }
+        params.push(("state", self.state.secret().to_owned()));
+        if let Some((verifier, method)) = &self.verifier {
+            params.push(("code_challenge", PkceChallenge::of(verifier, *method).as_str().to_owned()));
+            params.push(("code_challenge_method", method.as_str().to_owned()));
+        }
+        if scope.contains("openid") {
+            params.push(("nonce", self.nonce.clone()));
+        }
+        let mut params: Vec<(String, String)> = params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        params.extend(self.params);
         let pending = PendingAuthorization {
             response_type: self.response_type,
             state: self.state,
@@ -123,7 +168,7 @@ impl AuthorizationUrlBuilder<'_> {
             nonce: scope.contains("openid").then_some(self.nonce),
             scope,
         };
-        Ok((url, pending))
+        Ok((params, pending))
     }
 }
 

@@ -23,6 +23,7 @@ mod discovery;
 #[cfg(feature = "jose")]
 mod id_token;
 mod introspection;
+mod par;
 pub(crate) mod response;
 mod revocation;
 mod token;
@@ -42,6 +43,7 @@ pub use device::{
 pub use discovery::{DiscoveryError, parse_metadata};
 #[cfg(feature = "jose")]
 pub use id_token::{IdTokenClaims, IdTokenError};
+pub use par::PushedAuthorization;
 pub use response::ResponseError;
 pub use token::{Token, TokenType};
 
@@ -153,6 +155,8 @@ pub struct Client {
     jwks_uri: Option<Url>,
     userinfo_endpoint: Option<Url>,
     device_authorization_endpoint: Option<Url>,
+    pushed_authorization_request_endpoint: Option<Url>,
+    require_pushed_authorization_requests: bool,
     redirect_uri: Option<Url>,
     issuer: Option<String>,
     require_issuer: bool,
@@ -185,6 +189,7 @@ pub struct ClientBuilder {
     secret: Option<ClientSecret>,
     auth_method: Option<ClientAuthMethod>,
     urls: Vec<(&'static str, String)>,
+    require_pushed_authorization_requests: bool,
     issuer: Option<String>,
     require_issuer: bool,
     pkce: Option<PkceMethod>,
@@ -259,6 +264,18 @@ impl ClientBuilder {
         self.url("device_authorization_endpoint", url)
     }
 
+    /// The pushed authorization request endpoint (RFC 9126 §2).
+    pub fn pushed_authorization_request_endpoint(self, url: impl AsRef<str>) -> Self {
+        self.url("pushed_authorization_request_endpoint", url)
+    }
+
+    /// The server requires pushed authorization requests (RFC 9126 §5): what its metadata's
+    /// `require_pushed_authorization_requests` says, which [`metadata`](Self::metadata) takes.
+    pub fn require_pushed_authorization_requests(mut self, required: bool) -> Self {
+        self.require_pushed_authorization_requests = required;
+        self
+    }
+
     /// The registered redirect URI sent in authorization and code-exchange requests (RFC 6749 §3.1.2).
     pub fn redirect_uri(self, url: impl AsRef<str>) -> Self {
         self.url("redirect_uri", url)
@@ -283,6 +300,7 @@ impl ClientBuilder {
         if metadata.authorization_response_iss_parameter_supported == Some(true) {
             self.require_issuer = true;
         }
+        self.require_pushed_authorization_requests = metadata.require_pushed_authorization_requests;
         let endpoints = [
             ("authorization_endpoint", &metadata.authorization_endpoint),
             ("token_endpoint", &metadata.token_endpoint),
@@ -291,6 +309,7 @@ impl ClientBuilder {
             ("jwks_uri", &metadata.jwks_uri),
             ("userinfo_endpoint", &metadata.userinfo_endpoint),
             ("device_authorization_endpoint", &metadata.device_authorization_endpoint),
+            ("pushed_authorization_request_endpoint", &metadata.pushed_authorization_request_endpoint),
         ];
         for (field, value) in endpoints {
             if let Some(v) = value {
@@ -357,6 +376,8 @@ impl ClientBuilder {
             jwks_uri: None,
             userinfo_endpoint: None,
             device_authorization_endpoint: None,
+            pushed_authorization_request_endpoint: None,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             redirect_uri: None,
             issuer: self.issuer,
             require_issuer: self.require_issuer,
@@ -381,6 +402,7 @@ impl ClientBuilder {
                 "jwks_uri" => &mut client.jwks_uri,
                 "userinfo_endpoint" => &mut client.userinfo_endpoint,
                 "device_authorization_endpoint" => &mut client.device_authorization_endpoint,
+                "pushed_authorization_request_endpoint" => &mut client.pushed_authorization_request_endpoint,
                 _ => &mut client.redirect_uri,
             };
             *slot = Some(url);
@@ -397,6 +419,7 @@ impl Client {
             secret: None,
             auth_method: None,
             urls: Vec::new(),
+            require_pushed_authorization_requests: false,
             issuer: None,
             require_issuer: false,
             pkce: Some(PkceMethod::S256),
@@ -440,6 +463,17 @@ impl Client {
     /// The device authorization endpoint (RFC 8628 §3.1).
     pub fn device_authorization_endpoint(&self) -> Option<&Url> {
         self.device_authorization_endpoint.as_ref()
+    }
+
+    /// The pushed authorization request endpoint (RFC 9126 §2).
+    pub fn pushed_authorization_request_endpoint(&self) -> Option<&Url> {
+        self.pushed_authorization_request_endpoint.as_ref()
+    }
+
+    /// Whether the server requires pushed authorization requests of every client (its metadata says so, RFC 9126
+    /// §5): then authorization requests go through [`build_pushed`](AuthorizationUrlBuilder::build_pushed).
+    pub fn requires_pushed_authorization_requests(&self) -> bool {
+        self.require_pushed_authorization_requests
     }
 
     /// The expected issuer, if known.

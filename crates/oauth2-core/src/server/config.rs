@@ -101,6 +101,16 @@ pub struct ServerConfig {
     /// How device authorization requests are throttled per client address (default
     /// [`ThrottlePolicy::DEVICE_AUTHORIZATION`]: 30 a minute), as each one is stored for its lifetime.
     pub device_authorization_throttle: ThrottlePolicy,
+    /// Path of the pushed authorization request endpoint (RFC 9126 §2; default `/par`).
+    pub pushed_authorization_request_path: String,
+    /// How long a `request_uri` from `/par` is good (default 60 s, RFC 9126 §2.2 `expires_in`).
+    pub pushed_request_lifetime: Duration,
+    /// Every client must push its authorization requests (RFC 9126 §5, `require_pushed_authorization_requests`;
+    /// default off: then only clients registered so must).
+    pub require_pushed_authorization_requests: bool,
+    /// How pushed authorization requests are throttled per client address (default
+    /// [`ThrottlePolicy::PUSHED_REQUEST`]: 60 a minute), as each one is stored for its lifetime.
+    pub pushed_request_throttle: ThrottlePolicy,
 }
 
 impl ServerConfig {
@@ -133,6 +143,10 @@ impl ServerConfig {
             user_code_session_throttle: ThrottlePolicy::USER_CODE_SESSION,
             user_code_address_throttle: ThrottlePolicy::USER_CODE_ADDRESS,
             device_authorization_throttle: ThrottlePolicy::DEVICE_AUTHORIZATION,
+            pushed_authorization_request_path: "/par".into(),
+            pushed_request_lifetime: Duration::from_secs(60),
+            require_pushed_authorization_requests: false,
+            pushed_request_throttle: ThrottlePolicy::PUSHED_REQUEST,
         }
     }
 
@@ -285,6 +299,19 @@ impl ServerConfig {
         self.device_interval = interval.clamp(Duration::from_secs(1), crate::server::store::MAX_DEVICE_INTERVAL);
         self.device_code_lifetime = lifetime;
         self.offer(GrantType::DeviceCode)
+    }
+
+    /// Requires every client to push its authorization requests to `/par` first (RFC 9126 §5): `/authorize` then
+    /// takes only `client_id` and a `request_uri`.
+    pub fn require_pushed_authorization_requests(mut self, yes: bool) -> Self {
+        self.require_pushed_authorization_requests = yes;
+        self
+    }
+
+    /// How long a pushed request's `request_uri` is good (RFC 9126 §2.2; at least 1 s is used).
+    pub fn pushed_request_lifetime(mut self, lifetime: Duration) -> Self {
+        self.pushed_request_lifetime = lifetime.max(Duration::from_secs(1));
+        self
     }
 
     /// Adds `grant` to those the server offers, if it is not there yet.

@@ -61,7 +61,7 @@ pub use endpoint::token::TokenResponse;
 pub use rules::redirect_uri::redirect_uri_allowed;
 pub use store::{
     ClientStore, CodeRecord, CodeUse, DeviceStore, Grant, GrantId, GrantStore, InvalidGrantId, Maintenance,
-    MemoryStore, RegisteredClient, Rotation, Store, ThrottlePolicy, ThrottleStore, TokenRecord,
+    MemoryStore, PushedRequestStore, RegisteredClient, Rotation, Store, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 
 /// The client an endpoint's response was for, once it authenticated: in the extensions of the responses of

@@ -111,7 +111,7 @@ fn redirect_error(e: AuthorizeError) -> (String, FormParams) {
 /// Runs the authorization step for `web` and returns the code.
 fn web_code(s: &AuthorizationServer<MemoryStore>, extra: &str) -> String {
     let q = format!("response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz{extra}");
-    let req = block_on(s.authorization_request(&q)).unwrap();
+    let req = block_on(s.authorization_request(&q, now())).unwrap();
     let resp = block_on(s.approve(&req, "alice", None, now())).unwrap();
     location_params(&resp).1.get("code").unwrap().to_owned()
 }
@@ -127,7 +127,7 @@ fn redeem(s: &AuthorizationServer<MemoryStore>, code: &str, extra: &str) -> http
 fn rfc6749_4_1_1_valid_request_is_handed_to_the_app() {
     let s = server();
     let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=read&state=xyz";
-    let req = block_on(s.authorization_request(q)).unwrap();
+    let req = block_on(s.authorization_request(q, now())).unwrap();
     assert_eq!(req.client_id, "web");
     assert_eq!(req.client_name.as_deref(), Some("Web App"));
     assert_eq!(req.scope, crate::Scope::parse("read"));
@@ -138,7 +138,7 @@ fn rfc6749_4_1_1_valid_request_is_handed_to_the_app() {
 fn rfc6749_3_3_omitted_scope_means_the_clients_registered_scopes() {
     let s = server();
     let req = block_on(
-        s.authorization_request("response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb"),
+        s.authorization_request("response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb", now()),
     )
     .unwrap();
     assert_eq!(req.scope, crate::Scope::parse("read write profile"));
@@ -157,7 +157,7 @@ fn rfc6749_4_1_2_1_unknown_client_and_bad_redirect_are_pages_not_redirects() {
         // RFC 6749 §3.1: repeated parameters.
         "response_type=code&client_id=web&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
     ] {
-        let err = block_on(s.authorization_request(q)).unwrap_err();
+        let err = block_on(s.authorization_request(q, now())).unwrap_err();
         assert!(matches!(err, AuthorizeError::Page(_)), "{q}: {err:?}");
         let resp = err.into_response();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
@@ -172,14 +172,17 @@ fn rfc8252_7_3_loopback_redirect_port_may_vary_for_native_clients_only() {
     let q = format!(
         "response_type=code&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A51234%2Fcallback{challenge}"
     );
-    assert!(block_on(s.authorization_request(&q)).is_ok());
+    assert!(block_on(s.authorization_request(&q, now())).is_ok());
     let q =
         format!("response_type=code&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A51234%2Fother{challenge}");
-    assert!(matches!(block_on(s.authorization_request(&q)), Err(AuthorizeError::Page(_))));
+    assert!(matches!(block_on(s.authorization_request(&q, now())), Err(AuthorizeError::Page(_))));
     let q = format!(
         "response_type=code&client_id=native&redirect_uri=http%3A%2F%2Flocalhost%3A51234%2Fcallback{challenge}"
     );
-    assert!(matches!(block_on(s.authorization_request(&q)), Err(AuthorizeError::Page(_))), "host must match too");
+    assert!(
+        matches!(block_on(s.authorization_request(&q, now())), Err(AuthorizeError::Page(_))),
+        "host must match too"
+    );
     let client = RegisteredClient::confidential("c", "s").redirect_uris(["http://127.0.0.1/cb"]);
     assert!(!redirect_uri_allowed(&client, "http://127.0.0.1:8080/cb"), "confidential web clients match exactly");
     // IPv6 loopback and `localhost` are loopback too (RFC 8252 §7.3, §8.3).
@@ -203,7 +206,7 @@ fn rfc6749_4_1_2_1_errors_after_redirect_validation_go_back_with_state_and_iss()
         (format!("{base}&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=MD5"), "invalid_request"),
     ];
     for (q, code) in cases {
-        let (location, p) = redirect_error(block_on(s.authorization_request(&q)).unwrap_err());
+        let (location, p) = redirect_error(block_on(s.authorization_request(&q, now())).unwrap_err());
         // Code-flow errors go in the query, implicit-flow errors in the fragment (§4.2.2.1).
         assert!(
             location.starts_with("https://app.example/cb?") || location.starts_with("https://app.example/cb#"),
@@ -223,12 +226,12 @@ fn rfc6749_4_1_2_1_a_state_too_long_to_echo_is_refused_and_not_echoed() {
         "x".repeat(65_000)
     );
     // Over the request limit as a whole: a page, nothing kept.
-    assert!(matches!(block_on(s.authorization_request(&q)), Err(AuthorizeError::Page(_))));
+    assert!(matches!(block_on(s.authorization_request(&q, now())), Err(AuthorizeError::Page(_))));
     let q = format!(
         "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state={}",
         "x".repeat(2049)
     );
-    let (location, p) = redirect_error(block_on(s.authorization_request(&q)).unwrap_err());
+    let (location, p) = redirect_error(block_on(s.authorization_request(&q, now())).unwrap_err());
     assert_eq!(p.get("error"), Some("invalid_request"));
     assert!(p.get("state").is_none() && location.len() < 1024, "not echoed: {location}");
 }
@@ -237,16 +240,16 @@ fn rfc6749_4_1_2_1_a_state_too_long_to_echo_is_refused_and_not_echoed() {
 fn rfc7636_4_4_1_public_clients_must_use_pkce_and_plain_needs_opt_in() {
     let s = server();
     let base = "response_type=code&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback";
-    let (_, p) = redirect_error(block_on(s.authorization_request(base)).unwrap_err());
+    let (_, p) = redirect_error(block_on(s.authorization_request(base, now())).unwrap_err());
     assert_eq!(p.get("error"), Some("invalid_request"));
     // An omitted method means plain (RFC 7636 §4.3), refused without the opt-in.
     let plain = format!("{base}&code_challenge={VERIFIER}");
-    let (_, p) = redirect_error(block_on(s.authorization_request(&plain)).unwrap_err());
+    let (_, p) = redirect_error(block_on(s.authorization_request(&plain, now())).unwrap_err());
     assert_eq!(p.get("error"), Some("invalid_request"));
     let short = format!("{base}&code_challenge=abc&code_challenge_method=S256");
-    assert!(block_on(s.authorization_request(&short)).is_err(), "challenge syntax is checked");
+    assert!(block_on(s.authorization_request(&short, now())).is_err(), "challenge syntax is checked");
     let ok = format!("{base}&code_challenge={CHALLENGE}&code_challenge_method=S256");
-    let req = block_on(s.authorization_request(&ok)).unwrap();
+    let req = block_on(s.authorization_request(&ok, now())).unwrap();
     assert_eq!(req.code_challenge, Some(PkceChallenge::new(CHALLENGE, PkceMethod::S256).unwrap()));
 }
 
@@ -254,7 +257,7 @@ fn rfc7636_4_4_1_public_clients_must_use_pkce_and_plain_needs_opt_in() {
 fn rfc6749_4_1_2_approval_redirects_with_code_state_and_iss() {
     let s = server();
     let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz&scope=read";
-    let req = block_on(s.authorization_request(q)).unwrap();
+    let req = block_on(s.authorization_request(q, now())).unwrap();
     let resp = block_on(s.approve(&req, "alice", None, now())).unwrap();
     assert_eq!(resp.status(), StatusCode::FOUND);
     let (url, p) = location_params(&resp);
@@ -270,7 +273,7 @@ fn rfc6749_4_1_2_approval_redirects_with_code_state_and_iss() {
 fn rfc6749_4_1_2_1_denial_is_access_denied() {
     let s = server();
     let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz";
-    let req = block_on(s.authorization_request(q)).unwrap();
+    let req = block_on(s.authorization_request(q, now())).unwrap();
     let (_, p) = location_params(&block_on(s.deny(&req)));
     assert_eq!(p.get("error"), Some("access_denied"));
     assert_eq!(p.get("state"), Some("xyz"));
@@ -280,7 +283,7 @@ fn rfc6749_4_1_2_1_denial_is_access_denied() {
 fn rfc6749_4_2_2_implicit_token_in_fragment() {
     let s = server();
     let q = "response_type=token&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&state=s1";
-    let req = block_on(s.authorization_request(q)).unwrap();
+    let req = block_on(s.authorization_request(q, now())).unwrap();
     let resp = block_on(s.approve(&req, "alice", None, now())).unwrap();
     let (url, p) = location_params(&resp);
     assert!(url.query().is_none());
@@ -306,7 +309,7 @@ fn rfc9700_2_1_2_the_implicit_grant_is_off_unless_the_server_offers_it() {
     );
     let s = AuthorizationServer::new(ServerConfig::new(ISSUER), store, Mutex::new(ChaCha20Rng::seed_from_u64(2)));
     let q = "response_type=token&client_id=spa&redirect_uri=https%3A%2F%2Fspa.example%2Fcb&state=s";
-    let (location, p) = redirect_error(block_on(s.authorization_request(q)).unwrap_err());
+    let (location, p) = redirect_error(block_on(s.authorization_request(q, now())).unwrap_err());
     assert_eq!(p.get("error"), Some("unsupported_response_type"));
     assert!(location.contains('#'), "errors of a token request go in the fragment");
     assert_eq!(s.metadata().response_types_supported, vec!["code".to_owned()]);
@@ -331,7 +334,7 @@ fn rfc6749_10_15_approve_refuses_a_grant_the_server_does_not_offer() {
         "response_type=code&client_id=spa&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback\
          &code_challenge={CHALLENGE}&code_challenge_method=S256"
     );
-    let mut request = block_on(s.authorization_request(&q)).unwrap();
+    let mut request = block_on(s.authorization_request(&q, now())).unwrap();
     request.response_type = crate::grant::ResponseType::Token;
     request.code_challenge = None;
     let refused = block_on(s.approve(&request, "alice", None, now())).unwrap_err();
@@ -367,7 +370,7 @@ fn rfc7636_4_2_plain_pkce_works_for_a_client_that_opted_in() {
         "response_type=code&client_id=legacy&redirect_uri=http%3A%2F%2F127.0.0.1%3A7%2Fcallback\
          &code_challenge={VERIFIER}&code_challenge_method=plain"
     );
-    let req = block_on(s.authorization_request(&q)).unwrap();
+    let req = block_on(s.authorization_request(&q, now())).unwrap();
     let (_, p) = location_params(&block_on(s.approve(&req, "alice", None, now())).unwrap());
     let code = p.get("code").unwrap();
     let body = format!(
@@ -524,7 +527,7 @@ fn rfc6749_5_2_error_descriptions_never_echo_raw_input() {
     assert!(allowed(d) && d.contains("%22%C2%A7%0A%5C"), "{d}");
     // ... and in an authorization error redirected back to the client.
     let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=s&scope=qu%22ote%C2%A7";
-    let (_, p) = redirect_error(block_on(s.authorization_request(q)).unwrap_err());
+    let (_, p) = redirect_error(block_on(s.authorization_request(q, now())).unwrap_err());
     assert!(p.get("error_description").is_some_and(allowed), "{:?}", p.get("error_description"));
     // Two authentication methods: our own text carries no `§` either.
     let e =
@@ -972,6 +975,25 @@ impl GrantStore for Faulty {
     }
 }
 
+impl crate::server::store::PushedRequestStore for Faulty {
+    async fn store_pushed_request(
+        &self,
+        request_uri: SecretHash,
+        record: crate::server::store::PushedRequestRecord,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.0.store_pushed_request(request_uri, record, now).await
+    }
+    async fn take_pushed_request(
+        &self,
+        request_uri: &SecretHash,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<crate::server::store::PushedRequestRecord>, StoreError> {
+        self.0.take_pushed_request(request_uri, client_id, now).await
+    }
+}
+
 impl crate::server::store::DeviceStore for Faulty {
     async fn store_device_code(
         &self,
@@ -1077,7 +1099,7 @@ fn stalling_server() -> AuthorizationServer<Faulty> {
 fn rfc6749_4_1_2_a_replay_is_revoked_even_if_the_request_is_dropped_after_detection() {
     let s = stalling_server();
     let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz";
-    let req = block_on(s.authorization_request(q)).unwrap();
+    let req = block_on(s.authorization_request(q, now())).unwrap();
     let (_, p) = location_params(&block_on(s.approve(&req, "alice", None, now())).unwrap());
     let body = format!(
         "grant_type=authorization_code&code={}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb",
@@ -1169,7 +1191,7 @@ fn rfc6749_3_3_scope_policy_is_configurable() {
 fn rfc6749_10_15_approve_rechecks_a_tampered_request() {
     let s = server();
     let q = "response_type=code&client_id=web&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=xyz&scope=read";
-    let req = block_on(s.authorization_request(q)).unwrap();
+    let req = block_on(s.authorization_request(q, now())).unwrap();
     let mut evil = req.clone();
     evil.redirect_uri = "https://evil.example/steal".into();
     assert!(matches!(block_on(s.approve(&evil, "alice", None, now())), Err(AuthorizeError::Page(_))));
@@ -1180,7 +1202,7 @@ fn rfc6749_10_15_approve_rechecks_a_tampered_request() {
     let q = format!(
         "response_type=code&client_id=native&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcallback&code_challenge={CHALLENGE}&code_challenge_method=S256"
     );
-    let mut downgraded = block_on(s.authorization_request(&q)).unwrap();
+    let mut downgraded = block_on(s.authorization_request(&q, now())).unwrap();
     downgraded.code_challenge = None;
     assert!(block_on(s.approve(&downgraded, "alice", None, now())).is_err(), "PKCE cannot be stripped");
 }
@@ -1247,7 +1269,7 @@ mod never_panic {
         #[test]
         fn authorization_request_on_any_query(query in hostile(300)) {
             let s = server();
-            let _ = block_on(s.authorization_request(&String::from_utf8_lossy(&query)));
+            let _ = block_on(s.authorization_request(&String::from_utf8_lossy(&query), now()));
         }
 
         #[test]
@@ -1314,6 +1336,7 @@ fn grant_ids_are_made_in_time_order_and_distinct() {
 mod jwt;
 
 mod device;
+mod par;
 
 #[cfg(feature = "jose")]
 mod oidc {
@@ -1342,7 +1365,7 @@ mod oidc {
 
     fn code(s: &AuthorizationServer<MemoryStore>, client: &str, extra: &str, at: SystemTime) -> String {
         let q = format!("response_type=code&client_id={client}&redirect_uri=https%3A%2F%2Frp.example%2Fcb{extra}");
-        let req = block_on(s.authorization_request(&q)).unwrap();
+        let req = block_on(s.authorization_request(&q, now())).unwrap();
         let resp = block_on(s.approve(&req, "alice", None, at)).unwrap();
         location_params(&resp).1.get("code").unwrap().to_owned()
     }
@@ -1458,7 +1481,7 @@ mod oidc {
     fn oidc_core_3_1_2_6_prompt_none_redirects_with_login_required_state_and_iss() {
         let s = provider();
         let q = "response_type=code&client_id=rp&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&prompt=none&state=s1";
-        let (location, params) = redirect_error(block_on(s.authorization_request(q)).unwrap_err());
+        let (location, params) = redirect_error(block_on(s.authorization_request(q, now())).unwrap_err());
         assert!(location.starts_with("https://rp.example/cb?"), "{location}");
         assert_eq!(params.get("error"), Some("login_required"));
         assert_eq!((params.get("state"), params.get("iss")), (Some("s1"), Some(ISSUER)));
@@ -1572,7 +1595,7 @@ mod oidc {
     fn oidc_core_3_1_2_1_max_age_bounds_the_age_of_the_login_and_auth_time_is_the_login() {
         let s = provider();
         let q = "response_type=code&client_id=rp&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&max_age=60&state=m";
-        let request = block_on(s.authorization_request(q)).unwrap();
+        let request = block_on(s.authorization_request(q, now())).unwrap();
         let logged_in = now() - Duration::from_secs(61);
         let (_, params) =
             redirect_error(block_on(s.approve_with_login(&request, "alice", None, logged_in, now())).unwrap_err());

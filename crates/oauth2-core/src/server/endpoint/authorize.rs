@@ -282,7 +282,18 @@ impl<S: Store> AuthorizationServer<S> {
     /// Validates an authorization request from its query string (RFC 6749 §4.1.1, §4.2.1): parse → look the client
     /// up → check the redirect URI → check the rest. On success the app authenticates the user, asks consent
     /// (showing `client_name` and `scope`), then calls [`approve`](Self::approve) or [`deny`](Self::deny).
-    pub async fn authorization_request(&self, query: &str) -> Result<AuthorizationRequest, AuthorizeError> {
+    ///
+    /// A query with `client_id` and `request_uri` names a request pushed to `/par` (RFC 9126 §4): its pushed
+    /// parameters are used and any others in the query are ignored. The `request_uri` works once, for the client
+    /// that pushed it, until it expires at `now`; otherwise the answer is an error page (the redirect URI cannot be
+    /// trusted then). A client that must push its requests
+    /// ([`RegisteredClient::require_pushed_authorization_requests`], or
+    /// [`ServerConfig::require_pushed_authorization_requests`]) is refused any other request with `invalid_request`.
+    pub async fn authorization_request(
+        &self,
+        query: &str,
+        now: SystemTime,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
         if query.len() > self.config.max_body_bytes {
             return Err(AuthorizeError::Page("The request is too large.".into()));
         }
@@ -293,7 +304,26 @@ impl<S: Store> AuthorizationServer<S> {
         let client = self.store.client(client_id).await.map_err(|_| unavailable())?.ok_or_else(|| {
             AuthorizeError::Page(format!("The application \"{}\" is not registered here.", shown(client_id)))
         })?;
-        let (redirect_uri, redirect_uri_given) = trusted_redirect(&client, params.get("redirect_uri"))?;
+        if let Some(request_uri) = params.get("request_uri") {
+            return self.pushed_request(&client, request_uri, now).await;
+        }
+        let request = self.validate(&client, &params)?;
+        if client.require_pushed_authorization_requests || self.config.require_pushed_authorization_requests {
+            let e = ErrorResponse::new(ErrorCode::InvalidRequest)
+                .with_description("this client must push its authorization requests (RFC 9126)");
+            return Err(self.error_redirect(&request, e));
+        }
+        Ok(request)
+    }
+
+    /// Checks the parameters of an authorization request by `client`, from the query or from `/par`: first the
+    /// redirect URI (a refusal is a page), then the rest (a refusal goes back to the client).
+    pub(crate) fn validate(
+        &self,
+        client: &RegisteredClient,
+        params: &FormParams,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
+        let (redirect_uri, redirect_uri_given) = trusted_redirect(client, params.get("redirect_uri"))?;
         // From here on, errors are redirected to the (now trusted) redirect URI.
         let request = AuthorizationRequest {
             client_id: client.id.clone(),
@@ -315,9 +345,34 @@ impl<S: Store> AuthorizationServer<S> {
             prompt: Vec::new(),
             resources: Vec::new(),
         };
-        let scope = self.resolve_scope(&client, params.get("scope"));
-        check_request(&self.config, &client, &params, scope, request.clone())
+        let scope = self.resolve_scope(client, params.get("scope"));
+        check_request(&self.config, client, params, scope, request.clone())
             .map_err(|error| self.error_redirect(&request, error))
+    }
+
+    /// The request pushed as `request_uri` (RFC 9126 §4), taken from the store (it works once) if it is `client`'s
+    /// and unexpired, and if it still holds for the client's registration.
+    async fn pushed_request(
+        &self,
+        client: &RegisteredClient,
+        request_uri: &str,
+        now: SystemTime,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
+        let refused = || {
+            AuthorizeError::Page(
+                "The request_uri is unknown, was used already, has expired, or is another application's; start \
+                 again from the application."
+                    .into(),
+            )
+        };
+        if !request_uri.starts_with(super::par::REQUEST_URI_PREFIX) || request_uri.len() > MAX_ECHOED {
+            return Err(refused());
+        }
+        let taken = self.store.take_pushed_request(&SecretHash::of(request_uri), &client.id, now).await;
+        let request = taken.map_err(|_| unavailable())?.ok_or_else(refused)?.request;
+        // The registration may have changed since it was pushed.
+        self.revalidate(&request).await?;
+        Ok(request)
     }
 
     /// The user allowed the request: issue a code (or, for the implicit grant, a token) and redirect back with it,

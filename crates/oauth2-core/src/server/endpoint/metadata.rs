@@ -26,6 +26,8 @@ impl<S: Store> AuthorizationServer<S> {
                 .grant_types
                 .contains(&GrantType::DeviceCode)
                 .then(|| c.url(&c.device_authorization_path)),
+            pushed_authorization_request_endpoint: Some(c.url(&c.pushed_authorization_request_path)),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             #[cfg(feature = "jose")]
             jwks_uri: Some(c.url(&c.jwks_path)),
             scopes_supported: c.scopes_supported.as_ref().map(|s| s.iter().map(str::to_owned).collect()),

@@ -9,6 +9,7 @@ pub(crate) mod authorize;
 pub(crate) mod device;
 mod introspection;
 mod metadata;
+pub(crate) mod par;
 pub(crate) mod password;
 mod revocation;
 pub(crate) mod token;
@@ -34,6 +35,8 @@ pub enum Endpoint {
     Metadata,
     /// The device authorization endpoint (RFC 8628 §3.1), `POST`; mounted once the server offers the device grant.
     DeviceAuthorization,
+    /// The pushed authorization request endpoint (RFC 9126 §2), `POST`.
+    PushedAuthorization,
     /// The UserInfo endpoint (OIDC Core §5.3), `GET` and `POST`; mounted once the app gives its claims
     /// ([`with_userinfo`](AuthorizationServer::with_userinfo)).
     UserInfo,
@@ -53,6 +56,7 @@ impl Endpoint {
         Self::Introspection,
         Self::Metadata,
         Self::DeviceAuthorization,
+        Self::PushedAuthorization,
         Self::UserInfo,
         #[cfg(feature = "jose")]
         Self::Jwks,
@@ -63,7 +67,11 @@ impl Endpoint {
     /// The HTTP method it answers.
     pub fn method(self) -> http::Method {
         match self {
-            Self::Token | Self::Revocation | Self::Introspection | Self::DeviceAuthorization => http::Method::POST,
+            Self::Token
+            | Self::Revocation
+            | Self::Introspection
+            | Self::DeviceAuthorization
+            | Self::PushedAuthorization => http::Method::POST,
             Self::Metadata | Self::UserInfo => http::Method::GET,
             #[cfg(feature = "jose")]
             Self::Jwks | Self::OpenIdConfiguration => http::Method::GET,
@@ -81,6 +89,7 @@ impl<S: Store> AuthorizationServer<S> {
             Endpoint::Introspection => c.introspection_path.clone(),
             Endpoint::Metadata => c.metadata_path(),
             Endpoint::DeviceAuthorization => c.device_authorization_path.clone(),
+            Endpoint::PushedAuthorization => c.pushed_authorization_request_path.clone(),
             Endpoint::UserInfo => c.userinfo_path.clone().unwrap_or_else(|| "/userinfo".to_owned()),
             #[cfg(feature = "jose")]
             Endpoint::Jwks => c.jwks_path.clone(),
@@ -117,6 +126,7 @@ impl<S: Store> AuthorizationServer<S> {
             Endpoint::Introspection => self.introspect(request, now).await,
             Endpoint::Metadata => self.metadata_response(),
             Endpoint::DeviceAuthorization => self.device_authorization(request, now).await,
+            Endpoint::PushedAuthorization => self.pushed_authorization_request(request, now).await,
             Endpoint::UserInfo => self.userinfo(request.headers(), now).await,
             #[cfg(feature = "jose")]
             Endpoint::Jwks => self.jwks_response(now).await,

@@ -46,6 +46,11 @@ impl ThrottlePolicy {
     pub const DEVICE_AUTHORIZATION: Self =
         Self { max_attempts: 30, window: Duration::from_secs(60), lockout: Duration::from_secs(60) };
 
+    /// Pushed authorization requests (RFC 9126) per client address: 60 a minute, then a minute's wait. Each one is
+    /// stored for its lifetime, so this bounds what one address keeps stored.
+    pub const PUSHED_REQUEST: Self =
+        Self { max_attempts: 60, window: Duration::from_secs(60), lockout: Duration::from_secs(60) };
+
     /// A policy of `max_attempts` per `window`, then `lockout`.
     pub const fn new(max_attempts: u32, window: Duration, lockout: Duration) -> Self {
         Self { max_attempts, window, lockout }
@@ -108,6 +113,11 @@ pub(crate) fn user_code_address_key(address: Option<IpAddr>) -> SecretHash {
 /// The key of device authorization requests from `address`.
 pub(crate) fn device_authorization_key(address: Option<IpAddr>) -> SecretHash {
     SecretHash::of(&format!("device_authorization\0{}", address_bucket(address)))
+}
+
+/// The key of pushed authorization requests from `address`.
+pub(crate) fn pushed_request_key(address: Option<IpAddr>) -> SecretHash {
+    SecretHash::of(&format!("pushed_request\0{}", address_bucket(address)))
 }
 
 /// The key of user code entries in the app's browser session `session`.

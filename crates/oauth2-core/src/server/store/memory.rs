@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
     Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant,
-    GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore,
-    TokenRecord,
+    GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, RegisteredClient,
+    Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use crate::error::StoreError;
 use crate::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
@@ -45,6 +45,8 @@ pub struct MemoryStore {
     denied: Mutex<HashMap<SecretHash, SystemTime>>,
     /// Device authorizations (RFC 8628), at most [`MAX_DEVICE_CODES`].
     devices: Mutex<Devices>,
+    /// Pushed authorization requests (RFC 9126) by the hash of their `request_uri`, at most [`MAX_PUSHED`].
+    pushed: Mutex<HashMap<SecretHash, PushedRequestRecord>>,
     shards: Box<[Mutex<Shard>]>,
     /// Revoked grant families, with the store clock when they were revoked and a sequence number.
     revoked: RwLock<HashMap<GrantId, Revoked>>,
@@ -93,6 +95,10 @@ const MAX_THROTTLED: usize = 100_000;
 /// Device authorizations kept at most: when the table is full, expired ones go, and a new one is refused (503)
 /// while every one kept is alive.
 const MAX_DEVICE_CODES: usize = 100_000;
+
+/// Pushed authorization requests kept at most: when the table is full, expired ones go, and a new one is refused
+/// (503) while every one kept is alive.
+const MAX_PUSHED: usize = 100_000;
 
 /// Device authorizations by the hash of their device code (with the hash of their user code), and the user codes'
 /// index into them.
@@ -304,6 +310,7 @@ impl MemoryStore {
             keys: Mutex::default(),
             denied: Mutex::default(),
             devices: Mutex::default(),
+            pushed: Mutex::default(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             revoked: RwLock::default(),
             revocations: AtomicU64::new(0),
@@ -541,6 +548,36 @@ impl GrantStore for MemoryStore {
     }
 }
 
+impl PushedRequestStore for MemoryStore {
+    async fn store_pushed_request(
+        &self,
+        request_uri: SecretHash,
+        record: PushedRequestRecord,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let mut pushed = self.pushed.lock().unwrap_or_else(PoisonError::into_inner);
+        if pushed.len() >= MAX_PUSHED {
+            pushed.retain(|_, r| r.expires_at > now);
+            if pushed.len() >= MAX_PUSHED {
+                return Err(StoreError::new("too many pushed authorization requests are waiting"));
+            }
+        }
+        pushed.insert(request_uri, record);
+        Ok(())
+    }
+
+    async fn take_pushed_request(
+        &self,
+        request_uri: &SecretHash,
+        client_id: &str,
+        now: SystemTime,
+    ) -> Result<Option<PushedRequestRecord>, StoreError> {
+        let mut pushed = self.pushed.lock().unwrap_or_else(PoisonError::into_inner);
+        let usable = pushed.get(request_uri).is_some_and(|r| r.client_id == client_id && r.expires_at > now);
+        Ok(if usable { pushed.remove(request_uri) } else { None })
+    }
+}
+
 impl DeviceStore for MemoryStore {
     async fn store_device_code(
         &self,
@@ -639,11 +676,17 @@ impl Maintenance for MemoryStore {
         self.throttle.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, (_, forget_at)| *forget_at > now);
         self.denied.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, until| *until > now);
         let devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner).forget_expired(now);
+        let pushed = {
+            let mut pushed = self.pushed.lock().unwrap_or_else(PoisonError::into_inner);
+            let before = pushed.len();
+            pushed.retain(|_, r| r.expires_at > now);
+            before - pushed.len()
+        };
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         let before = keys.len();
         keys.retain(|k| k.retired_until.is_none_or(|until| until > now));
         let forgotten = before - keys.len();
-        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r) + forgotten + devices).unwrap_or(u64::MAX))
+        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r) + forgotten + devices + pushed).unwrap_or(u64::MAX))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

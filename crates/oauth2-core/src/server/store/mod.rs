@@ -13,7 +13,7 @@ use std::time::SystemTime;
 pub use memory::MemoryStore;
 pub use records::{
     CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, Grant, GrantId, InvalidGrantId, KeyRecord,
-    MAX_DEVICE_INTERVAL, RegisteredClient, Rotation, TokenRecord,
+    MAX_DEVICE_INTERVAL, PushedRequestRecord, RegisteredClient, Rotation, TokenRecord,
 };
 
 pub use super::rules::throttle::{Attempts, ThrottlePolicy};
@@ -23,9 +23,37 @@ use crate::secret::SecretHash;
 
 /// Everything an [`AuthorizationServer`](super::AuthorizationServer) stores: implemented for every type that
 /// implements each store trait.
-pub trait Store: ClientStore + GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance {}
+pub trait Store:
+    ClientStore + GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance
+{
+}
 
-impl<S: ClientStore + GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance> Store for S {}
+impl<S: ClientStore + GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance> Store
+    for S
+{
+}
+
+/// Keeps pushed authorization requests (RFC 9126) by the hash of their `request_uri`, each for one use by its
+/// client. Each method is atomic across every instance sharing the store: of any number of concurrent uses of a
+/// `request_uri`, one at most gets the request.
+pub trait PushedRequestStore: Send + Sync {
+    /// Stores a pushed request made at `now`. A store that is full (of unexpired requests) fails.
+    fn store_pushed_request(
+        &self,
+        request_uri: SecretHash,
+        record: PushedRequestRecord,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes and returns the request of `request_uri` if it is `client_id`'s and unexpired at `now`; `None`
+    /// (changing nothing) otherwise: unknown, used, expired, or another client's.
+    fn take_pushed_request(
+        &self,
+        request_uri: &SecretHash,
+        client_id: &str,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Option<PushedRequestRecord>, StoreError>> + Send;
+}
 
 /// Keeps device authorizations (RFC 8628) by the hashes of their device code and user code. Each method is atomic
 /// across every instance sharing the store: of any number of concurrent polls one at most is on time, and a device

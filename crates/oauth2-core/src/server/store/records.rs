@@ -48,6 +48,10 @@ pub struct RegisteredClient {
     /// `resources`). Confidential clients only; it gets no grant of its own unless registered for one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resource_server: bool,
+    /// Its authorization requests must be pushed first (RFC 9126 §6, `require_pushed_authorization_requests`):
+    /// `/authorize` refuses one that does not name a `request_uri`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl RegisteredClient {
@@ -84,6 +88,7 @@ impl RegisteredClient {
             id_token_signed_response_alg: None,
             resources: Vec::new(),
             resource_server: false,
+            require_pushed_authorization_requests: false,
         }
     }
 
@@ -104,6 +109,13 @@ impl RegisteredClient {
     /// ```
     pub fn resource_server(mut self, yes: bool) -> Self {
         self.resource_server = yes;
+        self
+    }
+
+    /// Requires it to push its authorization requests (RFC 9126 §6): `/authorize` then takes only a `request_uri`
+    /// from `/par`.
+    pub fn require_pushed_authorization_requests(mut self, yes: bool) -> Self {
+        self.require_pushed_authorization_requests = yes;
         self
     }
 
@@ -301,6 +313,18 @@ impl TokenRecord {
             audience,
         }
     }
+}
+
+/// A pushed authorization request (RFC 9126 §2) as a store keeps it, under the hash of its `request_uri`: the
+/// request as `/par` validated it, for one use by its client before `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushedRequestRecord {
+    /// The client that pushed it: the only one that may use it.
+    pub client_id: String,
+    /// The validated request.
+    pub request: crate::server::AuthorizationRequest,
+    /// When its `request_uri` stops working.
+    pub expires_at: SystemTime,
 }
 
 /// A device authorization (RFC 8628 §3.1–3.2) as a store keeps it, under the hashes of its device code and its

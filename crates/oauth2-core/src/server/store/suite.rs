@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use super::{
     CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant, GrantId, GrantStore,
-    KeyRecord, KeyStore, Maintenance, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+    KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, Rotation, ThrottlePolicy, ThrottleStore,
+    TokenRecord,
 };
 use crate::scope::Scope;
 use crate::secret::SecretHash;
@@ -75,7 +76,8 @@ impl<S> Stores<'_, S> {
 
 type Check<S> = for<'a> fn(&'a Stores<'a, S>, SystemTime) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-fn checks<S: GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance>() -> [(&'static str, Check<S>); 8] {
+fn checks<S: GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance>()
+-> [(&'static str, Check<S>); 9] {
     [
         ("basics", |s, now| Box::pin(basics(s, now))),
         ("revocation", |s, now| Box::pin(revocation(s, now))),
@@ -85,6 +87,7 @@ fn checks<S: GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance>(
         ("signing keys", |s, now| Box::pin(signing_keys(s, now))),
         ("deny-list", |s, now| Box::pin(deny_list(s, now))),
         ("device codes", |s, now| Box::pin(device_codes(s, now))),
+        ("pushed requests", |s, now| Box::pin(pushed_requests(s, now))),
     ]
 }
 
@@ -128,14 +131,17 @@ async fn caught<F: Future<Output = ()>>(f: F) -> Result<(), String> {
 }
 
 /// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantees.
-pub async fn run<S: GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance>(store: &S, now: SystemTime) {
+pub async fn run<S: GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance>(
+    store: &S,
+    now: SystemTime,
+) {
     run_shared("store", &[store], now).await.assert_passed();
 }
 
 /// Runs every check through `stores`: handles on one database (separate pools, say, standing for separate
 /// instances), or just one store. Writes go through one and reads through another, and the 100-way races are
 /// split across all of them. Prints `store suite [NAME]: N passed, M failed` and returns the report.
-pub async fn run_shared<S: GrantStore + DeviceStore + ThrottleStore + KeyStore + Maintenance>(
+pub async fn run_shared<S: GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance>(
     name: &str,
     stores: &[&S],
     now: SystemTime,
@@ -531,4 +537,54 @@ async fn device_codes<S: GrantStore + DeviceStore + Maintenance>(s: &Stores<'_, 
     store.purge(after + Duration::from_secs(601)).await.expect("purge");
     assert_eq!(other.device_code_by_user_code(&u1).await.expect("get"), None, "purged");
     assert_eq!(other.device_code_by_user_code(&u2).await.expect("get"), None, "purged");
+}
+
+fn pushed(client_id: &str, now: SystemTime) -> PushedRequestRecord {
+    let request = crate::server::AuthorizationRequest {
+        client_id: client_id.into(),
+        client_name: Some("Suite".into()),
+        redirect_uri: "https://app.example/cb".into(),
+        redirect_uri_given: true,
+        response_type: crate::grant::ResponseType::Code,
+        scope: Scope::parse("read"),
+        state: Some("suite-state".into()),
+        code_challenge: crate::pkce::PkceChallenge::new(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            crate::pkce::PkceMethod::S256,
+        )
+        .ok(),
+        nonce: Some("suite-nonce".into()),
+        login_hint: None,
+        max_age: Some(60),
+        prompt: vec!["consent".into()],
+        resources: vec!["https://b.example/api".into(), "https://a.example".into()],
+    };
+    PushedRequestRecord { client_id: client_id.into(), request, expires_at: now + Duration::from_secs(60) }
+}
+
+/// RFC 9126 §2.2, §4 (design.md §3): a pushed request comes back as stored, once, to its client, before it
+/// expires; of 100 concurrent uses across instances one gets it; a purge forgets expired ones.
+async fn pushed_requests<S: PushedRequestStore + Maintenance>(s: &Stores<'_, S>, now: SystemTime) {
+    let (store, other) = (s.at(0), s.at(1));
+    let uri = SecretHash::of("suite-pushed-1");
+    store.store_pushed_request(uri, pushed("c", now), now).await.expect("store");
+    assert_eq!(other.take_pushed_request(&uri, "other", now).await.expect("take"), None, "another client's");
+    assert_eq!(other.take_pushed_request(&SecretHash::of("suite-pushed-none"), "c", now).await.expect("take"), None);
+    let expired = other.take_pushed_request(&uri, "c", now + Duration::from_secs(60)).await.expect("take");
+    assert_eq!(expired, None, "an expired one is not given");
+    let taken = other.take_pushed_request(&uri, "c", now).await.expect("take");
+    assert_eq!(taken, Some(pushed("c", now)), "kept as given, for its client");
+    assert_eq!(store.take_pushed_request(&uri, "c", now).await.expect("take"), None, "single use");
+
+    let raced = SecretHash::of("suite-pushed-2");
+    store.store_pushed_request(raced, pushed("c", now), now).await.expect("store");
+    let takes = join_all((0..100).map(|i| s.at(i).take_pushed_request(&raced, "c", now)).collect()).await;
+    let winners = takes.iter().filter(|t| matches!(t, Ok(Some(_)))).count();
+    assert_eq!(winners, 1, "of 100 concurrent uses one gets the request: {takes:?}");
+    assert!(takes.iter().all(Result::is_ok), "the others are refused, not failed");
+
+    let stale = SecretHash::of("suite-pushed-3");
+    store.store_pushed_request(stale, pushed("c", now), now).await.expect("store");
+    store.purge(now + Duration::from_secs(61)).await.expect("purge");
+    assert_eq!(other.take_pushed_request(&stale, "c", now).await.expect("take"), None, "purged");
 }

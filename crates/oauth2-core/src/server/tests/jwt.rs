@@ -161,7 +161,7 @@ fn rfc8707_2_a_client_limited_to_its_resources_gets_invalid_target_for_others() 
         "response_type=code&client_id=limited&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=s&resource={}",
         enc(OTHER_API)
     );
-    let (_, params) = redirect_error(block_on(s.authorization_request(&q)).unwrap_err());
+    let (_, params) = redirect_error(block_on(s.authorization_request(&q, now())).unwrap_err());
     assert_eq!((params.get("error"), params.get("state")), (Some("invalid_target"), Some("s")));
 }
 
