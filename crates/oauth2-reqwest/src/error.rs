@@ -48,6 +48,11 @@ pub enum Error {
     /// The access token cannot be put in a header.
     #[error(transparent)]
     InvalidToken(#[from] InvalidTokenValue),
+    /// The session pushes its authorization requests (RFC 9126; [`SessionBuilder::par`](crate::SessionBuilder::par),
+    /// or the server requires it): use [`Session::start_authorization`](crate::Session::start_authorization) or
+    /// [`Session::pushed_authorization_url`](crate::Session::pushed_authorization_url), which are async.
+    #[error("this session pushes its authorization requests: use start_authorization or pushed_authorization_url")]
+    PushRequired,
     /// The session holds no token yet.
     #[error("the session has no token: run a grant first")]
     NoToken,
@@ -82,6 +87,7 @@ impl Error {
             Self::Insecure(_) => "insecure_endpoint",
             Self::InvalidToken(_) => "invalid_token",
             Self::NoToken => "no_token",
+            Self::PushRequired => "par_required",
             Self::TokenExpired => "token_expired",
             Self::RefreshFailed(inner) => inner.code(),
             Self::IdToken(e) => e.code(),

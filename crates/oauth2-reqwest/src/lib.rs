@@ -19,8 +19,9 @@
 //!     .on_refresh(|token| { /* save serde_json::to_string(token) */ })
 //!     .build()?;
 //!
-//! // Log in: send the user to `url`, keep `pending` in their session.
-//! let (url, pending) = session.authorization_url("read profile")?;
+//! // Log in: send the user to `url`, keep `pending` in their session. The request is pushed first (RFC 9126)
+//! // when the server requires it or the session was built with `.par(true)`.
+//! let (url, pending) = session.start_authorization("read profile").await?;
 //! // The browser comes back to https://app.example/callback?code=...&state=...
 //! # let callback_url = "";
 //! let token = session.finish_authorization(&pending, callback_url).await?; // state checked, code redeemed
@@ -30,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Pushed authorization requests (RFC 9126): [`SessionBuilder::par`] and [`Session::pushed_authorization_url`].
 //! Other grants: [`Session::client_credentials`], [`Session::device_authorization`] (RFC 8628), [`Session::password`], [`Session::implicit_url`] (legacy), and
 //! [`Session::refresh`]; token management: [`Session::revoke`], [`Session::introspect`]; endpoints from an issuer:
 //! [`discover`].

@@ -53,6 +53,7 @@ pub(crate) struct Inner {
     on_refresh: Option<TokenCallback>,
     margin: Duration,
     allow_insecure_http: bool,
+    par: bool,
     pub(crate) jwks: tokio::sync::Mutex<crate::oidc::JwksCache>,
     pub(crate) id_token: Mutex<Option<oauth2_core::client::IdTokenClaims>>,
 }
@@ -140,6 +141,7 @@ pub struct SessionBuilder {
     on_refresh: Option<TokenCallback>,
     margin: Duration,
     allow_insecure_http: bool,
+    par: bool,
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -185,6 +187,15 @@ impl SessionBuilder {
         self
     }
 
+    /// Pushes every authorization request first (RFC 9126): [`start_authorization`](Session::start_authorization)
+    /// then posts it to the server's pushed authorization request endpoint, and the browser carries only
+    /// `client_id` and the `request_uri`. A session does this by itself when the server's metadata says
+    /// `require_pushed_authorization_requests: true`; a per-client requirement cannot be seen beforehand: set this.
+    pub fn par(mut self, yes: bool) -> Self {
+        self.par = yes;
+        self
+    }
+
     /// Builds the session. Fails only if the default HTTP client cannot be built (no TLS backend).
     pub fn build(self) -> Result<Session, Error> {
         let http = match self.http {
@@ -209,6 +220,7 @@ impl SessionBuilder {
                 id_token: Mutex::new(None),
                 margin: self.margin,
                 allow_insecure_http: self.allow_insecure_http,
+                par: self.par,
             }),
         })
     }
@@ -229,6 +241,7 @@ impl Session {
             on_refresh: None,
             margin: Duration::from_secs(30),
             allow_insecure_http: false,
+            par: false,
         }
     }
 
@@ -281,11 +294,54 @@ impl Session {
 
     // ---- grants ----
 
+    /// Whether this session pushes its authorization requests: [`SessionBuilder::par`], or the server's metadata
+    /// requires it (RFC 9126 §5).
+    pub fn pushes_authorization_requests(&self) -> bool {
+        self.inner.par || self.inner.client.requires_pushed_authorization_requests()
+    }
+
     /// Starts an authorization code request with PKCE and `state`: send the user to the URL, keep the pending value
-    /// in their session. For extra parameters use the core builder:
+    /// in their session. It is pushed first (RFC 9126) when the session [pushes its
+    /// requests](Self::pushes_authorization_requests), and sent in the URL otherwise.
+    ///
+    /// ```no_run
+    /// # async fn run(session: oauth2_reqwest::Session) -> Result<(), oauth2_reqwest::Error> {
+    /// let (url, pending) = session.start_authorization("openid profile").await?;
+    /// // redirect the browser to `url`; keep `pending` in the user's session for the callback
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_authorization(&self, scope: impl Into<Scope>) -> Result<(Url, PendingAuthorization), Error> {
+        if self.pushes_authorization_requests() {
+            self.pushed_authorization_url(scope).await
+        } else {
+            Ok(self.inner.client.authorization_request(&mut OsRng).scope(scope).build()?)
+        }
+    }
+
+    /// [`start_authorization`](Self::start_authorization) without I/O, for a session that does not push its
+    /// requests: the request travels in the URL. A session that pushes them refuses with [`Error::PushRequired`].
+    /// For extra parameters use the core builder:
     /// `session.client().authorization_request(&mut OsRng).param("prompt", "consent").build()`.
     pub fn authorization_url(&self, scope: impl Into<Scope>) -> Result<(Url, PendingAuthorization), Error> {
+        if self.pushes_authorization_requests() {
+            return Err(Error::PushRequired);
+        }
         Ok(self.inner.client.authorization_request(&mut OsRng).scope(scope).build()?)
+    }
+
+    /// Pushes an authorization code request with PKCE and `state` to the server (RFC 9126 §2), client-authenticated,
+    /// and returns the URL to send the user to, which carries only `client_id` and the `request_uri`, with the
+    /// pending value to keep, as for [`authorization_url`](Self::authorization_url). The `request_uri` works once,
+    /// and briefly (the server's `expires_in`, often a minute): push when the user is about to go.
+    pub async fn pushed_authorization_url(
+        &self,
+        scope: impl Into<Scope>,
+    ) -> Result<(Url, PendingAuthorization), Error> {
+        let client = &self.inner.client;
+        let (push, pending) = client.authorization_request(&mut OsRng).scope(scope).build_pushed()?;
+        let response = self.send(push).await?;
+        let pushed = client.parse_pushed_authorization_response(response, SystemTime::now())?;
+        Ok((client.pushed_authorization_url(&pushed)?, pending))
     }
 
     /// Checks the callback URL (state, iss, error) and redeems the code for a token, which the session keeps.

@@ -466,3 +466,65 @@ async fn oidc_core_12_2_a_bad_refreshed_id_token_does_not_lose_the_rotated_refre
     *stub.state.id_token.lock().unwrap() = None;
     session.refresh().await.expect("the rotated refresh token is live");
 }
+
+#[tokio::test]
+async fn rfc9126_2_par_pushes_the_request_and_the_browser_carries_only_the_request_uri() {
+    let stub = StubServer::start().await;
+    let client = Client::builder(CLIENT_ID)
+        .secret(CLIENT_SECRET)
+        .authorization_endpoint(stub.url("/authorize"))
+        .pushed_authorization_request_endpoint(stub.url("/par"))
+        .token_endpoint(stub.url("/token"))
+        .redirect_uri("http://127.0.0.1:1/callback")
+        .issuer(&stub.base)
+        .build()
+        .unwrap();
+    let session = Session::builder(client).par(true).build().unwrap();
+    assert!(session.pushes_authorization_requests());
+    assert_eq!(
+        session.authorization_url("read").unwrap_err().code(),
+        "par_required",
+        "no silent front-channel request"
+    );
+    let (url, pending) = session.start_authorization("read profile").await.unwrap();
+    let names: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    assert_eq!(names, ["client_id", "request_uri"], "{url}");
+    let (auth, pushed) = stub.state.last_pushed_request.lock().unwrap().clone().unwrap();
+    assert!(auth.is_some_and(|a| a.starts_with("Basic ")), "client-authenticated (§2.1)");
+    let get = |name: &str| pushed.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    assert_eq!(get("state").as_deref(), Some(pending.state.secret()));
+    assert_eq!(get("code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(get("scope").as_deref(), Some("read profile"));
+    let token = session.finish_authorization(&pending, &browser_visit(&url).await).await.unwrap();
+    assert_eq!(token.scope.map(|s| s.to_string()).as_deref(), Some("read profile"));
+    // pushed_authorization_url pushes whatever the session's setting.
+    let plain = Session::new(session.client().clone()).unwrap();
+    let (url, _) = plain.pushed_authorization_url("read").await.unwrap();
+    assert!(url.query().unwrap().contains("request_uri=urn"), "{url}");
+}
+
+#[tokio::test]
+async fn rfc9126_5_a_server_whose_metadata_requires_par_gets_pushed_requests() {
+    let stub = StubServer::start().await;
+    stub.state.require_par.store(true, Ordering::SeqCst);
+    let http = oauth2_reqwest::http_client().unwrap();
+    let metadata = oauth2_reqwest::discover(&http, &stub.base).await.unwrap();
+    let client = Client::builder(oauth2_testkit::PUBLIC_CLIENT_ID)
+        .metadata(&metadata)
+        .redirect_uri("http://127.0.0.1:1/callback")
+        .build()
+        .unwrap();
+    let session = Session::new(client).unwrap();
+    assert!(session.pushes_authorization_requests(), "from the metadata");
+    let (url, pending) = session.start_authorization("read").await.unwrap();
+    assert!(url.query().unwrap().contains("request_uri="), "{url}");
+    let (auth, pushed) = stub.state.last_pushed_request.lock().unwrap().clone().unwrap();
+    assert!(auth.is_none() && pushed.iter().any(|(k, v)| k == "client_id" && v == PUBLIC_CLIENT_ID));
+    session.finish_authorization(&pending, &browser_visit(&url).await).await.unwrap();
+    assert!(session.token().is_some());
+    // The stub refuses an ordinary request: that is what the session avoided.
+    stub.state.require_par.store(false, Ordering::SeqCst);
+    let relaxed = oauth2_reqwest::discover(&http, &stub.base).await.unwrap();
+    let client = Client::builder(PUBLIC_CLIENT_ID).metadata(&relaxed).redirect_uri("http://127.0.0.1:1/cb").build();
+    assert!(!Session::new(client.unwrap()).unwrap().pushes_authorization_requests());
+}

@@ -73,6 +73,12 @@ pub struct StubState {
     pub introspection_exp: Mutex<Option<u64>>,
     /// The `jwks_uri` the metadata names instead of the stub's own, when set.
     pub metadata_jwks_uri: Mutex<Option<String>>,
+    /// Whether the metadata requires pushed authorization requests (RFC 9126 §5), and `/authorize` refuses others.
+    pub require_par: std::sync::atomic::AtomicBool,
+    /// Requests pushed to `/par`, by `request_uri`: the client and the form.
+    pushed: Mutex<HashMap<String, (String, Vec<(String, String)>)>>,
+    /// The Authorization header and form of the last request pushed to `/par`.
+    pub last_pushed_request: Mutex<Option<RecordedRequest>>,
 }
 
 impl StubState {
@@ -162,6 +168,7 @@ impl StubServer {
         state.issue_refresh.store(true, Ordering::SeqCst);
         let app = Router::new()
             .route("/authorize", get(authorize))
+            .route("/par", post(par))
             .route("/token", post(token))
             .route("/token-form", post(token_form))
             .route("/token-quirky", post(token_quirky))
@@ -236,8 +243,33 @@ fn authenticate(headers: &HeaderMap, params: &[(String, String)]) -> Option<Stri
     }
 }
 
+/// RFC 9126 §2: the request is kept as pushed, for its client, once.
+async fn par(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = form(&body);
+    *lock(&st.last_pushed_request) =
+        Some((headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned), params.clone()));
+    let Some(client_id) = authenticate(&headers, &params) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+    };
+    if param(&params, "redirect_uri").is_none() {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "missing redirect_uri");
+    }
+    let request_uri = format!("urn:ietf:params:oauth:request_uri:{}", st.next("stub"));
+    lock(&st.pushed).insert(request_uri.clone(), (client_id, params));
+    (StatusCode::CREATED, no_store(), axum::Json(json!({"request_uri": request_uri, "expires_in": 60}))).into_response()
+}
+
 async fn authorize(State(st): State<Arc<StubState>>, RawQuery(query): RawQuery) -> Response {
-    let params = form(query.unwrap_or_default().as_bytes());
+    let mut params = form(query.unwrap_or_default().as_bytes());
+    if let Some(request_uri) = param(&params, "request_uri").map(str::to_owned) {
+        // RFC 9126 §4: only the pushed parameters count.
+        match lock(&st.pushed).remove(&request_uri) {
+            Some((client_id, pushed)) if param(&params, "client_id") == Some(client_id.as_str()) => params = pushed,
+            _ => return (StatusCode::BAD_REQUEST, "unknown request_uri").into_response(),
+        }
+    } else if st.require_par.load(Ordering::SeqCst) {
+        return (StatusCode::BAD_REQUEST, "pushed authorization requests are required").into_response();
+    }
     let Some(redirect_uri) = param(&params, "redirect_uri") else {
         return (StatusCode::BAD_REQUEST, "missing redirect_uri").into_response();
     };
@@ -431,6 +463,8 @@ async fn metadata(State(st): State<Arc<StubState>>) -> Response {
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        "pushed_authorization_request_endpoint": format!("{b}/par"),
+        "require_pushed_authorization_requests": st.require_par.load(Ordering::SeqCst),
         "x_stub": "kept"
     }))
     .into_response()

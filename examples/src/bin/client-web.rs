@@ -167,30 +167,48 @@ async fn home(State(app): State<Shared>, headers: HeaderMap) -> Html<String> {
 }
 
 async fn login(State(app): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
-    let (url, pending) = match app.client.authorization_request(&mut OsRng).scope(&app.scope).build() {
-        Ok(v) => v,
-        Err(e) => {
-            return (StatusCode::INTERNAL_SERVER_ERROR, page("Error", &html_escape(&e.to_string()))).into_response();
-        }
-    };
     let id = OsTokenGenerator.generate();
     let now = SystemTime::now();
     let address = Some(peer.ip());
-    {
+    let busy = {
         let mut logins = app.pending.lock().unwrap_or_else(PoisonError::into_inner);
         if logins.len() >= MAX_PENDING / 2 {
             logins.retain(|_, p| p.started + PENDING_LIFETIME > now);
         }
         let from_here = logins.values().filter(|p| address.is_some() && p.address == address).count();
-        if logins.len() >= MAX_PENDING || from_here >= MAX_PENDING_PER_ADDRESS {
-            let body = "<p class=\"error\">Too many logins in progress. Try again in a few minutes.</p>";
-            return (StatusCode::SERVICE_UNAVAILABLE, page("Busy", body)).into_response();
-        }
-        logins.insert(id.clone(), PendingLogin { pending, started: now, address });
+        logins.len() >= MAX_PENDING || from_here >= MAX_PENDING_PER_ADDRESS
+    };
+    if busy {
+        let body = "<p class=\"error\">Too many logins in progress. Try again in a few minutes.</p>";
+        return (StatusCode::SERVICE_UNAVAILABLE, page("Busy", body)).into_response();
     }
+    // A provider that requires pushed requests (RFC 9126 §5) gets this one pushed, and the browser only its
+    // request_uri.
+    let (url, pending) = match start_login(&app).await {
+        Ok(v) => v,
+        Err(e) => {
+            return (StatusCode::BAD_GATEWAY, page("Error", &html_escape(&e.to_string()))).into_response();
+        }
+    };
+    app.pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id.clone(), PendingLogin { pending, started: now, address });
     let mut response = Redirect::to(url.as_str()).into_response();
     set_cookie(&mut response, LOGIN_COOKIE, &id, Some(PENDING_LIFETIME.as_secs()));
     response
+}
+
+/// The authorization URL for a login, pushed first when the provider's metadata requires it.
+async fn start_login(app: &AppState) -> Result<(url::Url, PendingAuthorization), oauth2_reqwest::Error> {
+    let request = app.client.authorization_request(&mut OsRng).scope(&app.scope);
+    if !app.client.requires_pushed_authorization_requests() {
+        return Ok(request.build()?);
+    }
+    let (push, pending) = request.build_pushed()?;
+    let response = oauth2_reqwest::execute(&app.http, push).await?;
+    let pushed = app.client.parse_pushed_authorization_response(response, SystemTime::now())?;
+    Ok((app.client.pushed_authorization_url(&pushed)?, pending))
 }
 
 async fn callback(State(app): State<Shared>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
