@@ -39,6 +39,22 @@ pub struct ClientConfig {
     /// `resources`). Needs a secret.
     #[serde(default)]
     pub resource_server: bool,
+    /// Its authorization requests must be pushed to `/par` first (RFC 9126 §6).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+}
+
+/// The command line's settings of the authorization server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// What access tokens are.
+    pub access_tokens: oauth2_core::server::AccessTokenFormat,
+    /// The device grant's polling interval (RFC 8628 §3.2).
+    pub device_interval: std::time::Duration,
+    /// How long device codes are good.
+    pub device_code_lifetime: std::time::Duration,
+    /// Every client must push its authorization requests (RFC 9126 §5, `--require-par`).
+    pub require_par: bool,
 }
 
 impl ClientConfig {
@@ -219,7 +235,10 @@ impl DemoConfig {
                 if let Some(n) = &c.name {
                     client = client.name(n);
                 }
-                client = client.resources(c.resources.clone()).resource_server(c.resource_server);
+                client = client
+                    .resources(c.resources.clone())
+                    .resource_server(c.resource_server)
+                    .require_pushed_authorization_requests(c.require_pushed_authorization_requests);
                 if let Some(alg) = &c.id_token_signed_response_alg {
                     if alg.parse::<oauth2_core::jose::Algorithm>().is_err() {
                         return Err(invalid("`id_token_signed_response_alg` is not RS256, ES256 or EdDSA"));
@@ -248,12 +267,13 @@ impl DemoConfig {
         issuer: &str,
         store: DemoStore,
         sealer: Option<oauth2_core::jose::KeySealer>,
-        access_tokens: oauth2_core::server::AccessTokenFormat,
-        device: (std::time::Duration, std::time::Duration),
+        options: &ServerOptions,
     ) -> Result<Arc<AuthorizationServer<DemoStore>>, ConfigError> {
-        // design.md §4: the demo offers the device grant (RFC 8628) with its pages at /device.
-        let mut config = ServerConfig::new(issuer).device_grant(device.0, device.1);
-        config.access_tokens = access_tokens;
+        // design.md §4: the demo offers the device grant (RFC 8628) with its pages at /device, and PAR (RFC 9126).
+        let mut config = ServerConfig::new(issuer)
+            .device_grant(options.device_interval, options.device_code_lifetime)
+            .require_pushed_authorization_requests(options.require_par);
+        config.access_tokens = options.access_tokens;
         for client in self.registered()? {
             // The implicit grant is legacy and off by default (RFC 9700 §2.1.2); a client registered for it turns
             // it on.
@@ -322,6 +342,27 @@ mod tests {
 
     fn load(text: &str) -> Result<Vec<RegisteredClient>, ConfigError> {
         toml::from_str::<DemoConfig>(text).map_err(ConfigError::from)?.registered()
+    }
+
+    #[test]
+    fn rfc9126_6_require_pushed_authorization_requests_is_read_per_client() {
+        let clients = load(
+            r#"
+            [[clients]]
+            id = "strict"
+            secret = "s"
+            redirect_uris = ["https://app.example/cb"]
+            require_pushed_authorization_requests = true
+
+            [[clients]]
+            id = "plain"
+            secret = "s"
+            redirect_uris = ["https://app.example/cb"]
+            "#,
+        )
+        .unwrap();
+        assert!(clients[0].require_pushed_authorization_requests);
+        assert!(!clients[1].require_pushed_authorization_requests, "optional: off by default");
     }
 
     #[test]

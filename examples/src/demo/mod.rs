@@ -110,6 +110,10 @@ pub struct ProviderArgs {
     /// Seconds a device code and its user code stay good (RFC 8628 §3.2 `expires_in`).
     #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub device_code_lifetime: u64,
+    /// Every client must push its authorization requests to /par first (RFC 9126 §5); the metadata then says
+    /// `require_pushed_authorization_requests: true`.
+    #[arg(long)]
+    pub require_par: bool,
     /// A maintenance command instead of serving.
     #[command(subcommand)]
     pub command: Option<DemoCommand>,
@@ -242,9 +246,13 @@ pub async fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, 
     let clients = config.registered().map_err(|e| (e.to_string(), 2))?;
     store.sync_clients(&clients).await.map_err(|e| (describe(&e), 1))?;
     let sealer = key_sealer().map_err(|e| (e, 2))?;
-    let device = (Duration::from_secs(args.device_interval), Duration::from_secs(args.device_code_lifetime));
-    let server =
-        config.server(&issuer, store, sealer, args.access_token_format(), device).map_err(|e| (e.to_string(), 2))?;
+    let options = config::ServerOptions {
+        access_tokens: args.access_token_format(),
+        device_interval: Duration::from_secs(args.device_interval),
+        device_code_lifetime: Duration::from_secs(args.device_code_lifetime),
+        require_par: args.require_par,
+    };
+    let server = config.server(&issuer, store, sealer, &options).map_err(|e| (e.to_string(), 2))?;
     ensure_signing_keys(&server).await.map_err(|e| (e, 1))?;
     let demo = DemoApp::new(server.clone(), &config);
     println!("database: {db}");

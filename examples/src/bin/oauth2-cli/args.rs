@@ -96,6 +96,10 @@ pub(crate) enum Command {
         /// How long to wait for the browser to come back, in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 300)]
         timeout: u64,
+        /// Push the request to the server first (RFC 9126; needs --issuer): the browser gets only a request_uri.
+        /// Done unasked when the server's metadata requires it.
+        #[arg(long)]
+        par: bool,
     },
     /// Sign in on another device: the device authorization grant (RFC 8628; needs --issuer).
     ///

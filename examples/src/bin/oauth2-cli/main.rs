@@ -158,7 +158,7 @@ fn request_error(e: oauth2_core::client::RequestError) -> CliError {
                 "authorization_endpoint" => "--auth-url",
                 "token_endpoint" => "--token-url",
                 "revocation_endpoint" => "--revocation-url",
-                "device_authorization_endpoint" => {
+                "device_authorization_endpoint" | "pushed_authorization_request_endpoint" => {
                     return CliError::Usage(format!("no {which}: pass an --issuer whose metadata has it"));
                 }
                 _ => "--introspection-url",
@@ -211,12 +211,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     if matches!(cli.command, Command::Device { .. }) && cli.server.issuer.is_none() {
         return Err(CliError::Usage("device needs --issuer".into()));
     }
+    if matches!(cli.command, Command::Authorize { par: true, .. }) && cli.server.issuer.is_none() {
+        return Err(CliError::Usage("authorize --par needs --issuer".into()));
+    }
     let setup = setup(&cli).await?;
     match &cli.command {
         Command::Discover => Ok(()),
         Command::Device { no_browser } => device(&cli, &setup, *no_browser).await,
-        Command::Authorize { redirect_port, no_browser, timeout } => {
-            authorize(&cli, setup, *redirect_port, *no_browser, Duration::from_secs(*timeout)).await
+        Command::Authorize { redirect_port, no_browser, timeout, par } => {
+            let options = AuthorizeOptions {
+                port: *redirect_port,
+                no_browser: *no_browser,
+                timeout: Duration::from_secs(*timeout),
+                par: *par,
+            };
+            authorize(&cli, setup, options).await
         }
         Command::ClientCredentials => {
             let client = build_client(&cli, &setup, None)?;
@@ -376,13 +385,17 @@ async fn check_id_token(
     Ok(())
 }
 
-async fn authorize(
-    cli: &Cli,
-    setup: Setup,
+/// How `authorize` runs.
+struct AuthorizeOptions {
     port: Option<u16>,
     no_browser: bool,
     timeout: Duration,
-) -> Result<(), CliError> {
+    /// Push the request first (RFC 9126); also done when the metadata requires it.
+    par: bool,
+}
+
+async fn authorize(cli: &Cli, setup: Setup, options: AuthorizeOptions) -> Result<(), CliError> {
+    let AuthorizeOptions { port, no_browser, timeout, par } = options;
     // Bind first, so the URL we print points at a listener that is already there.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port.unwrap_or(0)))
         .await
@@ -390,7 +403,16 @@ async fn authorize(
     let port = listener.local_addr().map_err(|e| failed("listen_failed", e.to_string()))?.port();
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     let client = build_client(cli, &setup, Some(&redirect_uri))?;
-    let (url, pending) = client.authorization_request(&mut OsRng).scope(scope(cli)).build().map_err(request_error)?;
+    let request = client.authorization_request(&mut OsRng).scope(scope(cli));
+    let (url, pending) = if par || client.requires_pushed_authorization_requests() {
+        // RFC 9126: the request goes to the server, client-authenticated; the browser carries its request_uri.
+        let (push, pending) = request.build_pushed().map_err(request_error)?;
+        let response = execute(&setup.http, push).await?;
+        let pushed = client.parse_pushed_authorization_response(response, SystemTime::now()).map_err(Error::from)?;
+        (client.pushed_authorization_url(&pushed).map_err(request_error)?, pending)
+    } else {
+        request.build().map_err(request_error)?
+    };
 
     eprintln!("Open this URL in a browser to authorize (listening on {redirect_uri}):");
     eprintln!("{url}");
