@@ -3,7 +3,7 @@
 //!
 //! ## What the app under test provides
 //! A server built from [`fixture`] (same clients and users everywhere), mounted on the framework with:
-//! - the adapter's token, revocation, introspection and metadata routes;
+//! - the adapter's routes (token, revocation, introspection, metadata, device authorization, `/par`);
 //! - `GET /authorize`: validate with the adapter; then "log in" the user named by the `x-test-user` header (no
 //!   header: answer 401, the stand-in for a login page) and apply the `x-test-decision` header (`deny` denies,
 //!   anything else allows);
@@ -87,8 +87,17 @@ fn fixture_with(
             .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::Implicit])
             .scopes("read"),
     );
-    let mut config =
-        ServerConfig::new(issuer).body_timeout(BODY_TIMEOUT).device_grant(DEVICE_INTERVAL, DEVICE_LIFETIME);
+    store.add_client(
+        RegisteredClient::confidential(PAR_CLIENT.0, PAR_CLIENT.1)
+            .redirect_uris([WEB_REDIRECT])
+            .grant_types([GrantType::AuthorizationCode])
+            .scopes("read")
+            .require_pushed_authorization_requests(true),
+    );
+    let mut config = ServerConfig::new(issuer)
+        .body_timeout(BODY_TIMEOUT)
+        .device_grant(DEVICE_INTERVAL, DEVICE_LIFETIME)
+        .pushed_request_lifetime(PAR_LIFETIME);
     config.code_lifetime = CODE_LIFETIME;
     config.access_tokens = access_tokens;
     // The implicit grant is legacy and off by default; the table checks it still works where a server offers it.
@@ -290,8 +299,10 @@ macro_rules! table {
 }
 mod device;
 mod jwt;
+mod par;
 
 pub use device::{DEVICE_INTERVAL, DEVICE_LIFETIME, TV, device_page};
+pub use par::{PAR_CLIENT, PAR_LIFETIME};
 
 // ---------------------------------------------------------------- scenarios
 
@@ -1082,6 +1093,7 @@ pub async fn run(framework: &str, base: &str) -> Report {
     let target = Target { base: base.to_owned(), api: String::new(), http };
     let mut report = run_table(framework, &target, SCENARIOS).await;
     report.results.extend(run_table(framework, &target, device::SCENARIOS).await.results);
+    report.results.extend(run_table(framework, &target, par::SCENARIOS).await.results);
     report
 }
 
