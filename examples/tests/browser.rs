@@ -1,5 +1,6 @@
 //! A real browser: headless Chromium driven over WebDriver (chromedriver + fantoccini) opens client-web, logs in on
-//! the demo provider, consents, and lands on the profile page showing the user's name. Screenshots of the login,
+//! the demo provider (which requires pushed authorization requests, RFC 9126, so the browser carries only a
+//! `request_uri`), consents, and lands on the profile page showing the user's name. Screenshots of the login,
 //! consent and profile pages are saved under target/screenshots/. Then the device grant: `oauth2-cli device` prints
 //! a code, the browser opens the verification URI it printed, logs in and allows, and the CLI prints the token.
 //!
@@ -40,7 +41,8 @@ async fn chromium_logs_in_through_client_web_and_signs_a_device_in() {
     let config = config_file(web_port);
     let provider = start(
         env!("CARGO_BIN_EXE_provider-axum"),
-        &["--listen", "127.0.0.1:0", "--config", config.as_str(), "--device-interval", "1"],
+        // RFC 9126 §5: every authorization request must be pushed, so client-web's login is a PAR login.
+        &["--listen", "127.0.0.1:0", "--config", config.as_str(), "--device-interval", "1", "--require-par"],
     )
     .await;
     let web = start(
@@ -88,6 +90,7 @@ async fn chromium_logs_in_through_client_web_and_signs_a_device_in() {
         browser.find(Locator::LinkText("Log in with the demo provider")).await?.click().await?;
         // The provider's login page: labelled inputs, filled as a person would.
         browser.wait().for_element(Locator::Id("username")).await?.send_keys("alice").await?;
+        let login_url = browser.current_url().await?;
         browser.find(Locator::Id("password")).await?.send_keys("alice-password").await?;
         std::fs::write(screenshots.join("login.png"), browser.screenshot().await?).ok();
         browser.find(Locator::Css("button[type=submit]")).await?.click().await?;
@@ -99,7 +102,7 @@ async fn chromium_logs_in_through_client_web_and_signs_a_device_in() {
         let name = browser.wait().for_element(Locator::Id("name")).await?.text().await?;
         let url = browser.current_url().await?;
         std::fs::write(screenshots.join("profile.png"), browser.screenshot().await?).ok();
-        Ok::<_, fantoccini::error::CmdError>((consent, name, url))
+        Ok::<_, fantoccini::error::CmdError>((consent, name, url, login_url))
     }
     .await;
     // The device grant (RFC 8628): the CLI prints the code, the browser enters it, logs in and allows, the CLI
@@ -151,7 +154,13 @@ async fn chromium_logs_in_through_client_web_and_signs_a_device_in() {
     assert!(out.status.success(), "oauth2-cli device failed");
     let token: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the token response on stdout");
     assert!(token["access_token"].is_string(), "{token}");
-    let (consent, name, url) = result.expect("browser flow");
+    let (consent, name, url, login_url) = result.expect("browser flow");
+    let sent: Vec<String> = login_url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    assert_eq!(
+        sent,
+        ["client_id", "request_uri"],
+        "the browser carried only the pushed request's reference: {login_url}"
+    );
     assert!(
         consent.contains("Demo Web App") && consent.contains("See your name and username"),
         "consent page: {consent}"
@@ -159,7 +168,7 @@ async fn chromium_logs_in_through_client_web_and_signs_a_device_in() {
     assert_eq!(name, "Alice Liddell");
     assert_eq!(url.as_str(), format!("{}/profile", web.base));
     common::report(&format!(
-        "browser: logged in through client-web, and signed a device in for oauth2-cli; screenshots in {}",
+        "browser: logged in through client-web (a pushed request), and signed a device in for oauth2-cli; screenshots in {}",
         screenshots.display()
     ));
 }

@@ -74,6 +74,13 @@ grant_types = ["authorization_code", "refresh_token"]
 scopes = ["profile", "read"]
 
 [[clients]]
+id = "demo-strict"
+redirect_uris = ["http://127.0.0.1/callback"]
+grant_types = ["authorization_code"]
+scopes = ["profile", "read"]
+require_pushed_authorization_requests = true
+
+[[clients]]
 id = "demo-service"
 secret = "demo-service-secret"
 grant_types = ["client_credentials"]
@@ -144,14 +151,18 @@ impl Browser {
         let login = self.0.get(authorize_url).send().await.unwrap();
         assert_eq!(login.status(), 200, "authorize should show the login page");
         let provider = url::Url::parse(authorize_url).unwrap();
-        let origin = provider.origin().ascii_serialization();
-        let html = login.text().await.unwrap();
+        self.log_in_and_allow(&provider.origin().ascii_serialization(), &login.text().await.unwrap()).await
+    }
+
+    /// Fills the login page `html` of the provider at `origin` as alice, allows, and returns where the provider
+    /// redirects.
+    pub(crate) async fn log_in_and_allow(&self, origin: &str, html: &str) -> String {
         assert!(html.contains("name=\"username\"") && html.contains("name=\"password\""), "login form: {html}");
         let form = [
             ("username", "alice".to_owned()),
             ("password", "alice-password".to_owned()),
-            ("csrf", hidden(&html, "csrf")),
-            ("request", hidden(&html, "request")),
+            ("csrf", hidden(html, "csrf")),
+            ("request", hidden(html, "request")),
         ];
         let consent = self.0.post(format!("{origin}/login")).form(&form).send().await.unwrap();
         assert_eq!(consent.status(), 200);

@@ -10,7 +10,8 @@
 //! | introspection (RFC 7662) | [`AuthorizationServer::introspect`] |
 //! | metadata (RFC 8414) | [`AuthorizationServer::metadata_response`] |
 //! | device authorization (RFC 8628 §3.1) | [`AuthorizationServer::device_authorization`]; the app's verification page: [`AuthorizationServer::device_request`] → login and consent → [`AuthorizationServer::approve_device`] or [`AuthorizationServer::deny_device`]; the device polls [`AuthorizationServer::token`] |
-//! | any of the last four, by [`Endpoint`] | [`AuthorizationServer::serve`] |
+//! | pushed authorization requests (RFC 9126 §2) | [`AuthorizationServer::pushed_authorization_request`]; then [`AuthorizationServer::authorization_request`] with `client_id` and `request_uri` |
+//! | any of these but the authorization endpoint, by [`Endpoint`] | [`AuthorizationServer::serve`] |
 //!
 //! The server also verifies its own access tokens for a resource server ([`crate::resource`]): it is an
 //! [`AccessTokenVerifier`].
