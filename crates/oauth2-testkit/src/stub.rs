@@ -38,6 +38,9 @@ struct Code {
 /// A token request as received: its Authorization header and form body.
 pub type RecordedRequest = (Option<String>, Vec<(String, String)>);
 
+/// A request pushed to the stub's `/par`: its client and its form.
+type Pushed = (String, Vec<(String, String)>);
+
 /// What the stub has seen and issued; tests read and script it.
 #[derive(Debug, Default)]
 pub struct StubState {
@@ -76,7 +79,7 @@ pub struct StubState {
     /// Whether the metadata requires pushed authorization requests (RFC 9126 §5), and `/authorize` refuses others.
     pub require_par: std::sync::atomic::AtomicBool,
     /// Requests pushed to `/par`, by `request_uri`: the client and the form.
-    pushed: Mutex<HashMap<String, (String, Vec<(String, String)>)>>,
+    pushed: Mutex<HashMap<String, Pushed>>,
     /// The Authorization header and form of the last request pushed to `/par`.
     pub last_pushed_request: Mutex<Option<RecordedRequest>>,
 }
