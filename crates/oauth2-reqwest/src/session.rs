@@ -363,7 +363,12 @@ impl Session {
     }
 
     /// Starts an implicit grant request (legacy, RFC 9700 §2.1.2: prefer [`authorization_url`](Self::authorization_url)).
+    /// A session that pushes its requests refuses with [`Error::PushRequired`], as
+    /// [`authorization_url`](Self::authorization_url) does.
     pub fn implicit_url(&self, scope: impl Into<Scope>) -> Result<(Url, PendingAuthorization), Error> {
+        if self.pushes_authorization_requests() {
+            return Err(Error::PushRequired);
+        }
         Ok(self.inner.client.implicit_request(&mut OsRng).scope(scope).build()?)
     }
 

@@ -523,6 +523,10 @@ async fn rfc9126_5_a_server_whose_metadata_requires_par_gets_pushed_requests() {
     session.finish_authorization(&pending, &browser_visit(&url).await).await.unwrap();
     assert!(session.token().is_some());
     // The stub refuses an ordinary request: that is what the session avoided.
+    let (plain, _) = session.client().authorization_request(&mut oauth2_core::random::OsRng).build().unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    assert_eq!(http.get(plain.as_str()).send().await.unwrap().status(), 400);
+    assert_eq!(session.implicit_url("read").unwrap_err().code(), "par_required");
     stub.state.require_par.store(false, Ordering::SeqCst);
     let relaxed = oauth2_reqwest::discover(&http, &stub.base).await.unwrap();
     let client = Client::builder(PUBLIC_CLIENT_ID).metadata(&relaxed).redirect_uri("http://127.0.0.1:1/cb").build();

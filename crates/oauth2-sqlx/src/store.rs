@@ -358,8 +358,8 @@ macro_rules! sql_store {
             /// Deletes what can no longer be used at `now`, in batches of `batch` rows (each batch its own short
             /// statement, never inside a token request): expired codes and tokens (spent refresh tokens are kept
             /// until they expire, so reuse is still detected), families whose last code or token expired (revoked
-            /// ones included: nothing of them can come back), and throttle records whose window and lockout are
-            /// over, and rows of the change feed older than its retention (ten minutes by this host's clock, as the
+            /// ones included: nothing of them can come back), expired device authorizations and pushed
+            /// authorization requests, and throttle records whose window and lockout are over, and rows of the change feed older than its retention (ten minutes by this host's clock, as the
             /// rows were stamped: not by `now`, which may be a test's). Returns how many rows went.
             pub async fn purge_expired(&self, now: SystemTime, batch: u32) -> Result<u64, StoreError> {
                 let statements = [

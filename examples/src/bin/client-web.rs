@@ -59,6 +59,8 @@ struct SignedIn {
 const MAX_PENDING: usize = 10_000;
 const MAX_PENDING_PER_ADDRESS: usize = 32;
 const PENDING_LIFETIME: Duration = Duration::from_secs(600);
+/// Pushed authorization requests in flight at most.
+const MAX_PUSHING: usize = 16;
 /// Signed-in visitors kept at most (the oldest go first), and how long a sign-in lasts.
 const MAX_SIGNED_IN: usize = 10_000;
 const SIGNED_IN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -71,6 +73,9 @@ struct AppState {
     userinfo: String,
     /// By the `client_web_login` cookie: each visit to /login starts one.
     pending: Mutex<HashMap<String, PendingLogin>>,
+    /// Pushes to the provider in flight (RFC 9126): the checks on `pending` come before a push, so this bounds how
+    /// far concurrent logins can go past them.
+    pushing: tokio::sync::Semaphore,
     /// By the `client_web` cookie, which is created at login: a cookie planted before it is worth nothing.
     signed_in: Mutex<HashMap<String, (SystemTime, SignedIn)>>,
 }
@@ -178,13 +183,17 @@ async fn login(State(app): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketA
         let from_here = logins.values().filter(|p| address.is_some() && p.address == address).count();
         logins.len() >= MAX_PENDING || from_here >= MAX_PENDING_PER_ADDRESS
     };
-    if busy {
+    let pushing = app.client.requires_pushed_authorization_requests();
+    let permit = if pushing { app.pushing.try_acquire().ok() } else { None };
+    if busy || (pushing && permit.is_none()) {
         let body = "<p class=\"error\">Too many logins in progress. Try again in a few minutes.</p>";
         return (StatusCode::SERVICE_UNAVAILABLE, page("Busy", body)).into_response();
     }
     // A provider that requires pushed requests (RFC 9126 §5) gets this one pushed, and the browser only its
     // request_uri.
-    let (url, pending) = match start_login(&app).await {
+    let started = start_login(&app).await;
+    drop(permit);
+    let (url, pending) = match started {
         Ok(v) => v,
         Err(e) => {
             return (StatusCode::BAD_GATEWAY, page("Error", &html_escape(&e.to_string()))).into_response();
@@ -391,6 +400,7 @@ async fn main() -> std::process::ExitCode {
         base: base.clone(),
         userinfo,
         pending: Mutex::default(),
+        pushing: tokio::sync::Semaphore::new(MAX_PUSHING),
         signed_in: Mutex::default(),
     });
     let app = Router::new()

@@ -300,7 +300,8 @@ impl ClientBuilder {
         if metadata.authorization_response_iss_parameter_supported == Some(true) {
             self.require_issuer = true;
         }
-        self.require_pushed_authorization_requests = metadata.require_pushed_authorization_requests;
+        // An explicit requirement stays: the metadata can add one, not take it away.
+        self.require_pushed_authorization_requests |= metadata.require_pushed_authorization_requests;
         let endpoints = [
             ("authorization_endpoint", &metadata.authorization_endpoint),
             ("token_endpoint", &metadata.token_endpoint),

@@ -44,6 +44,7 @@ impl Client {
         }
         let request_uri = match fields.remove("request_uri") {
             Some(Value::String(uri)) if !uri.is_empty() => uri,
+            Some(Value::String(_)) => return Err(unexpected(&response, "`request_uri` is empty")),
             Some(_) => return Err(unexpected(&response, "`request_uri` is not a string")),
             None => return Err(unexpected(&response, "`request_uri` is missing")),
         };
@@ -182,5 +183,8 @@ mod tests {
         let plain: crate::metadata::AuthorizationServerMetadata =
             serde_json::from_str(r#"{"issuer":"https://as.example","response_types_supported":["code"]}"#).unwrap();
         assert!(!plain.require_pushed_authorization_requests, "false when absent");
+        let asked =
+            Client::builder("app").require_pushed_authorization_requests(true).metadata(&plain).build().unwrap();
+        assert!(asked.requires_pushed_authorization_requests(), "the metadata does not take a requirement away");
     }
 }

@@ -108,9 +108,13 @@ pub struct ServerConfig {
     /// Every client must push its authorization requests (RFC 9126 §5, `require_pushed_authorization_requests`;
     /// default off: then only clients registered so must).
     pub require_pushed_authorization_requests: bool,
-    /// How pushed authorization requests are throttled per client address (default
-    /// [`ThrottlePolicy::PUSHED_REQUEST`]: 60 a minute), as each one is stored for its lifetime.
+    /// How the pushed authorization requests of a public client are throttled per client address (default
+    /// [`ThrottlePolicy::PUSHED_REQUEST`]: 60 a minute), as each one is stored for its lifetime. Another client's,
+    /// or another address's, are counted apart.
     pub pushed_request_throttle: ThrottlePolicy,
+    /// How the pushed authorization requests of a confidential client are throttled, from all its addresses
+    /// together (default [`ThrottlePolicy::CONFIDENTIAL_PUSHED_REQUEST`]: 1200 a minute).
+    pub confidential_pushed_request_throttle: ThrottlePolicy,
 }
 
 impl ServerConfig {
@@ -147,6 +151,7 @@ impl ServerConfig {
             pushed_request_lifetime: Duration::from_secs(60),
             require_pushed_authorization_requests: false,
             pushed_request_throttle: ThrottlePolicy::PUSHED_REQUEST,
+            confidential_pushed_request_throttle: ThrottlePolicy::CONFIDENTIAL_PUSHED_REQUEST,
         }
     }
 

@@ -186,6 +186,33 @@ pub(crate) fn trusted_redirect(
     Ok((redirect_uri, given))
 }
 
+/// Phase one of a request by `client` (RFC 6749 §4.1.2.1): the trusted redirect URI, and the request as far as an
+/// error redirect needs it (`state`, the response mode). Every refusal is a page.
+fn started(client: &RegisteredClient, params: &FormParams) -> Result<AuthorizationRequest, AuthorizeError> {
+    let (redirect_uri, redirect_uri_given) = trusted_redirect(client, params.get("redirect_uri"))?;
+    // From here on, errors are redirected to the (now trusted) redirect URI.
+    Ok(AuthorizationRequest {
+        client_id: client.id.clone(),
+        client_name: client.name.clone(),
+        redirect_uri,
+        redirect_uri_given,
+        response_type: if params.get("response_type") == Some("token") {
+            ResponseType::Token
+        } else {
+            ResponseType::Code
+        },
+        scope: Scope::empty(),
+        // A state too long to echo is refused below, and not sent back.
+        state: params.get("state").filter(|s| s.len() <= MAX_ECHOED).map(str::to_owned),
+        code_challenge: None,
+        nonce: None,
+        login_hint: None,
+        max_age: None,
+        prompt: Vec::new(),
+        resources: Vec::new(),
+    })
+}
+
 /// Phase two (RFC 6749 §4.1.1, §4.2.1, RFC 7636 §4.3): completes `request` (client and redirect URI already
 /// trusted) from `params`, or says which error goes back to the client. `scope` is the server's scope decision for
 /// the request's `scope` parameter.
@@ -307,13 +334,14 @@ impl<S: Store> AuthorizationServer<S> {
         if let Some(request_uri) = params.get("request_uri") {
             return self.pushed_request(&client, request_uri, now).await;
         }
-        let request = self.validate(&client, &params)?;
         if client.require_pushed_authorization_requests || self.config.require_pushed_authorization_requests {
+            // Before any other check: whatever else is wrong with it, this request should not have been sent.
+            let request = started(&client, &params)?;
             let e = ErrorResponse::new(ErrorCode::InvalidRequest)
                 .with_description("this client must push its authorization requests (RFC 9126)");
             return Err(self.error_redirect(&request, e));
         }
-        Ok(request)
+        self.validate(&client, &params)
     }
 
     /// Checks the parameters of an authorization request by `client`, from the query or from `/par`: first the
@@ -323,28 +351,7 @@ impl<S: Store> AuthorizationServer<S> {
         client: &RegisteredClient,
         params: &FormParams,
     ) -> Result<AuthorizationRequest, AuthorizeError> {
-        let (redirect_uri, redirect_uri_given) = trusted_redirect(client, params.get("redirect_uri"))?;
-        // From here on, errors are redirected to the (now trusted) redirect URI.
-        let request = AuthorizationRequest {
-            client_id: client.id.clone(),
-            client_name: client.name.clone(),
-            redirect_uri,
-            redirect_uri_given,
-            response_type: if params.get("response_type") == Some("token") {
-                ResponseType::Token
-            } else {
-                ResponseType::Code
-            },
-            scope: Scope::empty(),
-            // A state too long to echo is refused below, and not sent back.
-            state: params.get("state").filter(|s| s.len() <= MAX_ECHOED).map(str::to_owned),
-            code_challenge: None,
-            nonce: None,
-            login_hint: None,
-            max_age: None,
-            prompt: Vec::new(),
-            resources: Vec::new(),
-        };
+        let request = started(client, params)?;
         let scope = self.resolve_scope(client, params.get("scope"));
         check_request(&self.config, client, params, scope, request.clone())
             .map_err(|error| self.error_redirect(&request, error))

@@ -33,9 +33,11 @@ impl<S: Store> AuthorizationServer<S> {
     /// refusal is the RFC 6749 JSON error here (`invalid_request` where `/authorize` would show a page, §2.3). The
     /// answer is `201` with a `request_uri` (256 random bits, stored hashed, single use, bound to the client) and
     /// `expires_in` ([`ServerConfig::pushed_request_lifetime`](crate::server::ServerConfig::pushed_request_lifetime)).
-    /// Requests are throttled per client address
-    /// ([`ServerConfig::pushed_request_throttle`](crate::server::ServerConfig::pushed_request_throttle)): past it,
-    /// `429` with `Retry-After`.
+    /// Requests are throttled per client, and for a public client per address too
+    /// ([`ServerConfig::pushed_request_throttle`](crate::server::ServerConfig::pushed_request_throttle),
+    /// [`confidential_pushed_request_throttle`](crate::server::ServerConfig::confidential_pushed_request_throttle)):
+    /// past it, `429` with `Retry-After` (§2.3). A `prompt=none` request is answered `login_required` here, since this
+    /// server shows a login page at every authorization request.
     pub async fn pushed_authorization_request<B: AsRef<[u8]>>(
         &self,
         request: http::Request<B>,
@@ -70,10 +72,16 @@ impl<S: Store> AuthorizationServer<S> {
                 OAuthError::new(error.error, error.error_description.unwrap_or_default())
             }
         })?;
-        // Each one is stored for its lifetime: one address may not fill the store.
+        // Each one is stored for its lifetime: no client, and no address for a public one, may fill the store. A
+        // confidential client's pushes come from its servers, for all its users: they are counted together, and
+        // apart from every other client's.
         let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
-        let attempts =
-            self.store.record_attempt(&pushed_request_key(address), now, &self.config.pushed_request_throttle).await?;
+        let (key, policy) = if client.is_confidential() {
+            (pushed_request_key(&client.id, None), &self.config.confidential_pushed_request_throttle)
+        } else {
+            (pushed_request_key(&client.id, address), &self.config.pushed_request_throttle)
+        };
+        let attempts = self.store.record_attempt(&key, now, policy).await?;
         if let Some(wait) = attempts.refused(now) {
             tracing::warn!(address = ?address, client_id = %client.id, "pushed authorization requests throttled");
             return Err(OAuthError::new(ErrorCode::InvalidRequest, "too many pushed requests; try again later")

@@ -46,10 +46,15 @@ impl ThrottlePolicy {
     pub const DEVICE_AUTHORIZATION: Self =
         Self { max_attempts: 30, window: Duration::from_secs(60), lockout: Duration::from_secs(60) };
 
-    /// Pushed authorization requests (RFC 9126) per client address: 60 a minute, then a minute's wait. Each one is
-    /// stored for its lifetime, so this bounds what one address keeps stored.
+    /// Pushed authorization requests (RFC 9126) of a public client per client address: 60 a minute, then a
+    /// minute's wait. Each one is stored for its lifetime, so this bounds what one address keeps stored.
     pub const PUSHED_REQUEST: Self =
         Self { max_attempts: 60, window: Duration::from_secs(60), lockout: Duration::from_secs(60) };
+
+    /// Pushed authorization requests (RFC 9126) of one confidential client, from wherever: 1200 a minute (its
+    /// users' logins all come through its servers), then a minute's wait.
+    pub const CONFIDENTIAL_PUSHED_REQUEST: Self =
+        Self { max_attempts: 1200, window: Duration::from_secs(60), lockout: Duration::from_secs(60) };
 
     /// A policy of `max_attempts` per `window`, then `lockout`.
     pub const fn new(max_attempts: u32, window: Duration, lockout: Duration) -> Self {
@@ -115,9 +120,11 @@ pub(crate) fn device_authorization_key(address: Option<IpAddr>) -> SecretHash {
     SecretHash::of(&format!("device_authorization\0{}", address_bucket(address)))
 }
 
-/// The key of pushed authorization requests from `address`.
-pub(crate) fn pushed_request_key(address: Option<IpAddr>) -> SecretHash {
-    SecretHash::of(&format!("pushed_request\0{}", address_bucket(address)))
+/// The key of pushed authorization requests by `client_id` from `address` (`None`: from anywhere, for a
+/// confidential client, whose pushes all come from its own servers).
+pub(crate) fn pushed_request_key(client_id: &str, address: Option<IpAddr>) -> SecretHash {
+    let from = address.map_or_else(|| "*".to_owned(), |a| address_bucket(Some(a)));
+    SecretHash::of(&format!("pushed_request\0{client_id}\0{from}"))
 }
 
 /// The key of user code entries in the app's browser session `session`.

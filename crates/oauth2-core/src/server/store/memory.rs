@@ -98,7 +98,9 @@ const MAX_DEVICE_CODES: usize = 100_000;
 
 /// Pushed authorization requests kept at most: when the table is full, expired ones go, and a new one is refused
 /// (503) while every one kept is alive.
-const MAX_PUSHED: usize = 100_000;
+/// Each may carry up to about 14 KiB (state, nonce and login_hint of 2 KiB, eight resources), so this bounds them
+/// to a few hundred MiB at worst; a few KiB is usual.
+const MAX_PUSHED: usize = 20_000;
 
 /// Device authorizations by the hash of their device code (with the hash of their user code), and the user codes'
 /// index into them.

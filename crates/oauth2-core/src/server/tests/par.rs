@@ -49,7 +49,7 @@ fn is_page(r: Result<AuthorizationRequest, AuthorizeError>) -> bool {
 }
 
 #[test]
-fn rfc9126_2_2_the_answer_is_201_with_a_single_use_request_uri_and_expires_in() {
+fn rfc9126_2_2_the_answer_is_201_with_a_fresh_request_uri_and_expires_in() {
     let s = server();
     let r = block_on(s.pushed_authorization_request(par_post(&web_request(), web_auth().as_deref()), now()));
     assert_eq!(r.status(), StatusCode::CREATED, "{}", json(&r));
@@ -59,7 +59,7 @@ fn rfc9126_2_2_the_answer_is_201_with_a_single_use_request_uri_and_expires_in() 
     let uri = body["request_uri"].as_str().unwrap();
     let random = uri.strip_prefix(PREFIX).expect("the RFC's URN prefix");
     let bits = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(random).unwrap().len() * 8;
-    assert!(bits >= 128, "at least 128 random bits: {bits}");
+    assert_eq!(bits, 256, "256 random bits (the RFC asks for at least 128)");
     let other = push(&s, &web_request(), now());
     assert_ne!(other, uri, "a fresh one each time");
     assert_eq!(r.extensions().get::<ClientId>().map(|c| c.0.as_str()), Some("web"), "for the access log");
@@ -229,6 +229,11 @@ fn rfc9126_6_a_client_registered_to_push_is_refused_without_par() {
     assert!(location.starts_with("https://app.example/cb?"), "the redirect URI is trusted: {location}");
     assert_eq!(p.get("error"), Some("invalid_request"));
     assert_eq!(p.get("state"), Some("pushed"));
+    // Refused for not pushing before anything else is looked at.
+    let (_, p) = redirect_error(block_on(s.authorization_request(&format!("{query}&prompt=none"), now())).unwrap_err());
+    assert_eq!(p.get("error"), Some("invalid_request"), "not login_required");
+    let unregistered = "client_id=web&response_type=code&redirect_uri=https%3A%2F%2Fevil.example%2Fcb";
+    assert!(is_page(block_on(s.authorization_request(unregistered, now()))), "and never to an untrusted URI");
     let uri = push(&s, &web_request(), now());
     assert!(authorize_with(&s, "web", &uri, now()).is_ok(), "pushed, it goes through");
     // Other clients are not concerned.
@@ -268,20 +273,30 @@ fn rfc9126_5_the_metadata_names_the_endpoint_and_the_server_wide_requirement() {
 }
 
 #[test]
-fn rfc9126_2_pushed_requests_are_throttled_per_address() {
+fn rfc9126_2_3_pushes_are_throttled_per_client_and_address() {
     let s = server();
-    let from = |ip: &str| {
-        let mut r = par_post(&web_request(), web_auth().as_deref());
+    let native = format!(
+        "client_id=native&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&scope=read\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256"
+    );
+    let from = |body: &str, auth: Option<String>, ip: &str| {
+        let mut r = par_post(body, auth.as_deref());
         r.extensions_mut().insert(ClientAddress(ip.parse().unwrap()));
         r
     };
     for i in 0..60 {
-        let r = block_on(s.pushed_authorization_request(from("203.0.113.7"), now()));
+        let r = block_on(s.pushed_authorization_request(from(&native, None, "203.0.113.7"), now()));
         assert_eq!(r.status(), 201, "request {i}");
     }
-    let r = block_on(s.pushed_authorization_request(from("203.0.113.7"), now()));
-    assert_eq!(r.status(), 429);
+    let r = block_on(s.pushed_authorization_request(from(&native, None, "203.0.113.7"), now()));
+    assert_eq!(r.status(), 429, "a public client, from one address");
     assert!(r.headers().contains_key("retry-after"));
-    let r = block_on(s.pushed_authorization_request(from("198.51.100.1"), now()));
+    let r = block_on(s.pushed_authorization_request(from(&native, None, "198.51.100.1"), now()));
     assert_eq!(r.status(), 201, "another address is not concerned");
+    // A confidential client pushes for all its users from its servers: its own, larger budget, whoever else is
+    // throttled at that address.
+    for i in 0..200 {
+        let r = block_on(s.pushed_authorization_request(from(&web_request(), web_auth(), "203.0.113.7"), now()));
+        assert_eq!(r.status(), 201, "confidential request {i}");
+    }
 }
