@@ -106,6 +106,8 @@
 #![warn(missing_docs)]
 
 // The shared wire types, at the bottom: both sides and the resource server use them.
+#[cfg(feature = "jose")]
+pub mod dpop;
 pub mod error;
 pub mod form;
 pub mod grant;

@@ -54,6 +54,10 @@ secret_type!(
     ClientSecret
 );
 secret_type!(
+    /// A private key as a JSON Web Key (a client's DPoP key, RFC 9449): keep it where only its owner reads it.
+    PrivateJwk
+);
+secret_type!(
     /// An access token (RFC 6749 §1.4).
     AccessToken
 );

@@ -197,6 +197,30 @@ impl SigningKey {
         })
     }
 
+    /// The private key as a JWK (RFC 7518 §6.2.2, RFC 8037 §2) with its `kid`: `EC` keys and `OKP` keys only (an
+    /// RSA key is kept as [PKCS#8](Self::to_pkcs8)). Handle it as the secret it is.
+    pub fn to_private_jwk(&self) -> Result<String, JoseError> {
+        use aws_lc_rs::encoding::AsBigEndian;
+        let failed = |_| JoseError::Key("the key could not be encoded");
+        let d = match &self.pair {
+            Pair::Rsa(_) => return Err(JoseError::Key("an RSA key is kept as PKCS#8")),
+            Pair::Ec(ec) => {
+                let d: aws_lc_rs::encoding::EcPrivateKeyBin<'_> = ec.private_key().as_be_bytes().map_err(failed)?;
+                b64(d.as_ref())
+            }
+            Pair::Ed(ed) => {
+                let seed = ed.seed().map_err(failed)?;
+                let d: aws_lc_rs::encoding::Curve25519SeedBin<'_> = seed.as_be_bytes().map_err(failed)?;
+                b64(d.as_ref())
+            }
+        };
+        let mut jwk = serde_json::to_value(self.public_jwk()).map_err(|_| JoseError::Malformed("private JWK"))?;
+        if let Some(members) = jwk.as_object_mut() {
+            members.insert("d".into(), d.into());
+        }
+        Ok(jwk.to_string())
+    }
+
     /// Signs `claims` as a compact JWS whose header has this key's `alg` and `kid`, and `typ` when given
     /// (`JWT`, `at+jwt`, `dpop+jwt`).
     pub fn sign(&self, typ: Option<&str>, claims: &impl Serialize) -> Result<String, JoseError> {
