@@ -55,6 +55,11 @@ pub enum ErrorCode {
     SlowDown,
     /// The device code expired: start a new device authorization request (RFC 8628 §3.5).
     ExpiredToken,
+    /// The DPoP proof is missing where one is required, malformed, for another request, too old, replayed, or of
+    /// another key than the token's (RFC 9449 §5, §7.1).
+    InvalidDpopProof,
+    /// The DPoP proof must carry the server's nonce, given in the `DPoP-Nonce` header (RFC 9449 §8, §9).
+    UseDpopNonce,
     /// A code not registered in RFC 6749, 6750 or 7009, kept as received.
     Other(String),
 }
@@ -83,6 +88,8 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::Other(s) => s,
         }
     }
@@ -110,6 +117,8 @@ impl ErrorCode {
             "authorization_pending" => Self::AuthorizationPending,
             "slow_down" => Self::SlowDown,
             "expired_token" => Self::ExpiredToken,
+            "invalid_dpop_proof" => Self::InvalidDpopProof,
+            "use_dpop_nonce" => Self::UseDpopNonce,
             other => Self::Other(other.to_owned()),
         }
     }

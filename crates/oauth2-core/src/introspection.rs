@@ -73,9 +73,28 @@ pub struct Introspection {
     /// The token's identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The key the token is bound to (RFC 7800 §3.1; RFC 9449 §6.2: `cnf.jkt`, a DPoP key's thumbprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// Any other member.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A `cnf` (confirmation) claim (RFC 7800 §3.1): the key a token's presenter must prove it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Confirmation {
+    /// The RFC 7638 thumbprint of a DPoP key (RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+}
+
+impl Confirmation {
+    /// The confirmation of a DPoP key by its thumbprint.
+    pub fn jkt(jkt: impl Into<String>) -> Self {
+        Self { jkt: Some(jkt.into()) }
+    }
 }
 
 impl Introspection {
@@ -94,6 +113,7 @@ impl Introspection {
             aud: None,
             iss: None,
             jti: None,
+            cnf: None,
             extra: serde_json::Map::new(),
         }
     }

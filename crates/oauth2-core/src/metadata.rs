@@ -37,6 +37,9 @@ pub struct AuthorizationServerMetadata {
     /// Whether every authorization request must be pushed first (RFC 9126 §5; `false` when absent).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// The algorithms of the DPoP proofs the server accepts (RFC 9449 §5.1); absent: it does not support DPoP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
     /// Dynamic client registration (RFC 7591).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,

@@ -74,7 +74,8 @@
 //! | `oauth2_codes` | `hash` | the code's family and client, its `CodeRecord` as JSON, `used`, `expires_at`; indexed by family and expiry |
 //! | `oauth2_device_codes` | `hash` (of the device code) | RFC 8628 device authorizations: the user code's hash (unique), the client, the `DeviceCodeRecord` as JSON (scope, interval, last poll, status and, once approved, the grant), `expires_at` (schema 6) |
 //! | `oauth2_pushed_requests` | `hash` (of the `request_uri`) | RFC 9126 pushed authorization requests: the client, the validated `AuthorizationRequest` as JSON, `expires_at`; a use deletes the row (schema 7) |
-//! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse), `auth_time` (the user's login, for OpenID Connect; schema 4), `resources` (RFC 8707, space-separated; schema 5); indexed by family and expiry (a client's tokens are found through its families) |
+//! | `oauth2_tokens` | `hash` | access and refresh tokens: `refresh`, family, client, subject, scope, `issued_at`, `expires_at`, `used` (a rotated refresh token, kept until it expires to detect reuse), `auth_time` (the user's login, for OpenID Connect; schema 4), `resources` (RFC 8707, space-separated; schema 5), `jkt` (the DPoP key a token is bound to, RFC 9449; schema 8); indexed by family and expiry (a client's tokens are found through its families) |
+//! | `oauth2_dpop_proofs` | `id` (of the proof's key thumbprint and `jti`) | RFC 9449 proofs seen, until they are too old to be accepted: an insert that finds a live row is a replay (schema 8) |
 //! | `oauth2_throttle` | `key` (a hash) | attempts in the current window, its start, any lockout, `forget_at` |
 //! | `oauth2_changes` | `seq` | the feed the caches read: a revoked family, a revoked access token or a changed client per row, and when (kept ten minutes); PostgreSQL adds the writing transaction's id |
 //! | `oauth2_denied_tokens` | `jti` | revoked JWT access tokens that have no row of their own (client credentials), by their `jti`'s SHA-256, until they expire (schema 5) |
@@ -136,7 +137,7 @@ mod common {
     pub(crate) use oauth2_core::server::store::{
         Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant,
         GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore,
-        RegisteredClient, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+        RegisteredClient, ReplayStore, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
     };
 
     /// `t` as Unix nanoseconds (exact from 1970 to 2262; outside that, clamped).

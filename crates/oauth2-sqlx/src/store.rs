@@ -358,8 +358,8 @@ macro_rules! sql_store {
             /// Deletes what can no longer be used at `now`, in batches of `batch` rows (each batch its own short
             /// statement, never inside a token request): expired codes and tokens (spent refresh tokens are kept
             /// until they expire, so reuse is still detected), families whose last code or token expired (revoked
-            /// ones included: nothing of them can come back), expired device authorizations and pushed
-            /// authorization requests, and throttle records whose window and lockout are over, and rows of the change feed older than its retention (ten minutes by this host's clock, as the
+            /// ones included: nothing of them can come back), expired device authorizations, pushed
+            /// authorization requests and DPoP proofs, and throttle records whose window and lockout are over, and rows of the change feed older than its retention (ten minutes by this host's clock, as the
             /// rows were stamped: not by `now`, which may be a test's). Returns how many rows went.
             pub async fn purge_expired(&self, now: SystemTime, batch: u32) -> Result<u64, StoreError> {
                 let statements = [
@@ -375,6 +375,8 @@ macro_rules! sql_store {
                      (SELECT hash FROM oauth2_device_codes WHERE expires_at <= $1 LIMIT $2)",
                     "DELETE FROM oauth2_pushed_requests WHERE hash IN \
                      (SELECT hash FROM oauth2_pushed_requests WHERE expires_at <= $1 LIMIT $2)",
+                    "DELETE FROM oauth2_dpop_proofs WHERE id IN \
+                     (SELECT id FROM oauth2_dpop_proofs WHERE expires_at <= $1 LIMIT $2)",
                 ];
                 let mut total = 0;
                 let forget_changes = nanos(SystemTime::now().checked_sub(RETENTION).unwrap_or(UNIX_EPOCH));
@@ -907,6 +909,25 @@ macro_rules! sql_store {
                     .await
                     .map_err(failed("update a device code"))?;
                 Ok(())
+            }
+        }
+
+        impl ReplayStore for $store {
+            async fn first_use(&self, id: &SecretHash, until: SystemTime, now: SystemTime) -> Result<bool, StoreError> {
+                // One statement: a new id is inserted, an expired one taken over; a live one is left as it is and
+                // returns no row. Of concurrent uses, one inserts.
+                let row = sqlx::query(
+                    "INSERT INTO oauth2_dpop_proofs (id, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE oauth2_dpop_proofs.expires_at <= $3 RETURNING expires_at",
+                )
+                .bind(id.as_bytes().to_vec())
+                .bind(nanos(until))
+                .bind(nanos(now))
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(failed("remember a DPoP proof"))?;
+                Ok(row.is_some())
             }
         }
 

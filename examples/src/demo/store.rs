@@ -11,7 +11,7 @@ use oauth2_core::secret::SecretHash;
 use oauth2_core::server::MemoryStore;
 use oauth2_core::server::store::{
     Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStore, GrantId, GrantStore,
-    KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, RegisteredClient, Rotation,
+    KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, RegisteredClient, ReplayStore, Rotation,
     ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use oauth2_sqlx::{PgStore, SqliteStore};
@@ -169,6 +169,12 @@ impl ThrottleStore for DemoStore {
     }
     async fn clear_attempts(&self, key: &SecretHash) -> Result<(), StoreError> {
         delegate!(self, s => s.clear_attempts(key).await)
+    }
+}
+
+impl ReplayStore for DemoStore {
+    async fn first_use(&self, id: &SecretHash, until: SystemTime, now: SystemTime) -> Result<bool, StoreError> {
+        delegate!(self, s => s.first_use(id, until, now).await)
     }
 }
 

@@ -67,13 +67,22 @@ pub struct AccessGrant {
     /// The resources it is for (RFC 8707; a JWT's `aud`). Empty when the token names none: it is for the
     /// authorization server's own resources (a JWT then says the issuer).
     pub audience: Arc<[String]>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 §6, `cnf.jkt`): then it is accepted only with
+    /// a proof signed by that key, under the `DPoP` scheme. `None` for a Bearer token.
+    pub jkt: Option<Arc<str>>,
 }
 
 impl AccessGrant {
     /// A grant for `client_id` on behalf of `subject`, with `scope`, until `expires_at` (for stores that build one),
     /// naming no resource.
     pub fn new(subject: Option<Arc<str>>, client_id: Arc<str>, scope: Arc<Scope>, expires_at: SystemTime) -> Self {
-        Self { subject, client_id, scope, expires_at, audience: no_audience() }
+        Self { subject, client_id, scope, expires_at, audience: no_audience(), jkt: None }
+    }
+
+    /// Bound to the DPoP key of thumbprint `jkt` (RFC 9449 §6), or not.
+    pub fn with_jkt(mut self, jkt: Option<Arc<str>>) -> Self {
+        self.jkt = jkt;
+        self
     }
 
     /// With the resources it is for.

@@ -115,6 +115,9 @@ pub struct ServerConfig {
     /// How the pushed authorization requests of a confidential client are throttled, from all its addresses
     /// together (default [`ThrottlePolicy::CONFIDENTIAL_PUSHED_REQUEST`]: 1200 a minute).
     pub confidential_pushed_request_throttle: ThrottlePolicy,
+    /// How far a DPoP proof's `iat` may be from the server's clock, either way (RFC 9449 §11.1; default 60 s, at
+    /// most 5 minutes). Proofs are remembered for this long, and a little more, to refuse their replay.
+    pub dpop_proof_window: Duration,
 }
 
 impl ServerConfig {
@@ -152,6 +155,7 @@ impl ServerConfig {
             require_pushed_authorization_requests: false,
             pushed_request_throttle: ThrottlePolicy::PUSHED_REQUEST,
             confidential_pushed_request_throttle: ThrottlePolicy::CONFIDENTIAL_PUSHED_REQUEST,
+            dpop_proof_window: Duration::from_secs(60),
         }
     }
 
@@ -316,6 +320,12 @@ impl ServerConfig {
     /// How long a pushed request's `request_uri` is good (RFC 9126 §2.2; at least 1 s is used).
     pub fn pushed_request_lifetime(mut self, lifetime: Duration) -> Self {
         self.pushed_request_lifetime = lifetime.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Sets how far a DPoP proof's `iat` may be from the server's clock (at least 1 s, at most 5 minutes).
+    pub fn dpop_proof_window(mut self, window: Duration) -> Self {
+        self.dpop_proof_window = window.clamp(Duration::from_secs(1), Duration::from_secs(300));
         self
     }
 

@@ -41,6 +41,7 @@
 
 mod access;
 mod config;
+mod dpop;
 mod endpoint;
 #[cfg(feature = "jose")]
 pub mod keys;
@@ -62,7 +63,8 @@ pub use endpoint::token::TokenResponse;
 pub use rules::redirect_uri::redirect_uri_allowed;
 pub use store::{
     ClientStore, CodeRecord, CodeUse, DeviceStore, Grant, GrantId, GrantStore, InvalidGrantId, Maintenance,
-    MemoryStore, PushedRequestStore, RegisteredClient, Rotation, Store, ThrottlePolicy, ThrottleStore, TokenRecord,
+    MemoryStore, PushedRequestStore, RegisteredClient, ReplayStore, Rotation, Store, ThrottlePolicy, ThrottleStore,
+    TokenRecord,
 };
 
 /// The client an endpoint's response was for, once it authenticated: in the extensions of the responses of
@@ -148,6 +150,9 @@ pub struct AuthorizationServer<S> {
     userinfo: Option<(UserInfoClaims, Vec<String>)>,
     #[cfg(feature = "jose")]
     keys: keys::KeyRing,
+    /// The DPoP nonces it gives and requires (RFC 9449 §8), if any.
+    #[cfg(feature = "jose")]
+    dpop_nonces: Option<crate::dpop::NonceIssuer>,
 }
 
 impl<S> std::fmt::Debug for AuthorizationServer<S> {
@@ -168,6 +173,8 @@ impl<S: Store> AuthorizationServer<S> {
             userinfo: None,
             #[cfg(feature = "jose")]
             keys: keys::KeyRing::default(),
+            #[cfg(feature = "jose")]
+            dpop_nonces: None,
         }
     }
 

@@ -975,6 +975,12 @@ impl GrantStore for Faulty {
     }
 }
 
+impl crate::server::store::ReplayStore for Faulty {
+    async fn first_use(&self, id: &SecretHash, until: SystemTime, now: SystemTime) -> Result<bool, StoreError> {
+        self.0.first_use(id, until, now).await
+    }
+}
+
 impl crate::server::store::PushedRequestStore for Faulty {
     async fn store_pushed_request(
         &self,

@@ -60,6 +60,10 @@ pub struct AuthorizationRequest {
     /// The resources the tokens are for (RFC 8707 §2), the client's to ask for; empty: the issuer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The thumbprint of the DPoP key the code is bound to (RFC 9449 §10, `dpop_jkt`; or the key of the proof that
+    /// came with the pushed request): the token request must bring a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why an authorization request was refused. Its `Display` says why, naming the client or redirect URI it
@@ -210,6 +214,7 @@ fn started(client: &RegisteredClient, params: &FormParams) -> Result<Authorizati
         max_age: None,
         prompt: Vec::new(),
         resources: Vec::new(),
+        dpop_jkt: None,
     })
 }
 
@@ -265,6 +270,14 @@ pub(crate) fn check_request(
                 request.code_challenge = Some(challenge);
             }
         }
+    }
+    // RFC 9449 §10: the code is bound to a DPoP key; its thumbprint is a SHA-256, base64url.
+    if let Some(jkt) = params.get("dpop_jkt") {
+        let well_formed = jkt.len() == 43 && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !well_formed || response_type != ResponseType::Code {
+            return fail(ErrorCode::InvalidRequest, "dpop_jkt must be a key thumbprint, with response_type=code");
+        }
+        request.dpop_jkt = Some(jkt.to_owned());
     }
     // OpenID Connect Core §3.1.2.1.
     request.nonce = params.get("nonce").map(str::to_owned);
@@ -430,6 +443,7 @@ impl<S: Store> AuthorizationServer<S> {
             scope: scope.clone(),
             auth_time: Some(logged_in_at),
             resources: request.resources.clone(),
+            jkt: request.dpop_jkt.clone(),
         };
         let scope_s = scope.to_string();
         let store_failed = |_| {
@@ -578,6 +592,7 @@ mod tests {
             max_age: None,
             prompt: Vec::new(),
             resources: Vec::new(),
+            dpop_jkt: None,
         }
     }
 

@@ -260,6 +260,7 @@ impl<S: Store> AuthorizationServer<S> {
             scope,
             auth_time: Some(logged_in_at),
             resources: request.resources.clone(),
+            jkt: None,
         };
         self.decide(request, DeviceDecision::Approve(grant), now).await
     }
@@ -311,10 +312,11 @@ impl<S: Store> AuthorizationServer<S> {
     /// issued in one atomic step with the code's redemption, exactly once.
     pub(super) async fn device_code_grant(
         &self,
-        client: &RegisteredClient,
+        to: super::token::Bind<'_>,
         params: &FormParams,
         now: SystemTime,
     ) -> Result<TokenResponse, OAuthError> {
+        let client = to.client;
         let code = params.get("device_code").ok_or_else(|| OAuthError::invalid_request("device_code is required"))?;
         let hash = SecretHash::of(code);
         let (record, too_soon) = self
@@ -327,7 +329,7 @@ impl<S: Store> AuthorizationServer<S> {
             Err(e) => return Err(e),
         };
         let refresh = issues_refresh(&self.config, client).then(|| grant.clone());
-        let mut issued = self.records(grant, refresh, now).await?;
+        let mut issued = self.records(grant, refresh, to, now).await?;
         // A device grant has a user, so its access token is always stored.
         let access = issued.access.take().ok_or_else(|| OAuthError::new(ErrorCode::ServerError, "no token record"))?;
         self.attach_id_token(client, &access.1.grant, None, &mut issued.body, now).await?;

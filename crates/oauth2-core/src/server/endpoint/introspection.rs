@@ -100,8 +100,10 @@ pub(crate) fn introspection_of(
     info.sub = Some(record.grant.subject.unwrap_or_else(|| record.grant.client_id.clone()));
     info.aud = Some(resource::audience(issuer, &record.grant.resources));
     // RFC 7662 §2.2: `token_type` is an access token type (RFC 6749 §7.1); a refresh token has none.
+    // RFC 9449 §6.2: a DPoP-bound token says so, and names its key.
     if let Kind::Access(jti) = kind {
-        info.token_type = Some("Bearer".into());
+        info.token_type = Some(if record.grant.jkt.is_some() { "DPoP" } else { "Bearer" }.into());
+        info.cnf = record.grant.jkt.clone().map(crate::introspection::Confirmation::jkt);
         info.jti = jti;
     }
     info.exp = Some(unix(record.expires_at));

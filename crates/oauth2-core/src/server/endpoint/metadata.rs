@@ -30,6 +30,10 @@ impl<S: Store> AuthorizationServer<S> {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             #[cfg(feature = "jose")]
             jwks_uri: Some(c.url(&c.jwks_path)),
+            #[cfg(feature = "jose")]
+            dpop_signing_alg_values_supported: Some(
+                crate::dpop::ALGORITHMS.iter().map(|a| a.as_str().to_owned()).collect(),
+            ),
             scopes_supported: c.scopes_supported.as_ref().map(|s| s.iter().map(str::to_owned).collect()),
             response_types_supported: [(GrantType::AuthorizationCode, "code"), (GrantType::Implicit, "token")]
                 .into_iter()

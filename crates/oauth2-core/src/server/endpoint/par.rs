@@ -48,7 +48,7 @@ impl<S: Store> AuthorizationServer<S> {
             Ok(response) => response,
             Err(e) => e.into_response(),
         };
-        with_client(response, client)
+        with_client(self.with_dpop_nonce(response, now), client)
     }
 
     async fn pushed_inner<B: AsRef<[u8]>>(
@@ -64,7 +64,7 @@ impl<S: Store> AuthorizationServer<S> {
         if params.get("request_uri").is_some() {
             return Err(OAuthError::invalid_request("request_uri must not be pushed"));
         }
-        let validated = self.validate(&client, &params).map_err(|e| match e {
+        let mut validated = self.validate(&client, &params).map_err(|e| match e {
             // §2.3: what /authorize shows as a page (the redirect URI) is invalid_request here.
             AuthorizeError::Page(text) => OAuthError::invalid_request(text),
             AuthorizeError::Unavailable(text) => OAuthError::new(ErrorCode::TemporarilyUnavailable, text),
@@ -87,6 +87,13 @@ impl<S: Store> AuthorizationServer<S> {
             return Err(OAuthError::new(ErrorCode::InvalidRequest, "too many pushed requests; try again later")
                 .with_status(StatusCode::TOO_MANY_REQUESTS)
                 .with_retry_after(wait));
+        }
+        // RFC 9449 §10.1: a proof at /par binds the code to its key, as `dpop_jkt` does; both must then agree.
+        if let Some(jkt) = self.dpop_proof(request, &self.config.pushed_authorization_request_path, now).await? {
+            if validated.dpop_jkt.as_ref().is_some_and(|given| *given != jkt) {
+                return Err(crate::server::dpop::invalid_proof("dpop_jkt is not the thumbprint of the proof's key"));
+            }
+            validated.dpop_jkt = Some(jkt);
         }
         let request_uri = format!("{REQUEST_URI_PREFIX}{}", self.new_secret());
         let lifetime = self.config.pushed_request_lifetime.max(std::time::Duration::from_secs(1));

@@ -20,7 +20,16 @@ use crate::server::rules::request::form_of;
 use crate::server::rules::resource;
 use crate::server::rules::scope::decide_scope;
 use crate::server::store::{CodeRecord, CodeUse, Grant, RegisteredClient, Rotation, Store, TokenRecord};
+use crate::server::dpop::key_matches;
 use crate::server::{AuthorizationServer, ClientAddress, ClientId, ServerConfig, with_client};
+
+/// Who tokens are issued to: the authenticated client, and the thumbprint of the DPoP key they are bound to, if the
+/// request came with a proof.
+#[derive(Clone, Copy)]
+pub(crate) struct Bind<'a> {
+    pub(crate) client: &'a RegisteredClient,
+    pub(crate) jkt: Option<&'a str>,
+}
 
 impl<S: Store> AuthorizationServer<S> {
     /// Answers a token request (RFC 6749 §3.2): authorization code (§4.1.3), password (§4.3), client credentials
@@ -32,7 +41,7 @@ impl<S: Store> AuthorizationServer<S> {
             Ok(body) => body.into_response(),
             Err(e) => e.into_response(),
         };
-        with_client(response, client)
+        with_client(self.with_dpop_nonce(response, now), client)
     }
 
     async fn token_inner<B: AsRef<[u8]>>(
@@ -44,28 +53,41 @@ impl<S: Store> AuthorizationServer<S> {
         let params = form_of(request, self.config.max_body_bytes)?;
         let client = self.authenticate_client(request.headers(), &params).await?;
         *seen = Some(ClientId(client.id.clone()));
-        match grant_allowed(&self.config, &client, params.get("grant_type"))? {
-            GrantType::AuthorizationCode => self.code_grant(&client, &params, now).await,
+        let grant = grant_allowed(&self.config, &client, params.get("grant_type"))?;
+        // RFC 9449 §5: the proof is checked (and its jti spent) before the grant is looked at.
+        let jkt = self.dpop_proof(request, &self.config.token_path, now).await?;
+        if client.dpop_bound_access_tokens && jkt.is_none() {
+            return Err(super::super::dpop::invalid_proof("this client must send a DPoP proof"));
+        }
+        let to = Bind { client: &client, jkt: jkt.as_deref() };
+        match grant {
+            GrantType::AuthorizationCode => self.code_grant(to, &params, now).await,
             GrantType::Password => {
                 let address = request.extensions().get::<ClientAddress>().map(|a| a.0);
-                self.password_grant(&client, &params, address, now).await
+                self.password_grant(to, &params, address, now).await
             }
-            GrantType::ClientCredentials => self.client_credentials_grant(&client, &params, now).await,
-            GrantType::DeviceCode => self.device_code_grant(&client, &params, now).await,
-            _ => self.refresh_grant(&client, &params, now).await,
+            GrantType::ClientCredentials => self.client_credentials_grant(to, &params, now).await,
+            GrantType::DeviceCode => self.device_code_grant(to, &params, now).await,
+            _ => self.refresh_grant(to, &params, now).await,
         }
     }
 
     /// The tokens of one issuance: an access token for `access`, and a refresh token for `refresh` when given (a
     /// refresh token keeps the whole grant when the access token was narrowed to less scope or fewer resources).
+    /// The access token is bound to the proof's key (RFC 9449 §6), and so is a public client's refresh token (§5);
+    /// a confidential client's refresh token is not, as the client authenticates to use it.
     pub(super) async fn records(
         &self,
-        access: Grant,
+        mut access: Grant,
         refresh: Option<Grant>,
+        to: Bind<'_>,
         now: SystemTime,
     ) -> Result<Issued, OAuthError> {
         let scope = (!access.scope.is_empty()).then(|| access.scope.to_string());
-        let refresh = refresh.map(|grant| {
+        access.jkt = to.jkt.map(str::to_owned);
+        let bound = access.jkt.is_some();
+        let refresh = refresh.map(|mut grant| {
+            grant.jkt = if to.client.is_confidential() { None } else { to.jkt.map(str::to_owned) };
             let token = self.new_secret();
             let record =
                 TokenRecord { grant, issued_at: now, expires_at: later(now, self.config.refresh_token_lifetime) };
@@ -73,7 +95,7 @@ impl<S: Store> AuthorizationServer<S> {
         });
         let minted = self.mint_access(access, refresh.is_some(), now).await?;
         let body = TokenResponse {
-            token_type: "Bearer",
+            token_type: if bound { "DPoP" } else { "Bearer" },
             expires_in: self.config.current_access_token_lifetime().as_secs(),
             // §3.3: a scope has at least one token, so an empty one is left out.
             scope,
@@ -84,9 +106,15 @@ impl<S: Store> AuthorizationServer<S> {
         Ok(Issued { body, access: minted.stored, refresh: refresh.map(|(h, _, r)| (h, r)) })
     }
 
-    async fn issue(&self, grant: Grant, with_refresh: bool, now: SystemTime) -> Result<TokenResponse, OAuthError> {
+    async fn issue(
+        &self,
+        grant: Grant,
+        with_refresh: bool,
+        to: Bind<'_>,
+        now: SystemTime,
+    ) -> Result<TokenResponse, OAuthError> {
         let refresh = with_refresh.then(|| grant.clone());
-        let issued = self.records(grant, refresh, now).await?;
+        let issued = self.records(grant, refresh, to, now).await?;
         let Some(access) = issued.access else {
             // A self-contained JWT (client credentials): nothing to store, nothing to revoke as a family.
             return Ok(issued.body);
@@ -100,22 +128,23 @@ impl<S: Store> AuthorizationServer<S> {
 
     /// §4.1.3 with RFC 7636 §4.6: look the code up → [`check_code`] → redeem it and store its tokens in one atomic
     /// step, which also revokes what a replayed code issued (§4.1.2, RFC 9700 §4.2.4).
-    async fn code_grant(
-        &self,
-        client: &RegisteredClient,
-        params: &FormParams,
-        now: SystemTime,
-    ) -> Result<TokenResponse, OAuthError> {
+    async fn code_grant(&self, to: Bind<'_>, params: &FormParams, now: SystemTime) -> Result<TokenResponse, OAuthError> {
+        let client = to.client;
         let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let hash = SecretHash::of(code);
         let (record, used) = self.store.code(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
         check_code(client, &record, used, params, now)?;
+        // RFC 9449 §10: a code bound by `dpop_jkt` is redeemed with a proof of that key. A replay goes on, to be
+        // detected (and its grant revoked) by the redemption.
+        if !used {
+            key_matches(record.grant.jkt.as_deref(), to.jkt, "code")?;
+        }
         let resources = resource::narrowed(client, &record.grant.resources, resource::requested(params)?)?;
         let grant_id = record.grant.id;
         let nonce = record.nonce;
         let access = Grant { resources, ..record.grant.clone() };
         let refresh = issues_refresh(&self.config, client).then_some(record.grant);
-        let mut issued = self.records(access, refresh, now).await?;
+        let mut issued = self.records(access, refresh, to, now).await?;
         // A code's grant has a user, so its access token is always stored.
         let access = issued.access.take().ok_or_else(|| OAuthError::new(ErrorCode::ServerError, "no token record"))?;
         // Signed before the atomic step, so that nothing can fail after the code is spent.
@@ -134,11 +163,12 @@ impl<S: Store> AuthorizationServer<S> {
     /// client `address` (§4.3.2).
     async fn password_grant(
         &self,
-        client: &RegisteredClient,
+        to: Bind<'_>,
         params: &FormParams,
         address: Option<IpAddr>,
         now: SystemTime,
     ) -> Result<TokenResponse, OAuthError> {
+        let client = to.client;
         let username = params.get("username").ok_or_else(|| OAuthError::invalid_request("username is required"))?;
         let password = params.get("password").ok_or_else(|| OAuthError::invalid_request("password is required"))?;
         let scope = self.resolve_scope(client, params.get("scope"))?;
@@ -151,17 +181,19 @@ impl<S: Store> AuthorizationServer<S> {
             scope,
             auth_time: Some(now),
             resources,
+            jkt: None,
         };
-        self.issue(grant, issues_refresh(&self.config, client), now).await
+        self.issue(grant, issues_refresh(&self.config, client), to, now).await
     }
 
     /// §4.4: confidential clients only; no refresh token unless the client opted in (§4.4.3).
     async fn client_credentials_grant(
         &self,
-        client: &RegisteredClient,
+        to: Bind<'_>,
         params: &FormParams,
         now: SystemTime,
     ) -> Result<TokenResponse, OAuthError> {
+        let client = to.client;
         if !client.is_confidential() {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -177,29 +209,32 @@ impl<S: Store> AuthorizationServer<S> {
             scope,
             auth_time: None,
             resources,
+            jkt: None,
         };
-        self.issue(grant, client.refresh_on_client_credentials && issues_refresh(&self.config, client), now).await
+        let with_refresh = client.refresh_on_client_credentials && issues_refresh(&self.config, client);
+        self.issue(grant, with_refresh, to, now).await
     }
 
     /// §6 with rotation (RFC 9700 §4.14.2): look the refresh token up → [`refresh_scope`] → rotate it in one
     /// compare-and-swap, which also revokes the whole grant when the token was spent already. The new refresh
     /// token keeps the original scope.
-    async fn refresh_grant(
-        &self,
-        client: &RegisteredClient,
-        params: &FormParams,
-        now: SystemTime,
-    ) -> Result<TokenResponse, OAuthError> {
+    async fn refresh_grant(&self, to: Bind<'_>, params: &FormParams, now: SystemTime) -> Result<TokenResponse, OAuthError> {
+        let client = to.client;
         let token =
             params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let hash = SecretHash::of(token);
         let (record, used) =
             self.store.refresh_token(&hash).await?.ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
         let scope = refresh_scope(client, &record, used, params.get("scope"), now)?;
+        // RFC 9449 §5: a public client's refresh token is used with a proof of the key it is bound to. A reuse goes
+        // on, to be detected (and its grant revoked) by the rotation.
+        if !used {
+            key_matches(record.grant.jkt.as_deref(), to.jkt, "refresh token")?;
+        }
         let resources = resource::narrowed(client, &record.grant.resources, resource::requested(params)?)?;
         let grant_id = record.grant.id;
         let access = Grant { scope, resources, ..record.grant.clone() };
-        let mut issued = self.records(access, Some(record.grant), now).await?;
+        let mut issued = self.records(access, Some(record.grant), to, now).await?;
         let (Some(access), Some(refresh)) = (issued.access.take(), issued.refresh.take()) else {
             return Err(OAuthError::new(ErrorCode::ServerError, "no token record"));
         };

@@ -42,6 +42,10 @@ pub(crate) fn claims(config: &ServerConfig, record: &TokenRecord, jti: &str) -> 
     if let Some(auth_time) = grant.auth_time {
         claims.insert("auth_time".into(), json!(seconds(auth_time)));
     }
+    // RFC 9449 §6.1: a DPoP-bound token names its key.
+    if let Some(jkt) = &grant.jkt {
+        claims.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
     claims
 }
 
@@ -55,6 +59,8 @@ pub(crate) struct Claims {
     pub(crate) iat: u64,
     pub(crate) exp: u64,
     pub(crate) aud: Audience,
+    #[serde(default)]
+    pub(crate) cnf: Option<crate::introspection::Confirmation>,
 }
 
 /// The resources an `aud` names: none when it is the issuer alone (the audience of a token that named none).
@@ -85,6 +91,7 @@ impl Claims {
                 scope: Scope::parse(self.scope.as_deref().unwrap_or("")),
                 auth_time: None,
                 resources: resources_of(self.aud, &config.issuer),
+                jkt: self.cnf.and_then(|c| c.jkt),
             },
             issued_at: at(self.iat),
             expires_at: at(self.exp),

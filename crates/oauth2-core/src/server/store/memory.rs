@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
     Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant,
-    GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, RegisteredClient,
+    GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, RegisteredClient, ReplayStore,
     Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use crate::error::StoreError;
@@ -47,6 +47,9 @@ pub struct MemoryStore {
     devices: Mutex<Devices>,
     /// Pushed authorization requests (RFC 9126) by the hash of their `request_uri`, at most [`MAX_PUSHED`].
     pushed: Mutex<HashMap<SecretHash, PushedRequestRecord>>,
+    /// DPoP proofs seen (RFC 9449 §11.1), until they are too old to be accepted: [`PROOF_SHARDS`] maps by the
+    /// first byte of the id, at most [`MAX_PROOFS`] in all.
+    proofs: Box<[Mutex<HashMap<SecretHash, SystemTime>>]>,
     shards: Box<[Mutex<Shard>]>,
     /// Revoked grant families, with the store clock when they were revoked and a sequence number.
     revoked: RwLock<HashMap<GrantId, Revoked>>,
@@ -101,6 +104,14 @@ const MAX_DEVICE_CODES: usize = 100_000;
 /// Each may carry up to about 14 KiB (state, nonce and login_hint of 2 KiB, eight resources), so this bounds them
 /// to a few hundred MiB at worst; a few KiB is usual.
 const MAX_PUSHED: usize = 20_000;
+
+/// DPoP proof ids remembered at most (some 100 bytes each): when a map is full, expired ones go, and a proof is
+/// refused (503) while every one kept is alive. A proof is kept for twice the `iat` window (2 minutes by default),
+/// so this is some 8,000 proofs a second.
+const MAX_PROOFS: usize = 1 << 20;
+
+/// Maps the proof ids are spread over, so that concurrent token requests seldom wait for each other.
+const PROOF_SHARDS: usize = 16;
 
 /// Device authorizations by the hash of their device code (with the hash of their user code), and the user codes'
 /// index into them.
@@ -200,10 +211,12 @@ struct Principal {
     scope: Arc<Scope>,
     auth_time: Option<Nanos>,
     audience: Arc<[String]>,
+    /// The DPoP key its tokens are bound to.
+    jkt: Option<Arc<str>>,
 }
 
 /// What principals are interned by: the grant's own fields, moved in, so a lookup that hits allocates nothing.
-type PrincipalKey = (String, Option<String>, Scope, Option<Nanos>, Vec<String>);
+type PrincipalKey = (String, Option<String>, Scope, Option<Nanos>, Vec<String>, Option<String>);
 
 /// A stored access or refresh token, without its key: 40 bytes.
 struct Entry {
@@ -224,6 +237,7 @@ impl Entry {
                 scope: Scope::clone(&p.scope),
                 auth_time: p.auth_time.map(Nanos::time),
                 resources: p.audience.to_vec(),
+                jkt: p.jkt.as_deref().map(str::to_owned),
             },
             issued_at: self.issued_at.time(),
             expires_at: self.expires_at.time(),
@@ -238,6 +252,7 @@ impl Entry {
             scope: p.scope.clone(),
             expires_at: self.expires_at.time(),
             audience: p.audience.clone(),
+            jkt: p.jkt.clone(),
         }
     }
 }
@@ -253,8 +268,8 @@ struct Shard {
 
 impl Shard {
     fn entry(&mut self, record: TokenRecord) -> Entry {
-        let Grant { id, client_id, subject, scope, auth_time, resources } = record.grant;
-        let key = (client_id, subject, scope, auth_time.map(Nanos::of), resources);
+        let Grant { id, client_id, subject, scope, auth_time, resources, jkt } = record.grant;
+        let key = (client_id, subject, scope, auth_time.map(Nanos::of), resources, jkt);
         let principal = match self.principals.get(&key) {
             Some(p) => p.clone(),
             None => {
@@ -264,6 +279,7 @@ impl Shard {
                     scope: Arc::new(key.2.clone()),
                     auth_time: key.3,
                     audience: Arc::from(key.4.as_slice()),
+                    jkt: key.5.as_deref().map(Arc::from),
                 });
                 self.principals.insert(key, p.clone());
                 p
@@ -313,6 +329,7 @@ impl MemoryStore {
             denied: Mutex::default(),
             devices: Mutex::default(),
             pushed: Mutex::default(),
+            proofs: (0..PROOF_SHARDS).map(|_| Mutex::default()).collect(),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             revoked: RwLock::default(),
             revocations: AtomicU64::new(0),
@@ -550,6 +567,24 @@ impl GrantStore for MemoryStore {
     }
 }
 
+impl ReplayStore for MemoryStore {
+    async fn first_use(&self, id: &SecretHash, until: SystemTime, now: SystemTime) -> Result<bool, StoreError> {
+        let shard = usize::from(id.as_bytes()[0]) % PROOF_SHARDS;
+        let mut seen = self.proofs[shard].lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.get(id).is_some_and(|kept| *kept > now) {
+            return Ok(false);
+        }
+        if seen.len() >= MAX_PROOFS / PROOF_SHARDS {
+            seen.retain(|_, kept| *kept > now);
+            if seen.len() >= MAX_PROOFS / PROOF_SHARDS {
+                return Err(StoreError::new("too many DPoP proofs are remembered"));
+            }
+        }
+        seen.insert(*id, until);
+        Ok(true)
+    }
+}
+
 impl PushedRequestStore for MemoryStore {
     async fn store_pushed_request(
         &self,
@@ -684,11 +719,21 @@ impl Maintenance for MemoryStore {
             pushed.retain(|_, r| r.expires_at > now);
             before - pushed.len()
         };
+        let proofs: usize = self
+            .proofs
+            .iter()
+            .map(|shard| {
+                let mut seen = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                let before = seen.len();
+                seen.retain(|_, kept| *kept > now);
+                before - seen.len()
+            })
+            .sum();
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         let before = keys.len();
         keys.retain(|k| k.retired_until.is_none_or(|until| until > now));
         let forgotten = before - keys.len();
-        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r) + forgotten + devices + pushed).unwrap_or(u64::MAX))
+        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r) + forgotten + devices + pushed + proofs).unwrap_or(u64::MAX))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

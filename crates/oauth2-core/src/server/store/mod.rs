@@ -24,13 +24,28 @@ use crate::secret::SecretHash;
 /// Everything an [`AuthorizationServer`](super::AuthorizationServer) stores: implemented for every type that
 /// implements each store trait.
 pub trait Store:
-    ClientStore + GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance
+    ClientStore + GrantStore + DeviceStore + PushedRequestStore + ReplayStore + ThrottleStore + KeyStore + Maintenance
 {
 }
 
-impl<S: ClientStore + GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance> Store
-    for S
+impl<
+    S: ClientStore + GrantStore + DeviceStore + PushedRequestStore + ReplayStore + ThrottleStore + KeyStore + Maintenance,
+> Store for S
 {
+}
+
+/// Remembers the DPoP proofs seen (RFC 9449 §11.1), by [`Proof::replay_id`](crate::dpop::Proof::replay_id), for as
+/// long as they could be accepted: a proof is used once across every instance sharing the store.
+pub trait ReplayStore: Send + Sync {
+    /// Remembers `id` until `until` and returns `true`, unless it is remembered already (unexpired at `now`):
+    /// then `false`, changing nothing. Atomic: of concurrent calls with one `id`, one gets `true`. A store that is
+    /// full (of unexpired ids) fails.
+    fn first_use(
+        &self,
+        id: &SecretHash,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Keeps pushed authorization requests (RFC 9126) by the hash of their `request_uri`, each for one use by its

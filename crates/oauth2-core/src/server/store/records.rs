@@ -52,6 +52,10 @@ pub struct RegisteredClient {
     /// `/authorize` refuses one that does not name a `request_uri`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,
+    /// It always uses DPoP (RFC 9449 §5.2, `dpop_bound_access_tokens`): a token request without a proof is refused
+    /// with `invalid_dpop_proof`, so none of its access tokens is a Bearer token.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl RegisteredClient {
@@ -89,6 +93,7 @@ impl RegisteredClient {
             resources: Vec::new(),
             resource_server: false,
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
         }
     }
 
@@ -116,6 +121,12 @@ impl RegisteredClient {
     /// from `/par`.
     pub fn require_pushed_authorization_requests(mut self, yes: bool) -> Self {
         self.require_pushed_authorization_requests = yes;
+        self
+    }
+
+    /// Requires a DPoP proof of each of its token requests (RFC 9449 §5.2): its access tokens are all DPoP-bound.
+    pub fn dpop_bound_access_tokens(mut self, yes: bool) -> Self {
+        self.dpop_bound_access_tokens = yes;
         self
     }
 
@@ -242,6 +253,11 @@ pub struct Grant {
     /// The resources its tokens are for (RFC 8707), their audience; empty: the issuer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The RFC 7638 thumbprint of the DPoP key this token is bound to (RFC 9449 §6: `cnf.jkt`); of a code, the
+    /// `dpop_jkt` its authorization request named (§10), which the token request's proof must match. `None`: a
+    /// Bearer token, or a code any proof (or none) may redeem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// A stored authorization code.
@@ -311,6 +327,7 @@ impl TokenRecord {
             scope: Arc::new(grant.scope),
             expires_at: self.expires_at,
             audience,
+            jkt: grant.jkt.map(Arc::from),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{
     CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant, GrantId, GrantStore,
-    KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, Rotation, ThrottlePolicy, ThrottleStore,
+    KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, ReplayStore, Rotation, ThrottlePolicy, ThrottleStore,
     TokenRecord,
 };
 use crate::scope::Scope;
@@ -38,6 +38,8 @@ fn grant(id: &str) -> Grant {
         auth_time: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
         // RFC 8707: kept in order, through codes and tokens alike.
         resources: vec!["https://b.example/api".into(), "https://a.example".into()],
+        // RFC 9449 §6: the DPoP key a token (or code) is bound to, kept through codes and tokens alike.
+        jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 
@@ -74,10 +76,17 @@ impl<S> Stores<'_, S> {
     }
 }
 
+/// What the suite checks: every store trait but the clients' (which the app fills as it likes).
+pub trait Checked: GrantStore + DeviceStore + PushedRequestStore + ReplayStore + ThrottleStore + KeyStore + Maintenance {}
+
+impl<S: GrantStore + DeviceStore + PushedRequestStore + ReplayStore + ThrottleStore + KeyStore + Maintenance> Checked
+    for S
+{
+}
+
 type Check<S> = for<'a> fn(&'a Stores<'a, S>, SystemTime) -> Pin<Box<dyn Future<Output = ()> + 'a>>;
 
-fn checks<S: GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance>()
--> [(&'static str, Check<S>); 9] {
+fn checks<S: Checked>() -> [(&'static str, Check<S>); 10] {
     [
         ("basics", |s, now| Box::pin(basics(s, now))),
         ("revocation", |s, now| Box::pin(revocation(s, now))),
@@ -88,6 +97,7 @@ fn checks<S: GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + Key
         ("deny-list", |s, now| Box::pin(deny_list(s, now))),
         ("device codes", |s, now| Box::pin(device_codes(s, now))),
         ("pushed requests", |s, now| Box::pin(pushed_requests(s, now))),
+        ("dpop proofs", |s, now| Box::pin(dpop_proofs(s, now))),
     ]
 }
 
@@ -131,7 +141,7 @@ async fn caught<F: Future<Output = ()>>(f: F) -> Result<(), String> {
 }
 
 /// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantees.
-pub async fn run<S: GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance>(
+pub async fn run<S: Checked>(
     store: &S,
     now: SystemTime,
 ) {
@@ -141,7 +151,7 @@ pub async fn run<S: GrantStore + DeviceStore + PushedRequestStore + ThrottleStor
 /// Runs every check through `stores`: handles on one database (separate pools, say, standing for separate
 /// instances), or just one store. Writes go through one and reads through another, and the 100-way races are
 /// split across all of them. Prints `store suite [NAME]: N passed, M failed` and returns the report.
-pub async fn run_shared<S: GrantStore + DeviceStore + PushedRequestStore + ThrottleStore + KeyStore + Maintenance>(
+pub async fn run_shared<S: Checked>(
     name: &str,
     stores: &[&S],
     now: SystemTime,
@@ -558,6 +568,7 @@ fn pushed(client_id: &str, now: SystemTime) -> PushedRequestRecord {
         max_age: Some(60),
         prompt: vec!["consent".into()],
         resources: vec!["https://b.example/api".into(), "https://a.example".into()],
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     };
     PushedRequestRecord { client_id: client_id.into(), request, expires_at: now + Duration::from_secs(60) }
 }
@@ -587,4 +598,32 @@ async fn pushed_requests<S: PushedRequestStore + Maintenance>(s: &Stores<'_, S>,
     store.store_pushed_request(stale, pushed("c", now), now).await.expect("store");
     store.purge(now + Duration::from_secs(61)).await.expect("purge");
     assert_eq!(other.take_pushed_request(&stale, "c", now).await.expect("take"), None, "purged");
+}
+
+async fn dpop_proofs<S: ReplayStore + Maintenance>(s: &Stores<'_, S>, now: SystemTime) {
+    let (store, other) = (s.at(0), s.at(1));
+    let id = SecretHash::of("suite-proof-1");
+    let until = now + Duration::from_secs(121);
+    assert!(store.first_use(&id, until, now).await.expect("remember"), "a new proof");
+    assert!(!other.first_use(&id, until, now).await.expect("remember"), "replayed, at another instance");
+    assert!(
+        !other.first_use(&id, until, now + Duration::from_secs(120)).await.expect("remember"),
+        "replayed within its time"
+    );
+    assert!(
+        other.first_use(&SecretHash::of("suite-proof-2"), until, now).await.expect("remember"),
+        "another proof is new"
+    );
+    let later = until + Duration::from_secs(1);
+    assert!(other.first_use(&id, later + Duration::from_secs(121), later).await.expect("remember"), "once forgotten");
+
+    let raced = SecretHash::of("suite-proof-3");
+    let uses = join_all((0..100).map(|i| s.at(i).first_use(&raced, until, now)).collect()).await;
+    let firsts = uses.iter().filter(|u| matches!(u, Ok(true))).count();
+    assert_eq!(firsts, 1, "of 100 concurrent uses one is the first: {uses:?}");
+    assert!(uses.iter().all(Result::is_ok), "the others are replays, not failures");
+
+    let stale = SecretHash::of("suite-proof-4");
+    assert!(store.first_use(&stale, until, now).await.expect("remember"));
+    assert!(store.purge(until + Duration::from_secs(1)).await.expect("purge") >= 1, "purge counts expired proofs");
 }
