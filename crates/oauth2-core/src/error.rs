@@ -242,6 +242,21 @@ pub enum Challenge {
         /// The scope the resource needs, for `insufficient_scope`.
         scope: Option<Scope>,
     },
+    /// `DPoP realm="…", algs="…"[, error="…", error_description="…"][, scope="…"]` (RFC 9449 §7.1): the resource
+    /// takes DPoP-bound tokens, with proofs in these algorithms. With `also_bearer`, a bare `Bearer realm="…"`
+    /// challenge follows in a second header: the resource takes Bearer tokens too (a request with no credentials).
+    Dpop {
+        /// The protection space.
+        realm: String,
+        /// The proof algorithms accepted, space-separated.
+        algs: String,
+        /// The error code, when credentials were sent.
+        error: Option<ErrorCode>,
+        /// The scope the resource needs, for `insufficient_scope`.
+        scope: Option<Scope>,
+        /// Whether a bare Bearer challenge goes with it.
+        also_bearer: bool,
+    },
 }
 
 /// An OAuth error as the server sends it: the RFC error body, the HTTP status, and any `WWW-Authenticate`
@@ -350,12 +365,28 @@ impl OAuthError {
         self.challenge.as_deref()
     }
 
-    /// The `WWW-Authenticate` header value, if the error has a challenge.
+    /// The `WWW-Authenticate` header value, if the error has a challenge. A DPoP challenge that goes with a bare
+    /// Bearer one (a request with no credentials) comes second: this is the Bearer one, which clients that know only
+    /// Bearer read first.
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
+        if let Some(Challenge::Dpop { realm, also_bearer: true, .. }) = self.challenge.as_deref() {
+            return HeaderValue::try_from(format!("Bearer realm=\"{}\"", quoted(realm))).ok();
+        }
+        self.challenge_value(false)
+    }
+
+    /// The challenge's header value; for a DPoP challenge with `also_bearer`, the DPoP one when `second`.
+    fn challenge_value(&self, second: bool) -> Option<HeaderValue> {
         let value = match self.challenge.as_deref()? {
             Challenge::Basic { realm } => format!("Basic realm=\"{}\", charset=\"UTF-8\"", quoted(realm)),
-            Challenge::Bearer { realm, error, scope } => {
-                let mut value = format!("Bearer realm=\"{}\"", quoted(realm));
+            Challenge::Dpop { also_bearer: true, .. } if !second => return None,
+            Challenge::Bearer { realm, error, scope } | Challenge::Dpop { realm, error, scope, .. } => {
+                let mut value = match self.challenge.as_deref() {
+                    Some(Challenge::Dpop { algs, .. }) => {
+                        format!("DPoP realm=\"{}\", algs=\"{}\"", quoted(realm), quoted(algs))
+                    }
+                    _ => format!("Bearer realm=\"{}\"", quoted(realm)),
+                };
                 if let Some(code) = error {
                     // The description is already within RFC 6749 §5.2's characters (no quote, no backslash).
                     let description = self.description().unwrap_or("");
@@ -378,7 +409,14 @@ impl OAuthError {
     /// The JSON response for this error (RFC 6749 §5.2), with `Cache-Control: no-store` and its challenge. A Bearer
     /// challenge without an error code (no credentials were sent) has an empty body (RFC 6750 §3.1).
     pub fn into_response(self) -> http::Response<Vec<u8>> {
-        let bare = matches!(self.challenge.as_deref(), Some(Challenge::Bearer { error: None, .. }));
+        let bare = matches!(
+            self.challenge.as_deref(),
+            Some(Challenge::Bearer { error: None, .. } | Challenge::Dpop { error: None, .. })
+        );
+        let second = match self.challenge.as_deref() {
+            Some(Challenge::Dpop { also_bearer: true, .. }) => self.challenge_value(true),
+            _ => None,
+        };
         let mut response = json_response(self.status, &self.response);
         if bare {
             response.body_mut().clear();
@@ -386,6 +424,9 @@ impl OAuthError {
         }
         if let Some(value) = self.www_authenticate() {
             response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        if let Some(value) = second {
+            response.headers_mut().append(WWW_AUTHENTICATE, value);
         }
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -191,7 +191,12 @@ impl RemoteVerifier {
         });
         let Some(client_id) = info.client_id else { return Ok(None) };
         let foreign = info.iss.as_deref().is_some_and(|iss| iss != self.issuer);
-        let not_bearer = info.token_type.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("bearer"));
+        // RFC 9449 §6.2: a DPoP-bound token is one too, with its key (which the resource check then requires).
+        let jkt = info.cnf.and_then(|c| c.jkt).map(Arc::from);
+        let not_bearer = info
+            .token_type
+            .as_deref()
+            .is_some_and(|t| !(t.eq_ignore_ascii_case("bearer") || (jkt.is_some() && t.eq_ignore_ascii_case("dpop"))));
         if !info.active || expires_at <= now || foreign || not_bearer {
             return Ok(None);
         }
@@ -206,7 +211,9 @@ impl RemoteVerifier {
         // As for a JWT: the subject is the user, and none for a client acting for itself (RFC 9068 §2.2.1).
         let subject = info.sub.or(info.username).filter(|s| *s != client_id).map(Arc::from);
         let scope = Arc::new(info.scope.unwrap_or_else(Scope::empty));
-        Ok(Some(AccessGrant::new(subject, Arc::from(client_id), scope, expires_at).with_audience(audience)))
+        Ok(Some(
+            AccessGrant::new(subject, Arc::from(client_id), scope, expires_at).with_audience(audience).with_jkt(jkt),
+        ))
     }
 }
 

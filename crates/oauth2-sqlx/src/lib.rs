@@ -206,8 +206,8 @@ mod sqlite {
                      RETURNING revoked",
         // One writer at a time: nothing can revoke a family between this check and the insert; the trigger
         // `oauth2_tokens_family` (schema 2) writes each family's row in the same statement.
-        issue: "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources) \
-                SELECT hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, FALSE, auth_time, resources FROM v \
+        issue: "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources, jkt) \
+                SELECT hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, FALSE, auth_time, resources, jkt FROM v \
                 WHERE NOT EXISTS (SELECT 1 FROM oauth2_grants g WHERE g.id = v.grant_id AND g.revoked) RETURNING hash",
         writers: 1,
         // On a reader's connection (a passive checkpoint waits for no one), so that no commit of the writer does
@@ -347,8 +347,8 @@ mod postgres {
                   SELECT grant_id, MIN(client_id), FALSE, MAX(expires_at) FROM v GROUP BY grant_id \
                   ON CONFLICT (id) DO UPDATE SET expires_max = GREATEST(oauth2_grants.expires_max, excluded.expires_max) \
                   RETURNING id, revoked) \
-                INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources) \
-                SELECT v.hash, v.refresh, v.grant_id, v.client_id, v.subject, v.scope, v.issued_at, v.expires_at, FALSE, v.auth_time, v.resources \
+                INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources, jkt) \
+                SELECT v.hash, v.refresh, v.grant_id, v.client_id, v.subject, v.scope, v.issued_at, v.expires_at, FALSE, v.auth_time, v.resources, v.jkt \
                 FROM v JOIN g ON g.id = v.grant_id WHERE NOT g.revoked RETURNING hash",
         writers: 1,
         checkpoint: None,

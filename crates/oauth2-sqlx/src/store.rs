@@ -157,7 +157,7 @@ macro_rules! sql_store {
             ) -> Result<Vec<bool>, sqlx::Error> {
                 let tokens = batch.iter().flat_map(|i| std::iter::once((&i.access, false)).chain(i.refresh.as_ref().map(|r| (r, true))));
                 let mut sql = sqlx::QueryBuilder::<$db>::new(
-                    "WITH v (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, auth_time, resources) AS (",
+                    "WITH v (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, auth_time, resources, jkt) AS (",
                 );
                 sql.push_values(tokens, |mut row, ((hash, record), refresh)| {
                     row.push_bind(hash.as_bytes().to_vec())
@@ -169,7 +169,8 @@ macro_rules! sql_store {
                         .push_bind(nanos(record.issued_at))
                         .push_bind(nanos(record.expires_at))
                         .push_bind(record.grant.auth_time.map(nanos))
-                        .push_bind(resources_column(&record.grant.resources));
+                        .push_bind(resources_column(&record.grant.resources))
+                        .push_bind(record.grant.jkt.clone());
                 });
                 sql.push(") ").push(dialect.issue);
                 let stored: Vec<Vec<u8>> = sql.build_query_scalar().fetch_all(writer).await?;
@@ -326,8 +327,8 @@ macro_rules! sql_store {
                 refresh: bool,
             ) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $10)",
+                    "INSERT INTO oauth2_tokens (hash, refresh, grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources, jkt) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE, $9, $10, $11)",
                 )
                 .bind(hash.as_bytes().to_vec())
                 .bind(refresh)
@@ -339,6 +340,7 @@ macro_rules! sql_store {
                 .bind(nanos(record.expires_at))
                 .bind(record.grant.auth_time.map(nanos))
                 .bind(resources_column(&record.grant.resources))
+                .bind(record.grant.jkt.as_deref())
                 .execute(&mut **tx)
                 .await
                 .map_err(failed("store a token"))?;
@@ -506,13 +508,13 @@ macro_rules! sql_store {
             async fn token_row(&self, hash: &SecretHash, side: Side) -> Result<Option<(TokenRecord, bool)>, StoreError> {
                 let sql = match side {
                     Side::Access | Side::Refresh => {
-                        "SELECT grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources FROM oauth2_tokens \
+                        "SELECT grant_id, client_id, subject, scope, issued_at, expires_at, used, auth_time, resources, jkt FROM oauth2_tokens \
                          WHERE hash = $1 AND refresh = $2"
                     }
                     // Only while its client is registered: an issuance racing its client's removal (or one made
                     // through an instance whose cache still had the client) leaves a token nothing accepts.
                     Side::Resource => {
-                        "SELECT t.grant_id, t.client_id, t.subject, t.scope, t.issued_at, t.expires_at, t.used, t.auth_time, t.resources \
+                        "SELECT t.grant_id, t.client_id, t.subject, t.scope, t.issued_at, t.expires_at, t.used, t.auth_time, t.resources, t.jkt \
                          FROM oauth2_tokens t JOIN oauth2_clients c ON c.id = t.client_id \
                          WHERE t.hash = $1 AND t.refresh = $2"
                     }
@@ -534,6 +536,7 @@ macro_rules! sql_store {
                             resources: get::<Option<String>, _>(&row, 8)?
                                 .map(|r| r.split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect())
                                 .unwrap_or_default(),
+                            jkt: get(&row, 9)?,
                         },
                         issued_at: time(get(&row, 4)?),
                         expires_at: time(get(&row, 5)?),

@@ -160,6 +160,15 @@ impl<V: AccessTokenVerifier> AccessTokenVerifier for Cached<V> {
         self.cache.insert(hash, found.clone(), now.checked_add(self.max_age).unwrap_or(now), now);
         Ok(found)
     }
+
+    async fn first_proof_use(
+        &self,
+        id: &SecretHash,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> Result<Option<bool>, StoreError> {
+        self.inner.first_proof_use(id, until, now).await
+    }
 }
 
 #[cfg(test)]

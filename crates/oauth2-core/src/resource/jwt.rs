@@ -57,6 +57,8 @@ struct Claims {
     jti: String,
     exp: f64,
     aud: Audience,
+    #[serde(default)]
+    cnf: Option<crate::introspection::Confirmation>,
 }
 
 impl JwtCheck {
@@ -107,7 +109,10 @@ impl JwtCheck {
         // `exp` was checked finite and not negative.
         let expires_at = UNIX_EPOCH + Duration::from_secs_f64(claims.exp.min(1e12));
         let scope = Scope::parse(claims.scope.as_deref().unwrap_or(""));
-        Ok(AccessGrant::new(subject, Arc::from(claims.client_id), Arc::new(scope), expires_at).with_audience(audience))
+        let jkt = claims.cnf.and_then(|c| c.jkt).map(Arc::from);
+        Ok(AccessGrant::new(subject, Arc::from(claims.client_id), Arc::new(scope), expires_at)
+            .with_audience(audience)
+            .with_jkt(jkt))
     }
 }
 

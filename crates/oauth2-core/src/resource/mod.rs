@@ -35,6 +35,8 @@
 
 mod cache;
 #[cfg(feature = "jose")]
+mod dpop;
+#[cfg(feature = "jose")]
 mod jwt;
 
 pub use cache::{Cached, TokenCache};
@@ -136,10 +138,12 @@ pub(crate) fn no_audience() -> Arc<[String]> {
     EMPTY.with(Arc::clone)
 }
 
-/// The access token a request presented, borrowed from its `Authorization` header.
+/// The access token a request presented, borrowed from its `Authorization` header: under the `Bearer` scheme
+/// (RFC 6750), or under `DPoP` (RFC 9449 §7.1), with a proof.
 #[derive(Clone, Copy)]
 pub struct BearerToken<'h> {
     value: &'h str,
+    dpop: bool,
 }
 
 impl std::fmt::Debug for BearerToken<'_> {
@@ -158,6 +162,56 @@ impl<'h> BearerToken<'h> {
     pub fn hash(&self) -> SecretHash {
         SecretHash::of(self.value)
     }
+
+    /// Whether it came under the `DPoP` scheme (RFC 9449 §7.1).
+    pub fn is_dpop(&self) -> bool {
+        self.dpop
+    }
+}
+
+/// What a request presents to a resource: its method and path (what a DPoP proof names), and the values of its
+/// `Authorization` and `DPoP` headers (at most two of each are looked at: one is right, two are refused).
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "jose"), allow(dead_code))]
+pub struct Presented<'h> {
+    method: &'h str,
+    path: &'h str,
+    authorization: (Option<&'h [u8]>, bool),
+    dpop: (Option<&'h [u8]>, bool),
+}
+
+/// The first item and whether there is another.
+fn first_and_more<T>(items: impl IntoIterator<Item = T>) -> (Option<T>, bool) {
+    let mut items = items.into_iter();
+    let first = items.next();
+    (first, items.next().is_some())
+}
+
+impl<'h> Presented<'h> {
+    /// A request of `method` to `path` (its query is ignored) with these header values.
+    pub fn new(
+        method: &'h str,
+        path: &'h str,
+        authorization: impl IntoIterator<Item = &'h [u8]>,
+        dpop: impl IntoIterator<Item = &'h [u8]>,
+    ) -> Self {
+        Self { method, path, authorization: first_and_more(authorization), dpop: first_and_more(dpop) }
+    }
+
+    /// A request of `method` to `uri` with `headers`.
+    pub fn from_http(method: &'h http::Method, uri: &'h http::Uri, headers: &'h http::HeaderMap) -> Self {
+        Self::new(
+            method.as_str(),
+            uri.path(),
+            headers.get_all(http::header::AUTHORIZATION).iter().map(http::HeaderValue::as_bytes),
+            headers.get_all("dpop").iter().map(http::HeaderValue::as_bytes),
+        )
+    }
+
+    /// Only `Authorization` values: a request that cannot carry a DPoP proof (the Bearer-only checks).
+    fn bearer_only(authorization: impl IntoIterator<Item = &'h [u8]>) -> Self {
+        Self::new("", "", authorization, std::iter::empty())
+    }
 }
 
 /// Knows what access tokens grant: a store, an introspection client, a cache in front of either.
@@ -169,6 +223,19 @@ pub trait AccessTokenVerifier: Send + Sync {
         token: &BearerToken<'_>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Option<AccessGrant>, StoreError>> + Send;
+
+    /// Remembers the DPoP proof `id` until `until` (RFC 9449 §11.1): `Some(true)` the first time, `Some(false)` for
+    /// a replay, across every instance that shares what this verifier keeps. `None` (the default): this verifier
+    /// keeps nothing, and the [`ResourceServer`] remembers proofs in its own process.
+    fn first_proof_use(
+        &self,
+        id: &SecretHash,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Option<bool>, StoreError>> + Send {
+        let _ = (id, until, now);
+        std::future::ready(Ok(None))
+    }
 }
 
 impl<V: AccessTokenVerifier + ?Sized> AccessTokenVerifier for Arc<V> {
@@ -179,7 +246,22 @@ impl<V: AccessTokenVerifier + ?Sized> AccessTokenVerifier for Arc<V> {
     ) -> impl Future<Output = Result<Option<AccessGrant>, StoreError>> + Send {
         (**self).verify(token, now)
     }
+
+    fn first_proof_use(
+        &self,
+        id: &SecretHash,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Option<bool>, StoreError>> + Send {
+        (**self).first_proof_use(id, until, now)
+    }
 }
+
+/// The proof algorithms a resource takes (RFC 9449 §7.1 `algs`).
+#[cfg(feature = "jose")]
+const ALGS: [&str; 3] = ["ES256", "EdDSA", "RS256"];
+#[cfg(not(feature = "jose"))]
+const ALGS: [&str; 0] = [];
 
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`, checked byte by byte
 /// (a misplaced `=` is left to the lookup, where it simply matches no token). A table: every protected request
@@ -199,16 +281,82 @@ fn is_b64token_byte(c: u8) -> bool {
     B64TOKEN[usize::from(c)]
 }
 
-/// The resource server's side of RFC 6750, with no I/O: see the [module docs](self).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The resource server's side of RFC 6750 and RFC 9449 §7, with no I/O: see the [module docs](self).
+#[derive(Debug, Clone)]
 pub struct ResourceServer {
     realm: String,
+    /// Set: it takes DPoP-bound tokens too.
+    #[cfg(feature = "jose")]
+    dpop: Option<Arc<dpop::DpopResource>>,
+}
+
+impl PartialEq for ResourceServer {
+    fn eq(&self, other: &Self) -> bool {
+        #[cfg(feature = "jose")]
+        let same_dpop = match (&self.dpop, &other.dpop) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.origin == b.origin && a.window == b.window,
+            _ => false,
+        };
+        #[cfg(not(feature = "jose"))]
+        let same_dpop = true;
+        self.realm == other.realm && same_dpop
+    }
+}
+
+impl Eq for ResourceServer {}
+
+/// Under which scheme a refusal is explained.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
 }
 
 impl ResourceServer {
     /// A resource server whose challenges name `realm`.
     pub fn new(realm: impl Into<String>) -> Self {
-        Self { realm: realm.into() }
+        Self {
+            realm: realm.into(),
+            #[cfg(feature = "jose")]
+            dpop: None,
+        }
+    }
+
+    /// Takes DPoP-bound tokens too (RFC 9449 §7), under the `DPoP` scheme with a proof of their key, at `origin`
+    /// (`https://api.example`: the scheme, host and port clients reach this resource at, which proofs name; the
+    /// path is the request's). Bound tokens are refused as Bearer tokens, with or without this.
+    ///
+    /// ```
+    /// use oauth2_core::resource::ResourceServer;
+    /// let rs = ResourceServer::new("api").dpop("https://api.example");
+    /// let refused = rs.bearer_token(std::iter::empty()).unwrap_err().into_response();
+    /// let challenges: Vec<_> = refused.headers().get_all("www-authenticate").iter().collect();
+    /// assert_eq!(challenges, ["Bearer realm=\"api\"", "DPoP realm=\"api\", algs=\"ES256 EdDSA RS256\""]);
+    /// ```
+    #[cfg(feature = "jose")]
+    pub fn dpop(mut self, origin: &str) -> Self {
+        self.dpop = Some(Arc::new(dpop::DpopResource::new(origin)));
+        self
+    }
+
+    /// How far a proof's `iat` may be from the clock (default 60 s, at most 5 minutes).
+    #[cfg(feature = "jose")]
+    pub fn dpop_window(mut self, window: std::time::Duration) -> Self {
+        if let Some(dpop) = &self.dpop {
+            let mut settings = dpop::DpopResource::new(&dpop.origin);
+            settings.window = window.clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(300));
+            self.dpop = Some(Arc::new(settings));
+        }
+        self
+    }
+
+    /// Whether it takes DPoP-bound tokens.
+    pub fn takes_dpop(&self) -> bool {
+        #[cfg(feature = "jose")]
+        return self.dpop.is_some();
+        #[cfg(not(feature = "jose"))]
+        false
     }
 
     /// The realm of its challenges.
@@ -217,8 +365,41 @@ impl ResourceServer {
     }
 
     fn refuse(&self, code: Option<ErrorCode>, description: &str, scope: Option<&Scope>) -> OAuthError {
+        self.refuse_as(Scheme::Bearer, code, description, scope)
+    }
+
+    /// A refusal whose challenge is of `scheme`: a DPoP one when the request used it (or presented a bound token as
+    /// Bearer) and this resource takes DPoP; and both, bare, when the request had no credentials.
+    fn refuse_as(
+        &self,
+        scheme: Scheme,
+        code: Option<ErrorCode>,
+        description: &str,
+        scope: Option<&Scope>,
+    ) -> OAuthError {
+        let status = match code {
+            // RFC 9449 §7.1: a bad proof at a resource is a 401, as a bad token is.
+            Some(ErrorCode::InvalidDpopProof) => Some(http::StatusCode::UNAUTHORIZED),
+            _ => None,
+        };
         let error = OAuthError::new(code.clone().unwrap_or(ErrorCode::InvalidToken), description);
-        error.with_challenge(Challenge::Bearer { realm: self.realm.clone(), error: code, scope: scope.cloned() })
+        let error = match status {
+            Some(status) => error.with_status(status),
+            None => error,
+        };
+        let bearer = Challenge::Bearer { realm: self.realm.clone(), error: code.clone(), scope: scope.cloned() };
+        if !self.takes_dpop() || (scheme == Scheme::Bearer && code.is_some()) {
+            return error.with_challenge(bearer);
+        }
+        let algs = ALGS.join(" ");
+        let also_bearer = code.is_none();
+        error.with_challenge(Challenge::Dpop {
+            realm: self.realm.clone(),
+            algs,
+            error: code,
+            scope: scope.cloned(),
+            also_bearer,
+        })
     }
 
     /// Step 1: the Bearer token of a request, from the raw values of its `Authorization` headers (RFC 6750 §2.1:
@@ -237,20 +418,35 @@ impl ResourceServer {
         }
         let value = std::str::from_utf8(value).unwrap_or("");
         let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        let dpop = scheme.eq_ignore_ascii_case("dpop") && self.takes_dpop();
+        if !scheme.eq_ignore_ascii_case("bearer") && !dpop {
             return Err(self.refuse(None, "use the Bearer scheme", None));
         }
         let token = token.trim();
         if token.is_empty() || !token.bytes().all(is_b64token_byte) {
-            return Err(self.refuse(Some(ErrorCode::InvalidRequest), "malformed Bearer token", None));
+            let scheme = if dpop { Scheme::Dpop } else { Scheme::Bearer };
+            return Err(self.refuse_as(scheme, Some(ErrorCode::InvalidRequest), "malformed access token", None));
         }
-        Ok(BearerToken { value: token })
+        Ok(BearerToken { value: token, dpop })
     }
 
     /// Step 3: decides from what the lookup `found`: unknown, revoked or expired at `now` is 401 `invalid_token`;
     /// a grant without the `required` scope is 403 `insufficient_scope` naming it (RFC 6750 §3.1).
+    ///
+    /// A DPoP-bound token (RFC 9449 §7.2) is refused here, `invalid_token`: it must come under the `DPoP` scheme,
+    /// with a proof, which [`check_presented`](Self::check_presented) checks.
     pub fn finish(
         &self,
+        found: Option<AccessGrant>,
+        required: &Scope,
+        now: SystemTime,
+    ) -> Result<AccessGrant, OAuthError> {
+        self.finish_as(Scheme::Bearer, found, required, now)
+    }
+
+    fn finish_as(
+        &self,
+        scheme: Scheme,
         found: Option<AccessGrant>,
         required: &Scope,
         now: SystemTime,
@@ -258,11 +454,25 @@ impl ResourceServer {
         let grant = match found {
             Some(g) if g.expires_at > now => g,
             _ => {
-                return Err(self.refuse(Some(ErrorCode::InvalidToken), "the access token is invalid or expired", None));
+                let e = "the access token is invalid or expired";
+                return Err(self.refuse_as(scheme, Some(ErrorCode::InvalidToken), e, None));
             }
         };
+        match (scheme, &grant.jkt) {
+            (Scheme::Bearer, Some(_)) => {
+                // §7.2: a bound token without its proof is what a thief would send.
+                let e = "the access token is bound to a DPoP key: present it under the DPoP scheme with a proof";
+                return Err(self.refuse_as(Scheme::Dpop, Some(ErrorCode::InvalidToken), e, None));
+            }
+            (Scheme::Dpop, None) => {
+                let e = "the access token is not DPoP-bound: present it under the Bearer scheme";
+                return Err(self.refuse_as(Scheme::Dpop, Some(ErrorCode::InvalidToken), e, None));
+            }
+            _ => {}
+        }
         if !required.is_subset_of(&grant.scope) {
-            return Err(self.refuse(
+            return Err(self.refuse_as(
+                scheme,
                 Some(ErrorCode::InsufficientScope),
                 "the access token lacks the scope this resource needs",
                 Some(required),
@@ -281,9 +491,75 @@ impl ResourceServer {
         required: &Scope,
         now: SystemTime,
     ) -> Result<AccessGrant, OAuthError> {
-        let token = self.bearer_token(authorization)?;
+        self.check_presented(verifier, &Presented::bearer_only(authorization), required, now).await
+    }
+
+    /// The whole check of what a request presents (RFC 6750 §2.1, RFC 9449 §7): a Bearer token, or, when this
+    /// resource [takes DPoP](Self::dpop), a DPoP-bound token with its proof. The proof is checked first (§4.3, with
+    /// `ath`; a bad one is `invalid_dpop_proof`, 401), then the token is looked up and [finished](Self::finish), then
+    /// the proof's key must be the token's (`invalid_token`), and last the proof is remembered: a replay is refused.
+    pub async fn check_presented<V: AccessTokenVerifier + ?Sized>(
+        &self,
+        verifier: &V,
+        presented: &Presented<'_>,
+        required: &Scope,
+        now: SystemTime,
+    ) -> Result<AccessGrant, OAuthError> {
+        let token = match presented.authorization {
+            (None, _) => return Err(self.refuse(None, "no access token", None)),
+            (Some(_), true) => {
+                return Err(self.refuse(Some(ErrorCode::InvalidRequest), "more than one Authorization header", None));
+            }
+            (Some(value), false) => self.bearer_token([value])?,
+        };
+        if !token.dpop {
+            let found = verifier.verify(&token, now).await?;
+            return self.finish(found, required, now);
+        }
+        #[cfg(feature = "jose")]
+        return self.check_dpop(verifier, presented, token, required, now).await;
+        #[cfg(not(feature = "jose"))]
+        unreachable!("without jose no token is taken under the DPoP scheme")
+    }
+
+    #[cfg(feature = "jose")]
+    async fn check_dpop<V: AccessTokenVerifier + ?Sized>(
+        &self,
+        verifier: &V,
+        presented: &Presented<'_>,
+        token: BearerToken<'_>,
+        required: &Scope,
+        now: SystemTime,
+    ) -> Result<AccessGrant, OAuthError> {
+        use crate::dpop::{Expected, check_proof};
+        let Some(settings) = &self.dpop else {
+            return Err(self.refuse(None, "use the Bearer scheme", None));
+        };
+        let bad_proof = |why: &str| self.refuse_as(Scheme::Dpop, Some(ErrorCode::InvalidDpopProof), why, None);
+        let value = match presented.dpop {
+            (None, _) => return Err(bad_proof("a DPoP proof is required")),
+            (Some(_), true) => return Err(bad_proof("more than one DPoP header")),
+            (Some(value), false) => value,
+        };
+        let url = settings.url(presented.path);
+        let expected = Expected { window: settings.window, ..Expected::new(presented.method, &url, now) };
+        let proof =
+            check_proof(value, &expected.access_token(token.secret())).map_err(|e| bad_proof(&e.to_string()))?;
         let found = verifier.verify(&token, now).await?;
-        self.finish(found, required, now)
+        let grant = self.finish_as(Scheme::Dpop, found, required, now)?;
+        if grant.jkt.as_deref() != Some(proof.jkt.as_str()) {
+            let e = "the DPoP proof is not signed by the key the access token is bound to";
+            return Err(self.refuse_as(Scheme::Dpop, Some(ErrorCode::InvalidToken), e, None));
+        }
+        let (id, until) = (proof.replay_id(), proof.remember_until(settings.window));
+        let first = match verifier.first_proof_use(&id, until, now).await? {
+            Some(first) => first,
+            None => settings.seen.first_use(&id, until, now),
+        };
+        if !first {
+            return Err(bad_proof("the DPoP proof was used before"));
+        }
+        Ok(grant)
     }
 
     /// [`check`](Self::check) with the request's headers.
@@ -337,6 +613,12 @@ impl<V: AccessTokenVerifier> Guard<V> {
     ) -> Result<AccessGrant, OAuthError> {
         let (check, verifier, scope) = &*self.inner;
         check.check(&**verifier, authorization, scope, now).await
+    }
+
+    /// Checks what a request presents at `now`, DPoP included ([`ResourceServer::check_presented`]).
+    pub async fn check_presented(&self, presented: &Presented<'_>, now: SystemTime) -> Result<AccessGrant, OAuthError> {
+        let (check, verifier, scope) = &*self.inner;
+        check.check_presented(&**verifier, presented, scope, now).await
     }
 }
 

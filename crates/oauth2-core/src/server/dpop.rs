@@ -42,7 +42,8 @@ impl<S: Store> AuthorizationServer<S> {
             return Err(invalid_proof("more than one DPoP header"));
         }
         let url = self.config.url(path);
-        let expected = Expected { window: self.config.dpop_proof_window, ..Expected::new(request.method().as_str(), &url, now) };
+        let expected =
+            Expected { window: self.config.dpop_proof_window, ..Expected::new(request.method().as_str(), &url, now) };
         let proof = check_proof(value.as_bytes(), &expected).map_err(|e| match e {
             DpopError::UseNonce => OAuthError::new(ErrorCode::UseDpopNonce, "use the server's DPoP nonce"),
             e => invalid_proof(&e.to_string()),
@@ -84,7 +85,11 @@ impl<S: Store> AuthorizationServer<S> {
     }
 
     /// `response` with the current DPoP nonce, when the server gives nonces.
-    pub(crate) fn with_dpop_nonce(&self, response: http::Response<Vec<u8>>, now: SystemTime) -> http::Response<Vec<u8>> {
+    pub(crate) fn with_dpop_nonce(
+        &self,
+        response: http::Response<Vec<u8>>,
+        now: SystemTime,
+    ) -> http::Response<Vec<u8>> {
         #[cfg(feature = "jose")]
         if let Some(nonces) = &self.dpop_nonces
             && let Ok(value) = http::HeaderValue::try_from(nonces.current(now))

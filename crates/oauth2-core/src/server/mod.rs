@@ -236,9 +236,13 @@ impl<S: Store> AuthorizationServer<S> {
         &self.store
     }
 
-    /// The Bearer check of this server's resources, with its realm: pass the server itself as the verifier.
+    /// The check of this server's resources, with its realm, taking Bearer tokens and DPoP-bound ones at the
+    /// issuer's origin, with the server's proof window: pass the server itself as the verifier.
     pub fn resource_server(&self) -> ResourceServer {
-        ResourceServer::new(self.config.realm.clone())
+        let check = ResourceServer::new(self.config.realm.clone());
+        #[cfg(feature = "jose")]
+        let check = check.dpop(&self.config.issuer).dpop_window(self.config.dpop_proof_window);
+        check
     }
 
     /// Authenticates the client of a form-posting request (RFC 6749 §2.3, §3.2.1) as the token, revocation and
@@ -296,6 +300,17 @@ impl<S: Store> AuthorizationServer<S> {
 impl<S: Store> AccessTokenVerifier for AuthorizationServer<S> {
     async fn verify(&self, token: &BearerToken<'_>, now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
         self.access_grant_of(token, now).await
+    }
+
+    /// DPoP proofs at the server's resources are remembered in its store, as at its token endpoint: once across
+    /// every instance.
+    async fn first_proof_use(
+        &self,
+        id: &crate::secret::SecretHash,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> Result<Option<bool>, StoreError> {
+        self.store.first_use(id, until, now).await.map(Some)
     }
 }
 

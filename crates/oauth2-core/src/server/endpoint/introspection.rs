@@ -127,6 +127,7 @@ mod tests {
             scope: crate::Scope::parse("read"),
             auth_time: None,
             resources: Vec::new(),
+            jkt: None,
         };
         TokenRecord { grant, issued_at: expires_at - Duration::from_secs(60), expires_at }
     }

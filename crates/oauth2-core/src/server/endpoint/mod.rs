@@ -127,7 +127,7 @@ impl<S: Store> AuthorizationServer<S> {
             Endpoint::Metadata => self.metadata_response(),
             Endpoint::DeviceAuthorization => self.device_authorization(request, now).await,
             Endpoint::PushedAuthorization => self.pushed_authorization_request(request, now).await,
-            Endpoint::UserInfo => self.userinfo(request.headers(), now).await,
+            Endpoint::UserInfo => self.userinfo(request.method(), request.headers(), now).await,
             #[cfg(feature = "jose")]
             Endpoint::Jwks => self.jwks_response(now).await,
             #[cfg(feature = "jose")]

@@ -14,13 +14,13 @@ use crate::pkce::PkceVerifier;
 use crate::reply::{json_bytes_response, push_decimal, push_json_string};
 use crate::scope::Scope;
 use crate::secret::{AccessToken, RefreshToken, SecretHash};
+use crate::server::dpop::key_matches;
 use crate::server::rules::lifetime::later;
 use crate::server::rules::redirect_uri::redirect_uri_allowed;
 use crate::server::rules::request::form_of;
 use crate::server::rules::resource;
 use crate::server::rules::scope::decide_scope;
 use crate::server::store::{CodeRecord, CodeUse, Grant, RegisteredClient, Rotation, Store, TokenRecord};
-use crate::server::dpop::key_matches;
 use crate::server::{AuthorizationServer, ClientAddress, ClientId, ServerConfig, with_client};
 
 /// Who tokens are issued to: the authenticated client, and the thumbprint of the DPoP key they are bound to, if the
@@ -128,7 +128,12 @@ impl<S: Store> AuthorizationServer<S> {
 
     /// §4.1.3 with RFC 7636 §4.6: look the code up → [`check_code`] → redeem it and store its tokens in one atomic
     /// step, which also revokes what a replayed code issued (§4.1.2, RFC 9700 §4.2.4).
-    async fn code_grant(&self, to: Bind<'_>, params: &FormParams, now: SystemTime) -> Result<TokenResponse, OAuthError> {
+    async fn code_grant(
+        &self,
+        to: Bind<'_>,
+        params: &FormParams,
+        now: SystemTime,
+    ) -> Result<TokenResponse, OAuthError> {
         let client = to.client;
         let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
         let hash = SecretHash::of(code);
@@ -218,7 +223,12 @@ impl<S: Store> AuthorizationServer<S> {
     /// §6 with rotation (RFC 9700 §4.14.2): look the refresh token up → [`refresh_scope`] → rotate it in one
     /// compare-and-swap, which also revokes the whole grant when the token was spent already. The new refresh
     /// token keeps the original scope.
-    async fn refresh_grant(&self, to: Bind<'_>, params: &FormParams, now: SystemTime) -> Result<TokenResponse, OAuthError> {
+    async fn refresh_grant(
+        &self,
+        to: Bind<'_>,
+        params: &FormParams,
+        now: SystemTime,
+    ) -> Result<TokenResponse, OAuthError> {
         let client = to.client;
         let token =
             params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
@@ -507,6 +517,7 @@ mod tests {
             scope: Scope::parse("read write"),
             auth_time: None,
             resources: Vec::new(),
+            jkt: None,
         }
     }
 

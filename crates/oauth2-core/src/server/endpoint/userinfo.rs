@@ -6,31 +6,35 @@ use http::StatusCode;
 
 use crate::error::{Challenge, ErrorCode, OAuthError};
 use crate::reply::json_response;
-use crate::resource::AccessTokenVerifier;
+use crate::resource::Presented;
 use crate::scope::Scope;
 use crate::server::AuthorizationServer;
 use crate::server::store::Store;
 
 impl<S: Store> AuthorizationServer<S> {
-    /// Answers a UserInfo request (OIDC Core §5.3.1, §5.3.2): the Bearer token from `headers` (RFC 6750 §2.1) must
-    /// be live and issued for a user; the answer is `sub` (the grant's subject, the id_token's `sub`) and the app's
-    /// claims for the grant, `200` JSON with `Cache-Control: no-store`. Refusals are RFC 6750 §3.1 errors with
-    /// their `WWW-Authenticate` challenge; without [`with_userinfo`](Self::with_userinfo) it is `404`.
-    pub async fn userinfo(&self, headers: &http::HeaderMap, now: SystemTime) -> http::Response<Vec<u8>> {
+    /// Answers a UserInfo request (OIDC Core §5.3.1, §5.3.2) of `method` with `headers`: the access token (RFC 6750
+    /// §2.1; or a DPoP-bound one with its proof, RFC 9449 §7) must be live and issued for a user; the answer is
+    /// `sub` (the grant's subject, the id_token's `sub`) and the app's claims for the grant, `200` JSON with
+    /// `Cache-Control: no-store`. Refusals are RFC 6750 §3.1 (or RFC 9449 §7.1) errors with their
+    /// `WWW-Authenticate` challenge; without [`with_userinfo`](Self::with_userinfo) it is `404`.
+    pub async fn userinfo(
+        &self,
+        method: &http::Method,
+        headers: &http::HeaderMap,
+        now: SystemTime,
+    ) -> http::Response<Vec<u8>> {
         let Some((claims, _)) = &self.userinfo else {
             return http::Response::builder().status(StatusCode::NOT_FOUND).body(Vec::new()).unwrap_or_default();
         };
         let check = self.resource_server();
-        let values = headers.get_all(http::header::AUTHORIZATION).iter().map(http::HeaderValue::as_bytes);
-        let token = match check.bearer_token(values) {
-            Ok(token) => token,
-            Err(refused) => return refused.into_response(),
-        };
-        let found = match self.verify(&token, now).await {
-            Ok(found) => found,
-            Err(e) => return OAuthError::from(e).into_response(),
-        };
-        let grant = match check.finish(found, &Scope::empty(), now) {
+        let path = self.config.userinfo_path.as_deref().unwrap_or("/userinfo");
+        let presented = Presented::new(
+            method.as_str(),
+            path,
+            headers.get_all(http::header::AUTHORIZATION).iter().map(http::HeaderValue::as_bytes),
+            headers.get_all("dpop").iter().map(http::HeaderValue::as_bytes),
+        );
+        let grant = match check.check_presented(self, &presented, &Scope::empty(), now).await {
             Ok(grant) => grant,
             Err(refused) => return refused.into_response(),
         };

@@ -113,6 +113,7 @@ mod tests {
                 scope: Scope::parse("read profile"),
                 auth_time: subject.map(|_| now - Duration::from_secs(5)),
                 resources: resources.iter().map(|r| (*r).to_owned()).collect(),
+                jkt: None,
             },
             issued_at: now,
             expires_at: now + Duration::from_secs(300),

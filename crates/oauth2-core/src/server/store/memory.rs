@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
     Attempts, ClientStore, CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant,
-    GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, RegisteredClient, ReplayStore,
-    Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
+    GrantId, GrantStore, KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, RegisteredClient,
+    ReplayStore, Rotation, ThrottlePolicy, ThrottleStore, TokenRecord,
 };
 use crate::error::StoreError;
 use crate::resource::{AccessGrant, AccessTokenVerifier, BearerToken};
@@ -733,7 +733,8 @@ impl Maintenance for MemoryStore {
         let before = keys.len();
         keys.retain(|k| k.retired_until.is_none_or(|until| until > now));
         let forgotten = before - keys.len();
-        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r) + forgotten + devices + pushed + proofs).unwrap_or(u64::MAX))
+        Ok(u64::try_from((codes - c) + (access - a) + (refresh - r) + forgotten + devices + pushed + proofs)
+            .unwrap_or(u64::MAX))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -840,6 +841,7 @@ mod tests {
                 scope: Scope::parse("read"),
                 auth_time: None,
                 resources: Vec::new(),
+                jkt: None,
             },
             issued_at: issued,
             expires_at: issued + Duration::from_secs(lifetime),

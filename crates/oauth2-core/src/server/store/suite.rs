@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use super::{
     CodeRecord, CodeUse, DeviceCodeRecord, DeviceDecision, DeviceStatus, DeviceStore, Grant, GrantId, GrantStore,
-    KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, ReplayStore, Rotation, ThrottlePolicy, ThrottleStore,
-    TokenRecord,
+    KeyRecord, KeyStore, Maintenance, PushedRequestRecord, PushedRequestStore, ReplayStore, Rotation, ThrottlePolicy,
+    ThrottleStore, TokenRecord,
 };
 use crate::scope::Scope;
 use crate::secret::SecretHash;
@@ -77,7 +77,10 @@ impl<S> Stores<'_, S> {
 }
 
 /// What the suite checks: every store trait but the clients' (which the app fills as it likes).
-pub trait Checked: GrantStore + DeviceStore + PushedRequestStore + ReplayStore + ThrottleStore + KeyStore + Maintenance {}
+pub trait Checked:
+    GrantStore + DeviceStore + PushedRequestStore + ReplayStore + ThrottleStore + KeyStore + Maintenance
+{
+}
 
 impl<S: GrantStore + DeviceStore + PushedRequestStore + ReplayStore + ThrottleStore + KeyStore + Maintenance> Checked
     for S
@@ -141,21 +144,14 @@ async fn caught<F: Future<Output = ()>>(f: F) -> Result<(), String> {
 }
 
 /// Runs every check against `store` (which must start empty of these keys). Panics with the broken guarantees.
-pub async fn run<S: Checked>(
-    store: &S,
-    now: SystemTime,
-) {
+pub async fn run<S: Checked>(store: &S, now: SystemTime) {
     run_shared("store", &[store], now).await.assert_passed();
 }
 
 /// Runs every check through `stores`: handles on one database (separate pools, say, standing for separate
 /// instances), or just one store. Writes go through one and reads through another, and the 100-way races are
 /// split across all of them. Prints `store suite [NAME]: N passed, M failed` and returns the report.
-pub async fn run_shared<S: Checked>(
-    name: &str,
-    stores: &[&S],
-    now: SystemTime,
-) -> Report {
+pub async fn run_shared<S: Checked>(name: &str, stores: &[&S], now: SystemTime) -> Report {
     assert!(!stores.is_empty(), "the suite needs a store");
     let stores = Stores(stores);
     let mut report = Report { name: name.to_owned(), passed: 0, failed: Vec::new() };
