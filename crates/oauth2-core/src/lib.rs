@@ -43,6 +43,9 @@
 //! | RFC 9126 §2, §2.1, §2.2, §2.3 (the pushed authorization request endpoint: client authentication, validation, `request_uri`, errors) | `server/endpoint/par.rs`, `server/endpoint/authorize.rs` (`validate`); the client's push in `client/authorization.rs` (`build_pushed`) and `client/par.rs` |
 //! | RFC 9126 §4, §5, §6 (the authorization request with `request_uri`: single use, bound to the client; metadata; per-client and server-wide requirement) | `server/endpoint/authorize.rs` (`pushed_request`), the store's `take_pushed_request`, `server/endpoint/metadata.rs`; `client/par.rs` |
 //! | RFC 8628 §5.1, §5.2, §6.1 (user code guessing, device authorization requests per address, the alphabet and entropy) | `server/rules/throttle.rs`, `server/rules/user_code.rs`, `server/endpoint/device.rs` |
+//! | RFC 9449 §4.2, §4.3, §8, §11.1 (DPoP proofs: made, checked, nonces, replay) | `dpop.rs`; the server's check in `server/dpop.rs`, the store's `first_use` in `server/store/` |
+//! | RFC 9449 §5, §5.1, §5.2, §6.1, §6.2, §10, §10.1 (DPoP-bound tokens: the token endpoint, metadata, `dpop_bound_access_tokens`, `cnf.jkt`, `dpop_jkt`) | `server/endpoint/token.rs`, `server/dpop.rs`, `server/endpoint/authorize.rs`, `server/endpoint/par.rs`, `server/rules/access_token.rs`, `server/endpoint/introspection.rs`, `server/endpoint/metadata.rs` |
+//! | RFC 9449 §7, §7.1, §7.2 (DPoP at resources: the scheme, `ath`, the key binding, challenges) | `resource/mod.rs`, `resource/dpop.rs`, `error.rs` |
 //! | RFC 9068 §2.1, §2.2, §2.2.1, §3 (JWT access tokens: header, claims, audience) | `server/rules/access_token.rs`, `server/access.rs` |
 //! | RFC 9068 §4 (validating JWT access tokens) | `resource/jwt.rs`; the issuer's own check in `server/access.rs` |
 //! | RFC 8259 §7 (JSON strings) | `reply.rs` |

@@ -33,6 +33,7 @@ fn record(family: GrantId, client: &str) -> TokenRecord {
             scope: Scope::parse("read"),
             auth_time: None,
             resources: Vec::new(),
+            jkt: None,
         },
         issued_at: now,
         expires_at: now + Duration::from_secs(3600),

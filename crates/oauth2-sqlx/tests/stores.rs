@@ -39,6 +39,7 @@ fn token(grant: u8, at: SystemTime, lifetime: u64) -> TokenRecord {
             scope: Scope::parse("read"),
             auth_time: None,
             resources: Vec::new(),
+            jkt: None,
         },
         issued_at: at,
         expires_at: at + Duration::from_secs(lifetime),

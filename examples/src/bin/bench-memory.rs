@@ -32,6 +32,7 @@ fn main() {
             scope: scope.clone(),
             auth_time: None,
             resources: Vec::new(),
+            jkt: None,
         };
         let record = TokenRecord { grant, issued_at: now, expires_at: now + Duration::from_secs(3600) };
         // The in-memory store answers on the first poll.

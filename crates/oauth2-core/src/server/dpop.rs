@@ -19,7 +19,7 @@ pub(crate) fn key_matches(bound: Option<&str>, proof: Option<&str>, what: &str) 
         (None, _) => Ok(()),
         (Some(_), None) => Err(invalid_proof(&format!("the {what} is bound to a DPoP key: send a proof of it"))),
         (Some(bound), Some(proof)) if bound == proof => Ok(()),
-        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(&format!("the {what} is bound to another DPoP key"))),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(format!("the {what} is bound to another DPoP key"))),
     }
 }
 

@@ -1342,6 +1342,8 @@ fn grant_ids_are_made_in_time_order_and_distinct() {
 mod jwt;
 
 mod device;
+#[cfg(feature = "jose")]
+mod dpop;
 mod par;
 
 #[cfg(feature = "jose")]

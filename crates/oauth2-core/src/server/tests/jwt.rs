@@ -330,3 +330,31 @@ fn rfc9068_4_a_key_rotated_in_at_another_instance_is_loaded_on_its_first_token()
     assert!(check(&from_elsewhere, later).is_ok(), "the unknown kid made the server load its keys again");
     assert!(check(&jwt, later).is_ok(), "and the old key still verifies");
 }
+
+#[test]
+fn rfc9449_6_1_a_jwt_access_token_names_its_dpop_key_in_cnf() {
+    use crate::dpop::DpopKey;
+    use crate::resource::{JwtCheck, Presented};
+    let s = provider(Algorithm::EdDsa);
+    let k = DpopKey::ed25519_from_seed(&[3; 32]).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let p = k.proof("POST", "https://as.example/token", None, None, now(), &mut rng).unwrap();
+    let mut r = post("grant_type=client_credentials&scope=read", Some(&basic("web", "s3cret")));
+    r.headers_mut().insert("dpop", p.parse().unwrap());
+    let body = ok(block_on(s.token(r, now())));
+    assert_eq!(body["token_type"], "DPoP");
+    let at = body["access_token"].as_str().unwrap();
+    // A resource server with the JWKS alone learns the binding.
+    let grant = JwtCheck::new(ISSUER, ISSUER, &[Algorithm::EdDsa]).verify(at, &jwks(&s), now()).unwrap();
+    assert_eq!(grant.jkt.as_deref(), Some(k.thumbprint()));
+    // So does the issuer's own check of a token it keeps no record of, which then wants the proof.
+    let proof = k.proof("GET", "https://as.example/r", Some(at), None, now(), &mut rng).unwrap();
+    let authorization = format!("DPoP {at}");
+    let presented = Presented::new("GET", "/r", [authorization.as_bytes()], [proof.as_bytes()]);
+    let own = block_on(s.resource_server().check_presented(&s, &presented, &crate::Scope::parse("read"), now()));
+    assert_eq!(own.unwrap().jkt.as_deref(), Some(k.thumbprint()));
+    let as_bearer = format!("Bearer {at}");
+    let presented = Presented::new("GET", "/r", [as_bearer.as_bytes()], std::iter::empty());
+    let own = block_on(s.resource_server().check_presented(&s, &presented, &crate::Scope::parse("read"), now()));
+    assert_eq!(own.unwrap_err().code(), &crate::ErrorCode::InvalidToken);
+}
