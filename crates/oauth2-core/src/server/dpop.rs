@@ -85,6 +85,7 @@ impl<S: Store> AuthorizationServer<S> {
     }
 
     /// `response` with the current DPoP nonce, when the server gives nonces.
+    #[cfg_attr(not(feature = "jose"), allow(clippy::unused_self))]
     pub(crate) fn with_dpop_nonce(
         &self,
         response: http::Response<Vec<u8>>,
