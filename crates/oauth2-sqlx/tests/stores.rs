@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use oauth2_core::grant::GrantType;
+use oauth2_core::http;
 use oauth2_core::scope::Scope;
 use oauth2_core::secret::SecretHash;
 use oauth2_core::server::store::{
@@ -406,3 +407,33 @@ macro_rules! purge_for {
 }
 purge_for!(SqliteStore);
 purge_for!(PgStore);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc9449_11_1_a_dpop_proof_is_used_once_across_two_instances_on_postgres() {
+    use oauth2_core::dpop::DpopKey;
+    use oauth2_core::jose::Algorithm;
+    use oauth2_core::random::OsRng;
+    use oauth2_core::server::{AuthorizationServer, OsTokenGenerator, ServerConfig};
+    let url = database();
+    let (a, b) = (PgStore::connect(&url).await.unwrap(), PgStore::connect(&url).await.unwrap());
+    let client = RegisteredClient::confidential("dpop-svc", "x").grant_types([GrantType::ClientCredentials]).scopes("read");
+    a.put_client(&client).await.unwrap();
+    let server = |store| AuthorizationServer::new(ServerConfig::new("https://as.example"), store, OsTokenGenerator);
+    let (one, two) = (server(a), server(b));
+    let key = DpopKey::generate(Algorithm::Es256, &mut OsRng).unwrap();
+    let at = SystemTime::now();
+    let proof = key.proof("POST", "https://as.example/token", None, None, at, &mut OsRng).unwrap();
+    let request = || {
+        http::Request::post("/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("dpop", &proof)
+            .body(b"grant_type=client_credentials&client_id=dpop-svc&client_secret=x".to_vec())
+            .unwrap()
+    };
+    let first = one.token(request(), at).await;
+    assert_eq!(first.status(), 200, "{}", String::from_utf8_lossy(first.body()));
+    let replay = two.token(request(), at).await;
+    assert_eq!(replay.status(), 400);
+    let body: serde_json::Value = serde_json::from_slice(replay.body()).unwrap();
+    assert_eq!(body["error"], "invalid_dpop_proof", "the other instance saw it: {body}");
+}
