@@ -51,7 +51,7 @@ use std::time::{Duration, SystemTime};
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
-use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Guard, ResourceServer};
+use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Guard, Presented, ResourceServer};
 use oauth2_core::server::{
     AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientAddress, ClientId, Endpoint, Store,
 };
@@ -216,8 +216,9 @@ impl actix_web::ResponseError for AuthorizeRejection {
     }
 }
 
-/// Middleware that checks the Bearer token of every request (RFC 6750) with a verifier `V` and requires a scope;
-/// it answers 400/401/403 with the RFC 6750 challenge otherwise, and 503 when the verifier fails.
+/// Middleware that checks the access token of every request with a verifier `V` and requires a scope: a Bearer
+/// token (RFC 6750), or a DPoP-bound one with its proof (RFC 9449 §7) when the [`ResourceServer`] takes DPoP. It
+/// answers 400/401/403 with the RFC 6750 or RFC 9449 challenge otherwise, and 503 when the verifier fails.
 #[derive(Debug)]
 pub struct RequireScope<V>(Guard<V>);
 
@@ -268,8 +269,17 @@ where
         let (guard, inner) = (self.guard.clone(), self.inner.clone());
         Box::pin(async move {
             // Only the Authorization values go to the core: nothing else of the request is converted.
-            let values = request.headers().get_all(actix_web::http::header::AUTHORIZATION).map(|v| v.as_bytes());
-            match guard.check(values, SystemTime::now()).await {
+            let checked = {
+                let headers = request.headers();
+                let presented = Presented::new(
+                    request.method().as_str(),
+                    request.path(),
+                    headers.get_all(actix_web::http::header::AUTHORIZATION).map(|v| v.as_bytes()),
+                    headers.get_all("dpop").map(|v| v.as_bytes()),
+                );
+                guard.check_presented(&presented, SystemTime::now()).await
+            };
+            match checked {
                 Ok(grant) => {
                     request.extensions_mut().insert(grant);
                     Ok(inner.call(request).await?.map_into_boxed_body())

@@ -63,7 +63,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
-use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Guard, ResourceServer};
+use oauth2_core::resource::{AccessGrant, AccessTokenVerifier, Guard, Presented, ResourceServer};
 use oauth2_core::server::{AuthorizationRequest, AuthorizationServer, AuthorizeError, ClientAddress, Endpoint, Store};
 use oauth2_core::{OAuthError, Scope};
 
@@ -225,8 +225,9 @@ impl IntoResponse for AuthorizeRejection {
     }
 }
 
-/// A tower layer that checks the Bearer token of every request (RFC 6750) with a verifier `V` and requires a
-/// scope; it answers 400/401/403 with the RFC 6750 challenge otherwise, and 503 when the verifier fails.
+/// A tower layer that checks the access token of every request with a verifier `V` and requires a scope: a Bearer
+/// token (RFC 6750), or a DPoP-bound one with its proof (RFC 9449 §7) when the [`ResourceServer`] takes DPoP. It
+/// answers 400/401/403 with the RFC 6750 or RFC 9449 challenge otherwise, and 503 when the verifier fails.
 #[derive(Debug)]
 pub struct RequireScope<V>(Guard<V>);
 
@@ -283,8 +284,11 @@ where
         // The clone that was polled ready is the one to call.
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let values = request.headers().get_all(http::header::AUTHORIZATION).iter().map(|v| v.as_bytes());
-            match guard.check(values, SystemTime::now()).await {
+            let checked = {
+                let presented = Presented::from_http(request.method(), request.uri(), request.headers());
+                guard.check_presented(&presented, SystemTime::now()).await
+            };
+            match checked {
                 Ok(grant) => {
                     request.extensions_mut().insert(grant);
                     inner.call(request).await

@@ -416,7 +416,8 @@ async fn rfc9449_11_1_a_dpop_proof_is_used_once_across_two_instances_on_postgres
     use oauth2_core::server::{AuthorizationServer, OsTokenGenerator, ServerConfig};
     let url = database();
     let (a, b) = (PgStore::connect(&url).await.unwrap(), PgStore::connect(&url).await.unwrap());
-    let client = RegisteredClient::confidential("dpop-svc", "x").grant_types([GrantType::ClientCredentials]).scopes("read");
+    let client =
+        RegisteredClient::confidential("dpop-svc", "x").grant_types([GrantType::ClientCredentials]).scopes("read");
     a.put_client(&client).await.unwrap();
     let server = |store| AuthorizationServer::new(ServerConfig::new("https://as.example"), store, OsTokenGenerator);
     let (one, two) = (server(a), server(b));

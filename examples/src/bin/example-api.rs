@@ -4,7 +4,8 @@
 //! `http://HOST:PORT` of --listen unless --audience says otherwise: clients ask for tokens with
 //! `resource=<that URI>`.
 //!
-//! - `GET /whoami`: any valid token; answers what it grants (subject, client, scope, audience).
+//! - `GET /whoami`: any valid token; answers what it grants (subject, client, scope, audience, and the DPoP key
+//!   `jkt` a bound token is bound to: such a token is taken only under the `DPoP` scheme, with a proof).
 //! - `GET /read`: needs the scope `read`.
 
 use std::sync::Arc;
@@ -35,6 +36,9 @@ struct Args {
     /// The signing algorithms accepted (default: RS256, ES256 and EdDSA; never none or HMAC).
     #[arg(long = "alg", value_name = "ALG")]
     algorithms: Vec<String>,
+    /// The origin clients reach this API at, which DPoP proofs name (default: http://HOST:PORT of --listen).
+    #[arg(long)]
+    origin: Option<String>,
 }
 
 #[tokio::main]
@@ -69,7 +73,9 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("the issuer {}: {e}", args.issuer))?;
     let verifier = Arc::new(verifier);
-    let check = ResourceServer::new("example-api");
+    // DPoP-bound tokens (RFC 9449 §7) are taken with their proof; Bearer ones as before.
+    let origin = args.origin.unwrap_or_else(|| format!("http://{bound}"));
+    let check = ResourceServer::new("example-api").dpop(&origin);
     let app = Router::new()
         .route("/whoami", get(whoami).layer(RequireScope::<RemoteVerifier>::new(check.clone(), verifier.clone(), "")))
         .route("/read", get(whoami).layer(RequireScope::<RemoteVerifier>::new(check, verifier, "read")));
@@ -84,5 +90,6 @@ async fn whoami(Authenticated(grant): Authenticated) -> axum::Json<serde_json::V
         "client_id": &*grant.client_id,
         "scope": grant.scope.to_string(),
         "aud": &*grant.audience,
+        "jkt": grant.jkt.as_deref(),
     }))
 }

@@ -42,6 +42,9 @@ pub struct ClientConfig {
     /// Its authorization requests must be pushed to `/par` first (RFC 9126 §6).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Its token requests must carry a DPoP proof (RFC 9449 §5.2): its access tokens are all DPoP-bound.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// The command line's settings of the authorization server.
@@ -55,6 +58,9 @@ pub struct ServerOptions {
     pub device_code_lifetime: std::time::Duration,
     /// Every client must push its authorization requests (RFC 9126 §5, `--require-par`).
     pub require_par: bool,
+    /// The secret of the server's DPoP nonces (RFC 9449 §8, `--dpop-nonce`), shared by the instances; `None`: no
+    /// nonces.
+    pub dpop_nonce_secret: Option<[u8; 32]>,
 }
 
 impl ClientConfig {
@@ -238,7 +244,8 @@ impl DemoConfig {
                 client = client
                     .resources(c.resources.clone())
                     .resource_server(c.resource_server)
-                    .require_pushed_authorization_requests(c.require_pushed_authorization_requests);
+                    .require_pushed_authorization_requests(c.require_pushed_authorization_requests)
+                    .dpop_bound_access_tokens(c.dpop_bound_access_tokens);
                 if let Some(alg) = &c.id_token_signed_response_alg {
                     if alg.parse::<oauth2_core::jose::Algorithm>().is_err() {
                         return Err(invalid("`id_token_signed_response_alg` is not RS256, ES256 or EdDSA"));
@@ -310,6 +317,9 @@ impl DemoConfig {
         });
         if let Some(sealer) = sealer {
             server = server.with_key_sealer(sealer);
+        }
+        if let Some(secret) = &options.dpop_nonce_secret {
+            server = server.with_dpop_nonces(secret);
         }
         Ok(Arc::new(server))
     }

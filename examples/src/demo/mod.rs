@@ -42,6 +42,22 @@ pub fn key_sealer() -> Result<Option<oauth2_core::jose::KeySealer>, String> {
     }
 }
 
+/// The secret of the DPoP nonces: derived from [`KEY_ENCRYPTION_KEY`] when it is set, so every instance makes and
+/// accepts the same nonces; else 256 fresh bits, good for this process only.
+fn dpop_nonce_secret() -> [u8; 32] {
+    use sha2::Digest;
+    match std::env::var(KEY_ENCRYPTION_KEY) {
+        Ok(key) => {
+            sha2::Sha256::new().chain_update(b"oauth2 demo DPoP nonces\0").chain_update(key.trim()).finalize().into()
+        }
+        Err(_) => {
+            let mut secret = [0u8; 32];
+            oauth2_core::rand_core::Rng::fill_bytes(&mut oauth2_core::random::OsRng, &mut secret);
+            secret
+        }
+    }
+}
+
 /// A new signing key of `algorithm`: RS256 from [`RS256_KEY_FILE`] when it is set, else made here.
 pub fn new_signing_key(algorithm: oauth2_core::jose::Algorithm) -> Result<oauth2_core::jose::SigningKey, String> {
     use oauth2_core::jose::{Algorithm, SigningKey};
@@ -114,6 +130,11 @@ pub struct ProviderArgs {
     /// `require_pushed_authorization_requests: true`.
     #[arg(long)]
     pub require_par: bool,
+    /// DPoP proofs must carry the server's nonce (RFC 9449 §8): the token and PAR endpoints give it in `DPoP-Nonce`
+    /// and refuse a proof without it with `use_dpop_nonce`. Instances share nonces when they share
+    /// OAUTH2_KEY_ENCRYPTION_KEY; without it, each instance makes its own.
+    #[arg(long)]
+    pub dpop_nonce: bool,
     /// A maintenance command instead of serving.
     #[command(subcommand)]
     pub command: Option<DemoCommand>,
@@ -251,6 +272,7 @@ pub async fn start(name: &str, args: &ProviderArgs) -> Result<Started, (String, 
         device_interval: Duration::from_secs(args.device_interval),
         device_code_lifetime: Duration::from_secs(args.device_code_lifetime),
         require_par: args.require_par,
+        dpop_nonce_secret: args.dpop_nonce.then(dpop_nonce_secret),
     };
     let server = config.server(&issuer, store, sealer, &options).map_err(|e| (e.to_string(), 2))?;
     ensure_signing_keys(&server).await.map_err(|e| (e, 1))?;
