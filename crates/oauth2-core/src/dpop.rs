@@ -409,20 +409,19 @@ impl DpopNonces {
     }
 }
 
-/// Whether `response` asks for a proof with the server's nonce (§8: `use_dpop_nonce` from an authorization
-/// server, §9 from a resource): then the request is sent once more, with the nonce it gave.
-pub fn asks_for_nonce(response: &http::Response<Vec<u8>>) -> bool {
-    if !response.headers().contains_key(DPOP_NONCE) {
+/// Whether an answer asks for a proof with the server's nonce (§8: `use_dpop_nonce` in the JSON error of an
+/// authorization server, §9 in the `DPoP` challenge of a resource) and gives one: then the request is sent once
+/// more, with the nonce it gave.
+pub fn asks_for_nonce(status: http::StatusCode, headers: &http::HeaderMap, body: &[u8]) -> bool {
+    if !headers.contains_key(DPOP_NONCE) {
         return false;
     }
-    let in_body = response.status() == http::StatusCode::BAD_REQUEST
-        && serde_json::from_slice::<Value>(response.body())
+    let in_body = status == http::StatusCode::BAD_REQUEST
+        && serde_json::from_slice::<Value>(body)
             .is_ok_and(|v| v.get("error").and_then(Value::as_str) == Some("use_dpop_nonce"));
-    let in_challenge = response.status() == http::StatusCode::UNAUTHORIZED
-        && response.headers().get_all(http::header::WWW_AUTHENTICATE).iter().any(|v| {
-            let v = String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase();
-            v.starts_with("dpop") && v.contains("error=\"use_dpop_nonce\"")
-        });
+    let in_challenge = status == http::StatusCode::UNAUTHORIZED
+        && crate::client::BearerChallenge::of_scheme(headers, SCHEME)
+            .is_some_and(|c| c.error.as_ref().is_some_and(|e| e.as_str() == "use_dpop_nonce"));
     in_body || in_challenge
 }
 

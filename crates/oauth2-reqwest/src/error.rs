@@ -53,6 +53,9 @@ pub enum Error {
     /// [`Session::pushed_authorization_url`](crate::Session::pushed_authorization_url), which are async.
     #[error("this session pushes its authorization requests: use start_authorization or pushed_authorization_url")]
     PushRequired,
+    /// A DPoP proof could not be made (RFC 9449), or a DPoP-bound token was to be sent without the session's key.
+    #[error("DPoP: {0}")]
+    Dpop(String),
     /// The session holds no token yet.
     #[error("the session has no token: run a grant first")]
     NoToken,
@@ -88,6 +91,7 @@ impl Error {
             Self::InvalidToken(_) => "invalid_token",
             Self::NoToken => "no_token",
             Self::PushRequired => "par_required",
+            Self::Dpop(_) => "dpop",
             Self::TokenExpired => "token_expired",
             Self::RefreshFailed(inner) => inner.code(),
             Self::IdToken(e) => e.code(),

@@ -32,6 +32,9 @@
 //! ```
 //!
 //! Pushed authorization requests (RFC 9126): [`SessionBuilder::par`] and [`Session::pushed_authorization_url`].
+//! Sender-constrained tokens (DPoP, RFC 9449): [`SessionBuilder::dpop`] with an
+//! [`oauth2_core::dpop::DpopKey`]: every token request and API call then carries a fresh proof, servers' nonces
+//! included; [`DpopSigner`] does the same for requests built by hand.
 //! Other grants: [`Session::client_credentials`], [`Session::device_authorization`] (RFC 8628), [`Session::password`], [`Session::implicit_url`] (legacy), and
 //! [`Session::refresh`]; token management: [`Session::revoke`], [`Session::introspect`]; endpoints from an issuer:
 //! [`discover`].
@@ -50,6 +53,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod dpop;
 mod error;
 mod execute;
 mod oidc;
@@ -57,6 +61,7 @@ mod session;
 
 pub mod resource;
 
+pub use dpop::DpopSigner;
 pub use error::Error;
 pub use execute::{Discovered, MAX_BODY, TIMEOUT, discover, execute, fetch_metadata, http_client};
 pub use oidc::JWKS_REFETCH_EVERY;

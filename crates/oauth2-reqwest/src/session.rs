@@ -5,13 +5,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::header::AUTHORIZATION;
 use oauth2_core::client::{BearerChallenge, DeviceAuthorization, DevicePoll, DeviceStep};
+use oauth2_core::dpop::DpopKey;
 use oauth2_core::introspection::{Introspection, TokenTypeHint};
 use oauth2_core::random::OsRng;
 use oauth2_core::{Client, Password, PendingAuthorization, Scope, Token};
 use reqwest::{IntoUrl, Method};
 use url::Url;
 
-use crate::{Error, execute, http_client};
+use crate::{DpopSigner, Error, execute, http_client};
 
 type TokenCallback = Arc<dyn Fn(&Token) + Send + Sync>;
 
@@ -54,6 +55,7 @@ pub(crate) struct Inner {
     margin: Duration,
     allow_insecure_http: bool,
     par: bool,
+    dpop: Option<DpopSigner>,
     pub(crate) jwks: tokio::sync::Mutex<crate::oidc::JwksCache>,
     pub(crate) id_token: Mutex<Option<oauth2_core::client::IdTokenClaims>>,
 }
@@ -142,6 +144,7 @@ pub struct SessionBuilder {
     margin: Duration,
     allow_insecure_http: bool,
     par: bool,
+    dpop: Option<DpopKey>,
 }
 
 impl std::fmt::Debug for SessionBuilder {
@@ -196,6 +199,26 @@ impl SessionBuilder {
         self
     }
 
+    /// Proves possession of `key` (RFC 9449): every token request and pushed authorization request carries a fresh
+    /// DPoP proof, so the tokens are bound to the key (`token_type: DPoP`); every API call with such a token sends
+    /// `Authorization: DPoP` and a proof with `ath`. A server's nonce (`DPoP-Nonce`) is remembered per server, and a
+    /// `use_dpop_nonce` answer is retried once with it. Refreshes keep the key, as a public client's refresh token
+    /// requires. Keep the key with the token ([`DpopKey::to_private_jwk`]) to resume later.
+    ///
+    /// ```
+    /// use oauth2_core::dpop::DpopKey;
+    /// use oauth2_core::jose::Algorithm;
+    /// let client = oauth2_core::Client::builder("app").token_endpoint("https://as.example/token").build()?;
+    /// let key = DpopKey::generate(Algorithm::Es256, &mut oauth2_core::random::OsRng)?;
+    /// let session = oauth2_reqwest::Session::builder(client).dpop(key).build()?;
+    /// assert!(session.dpop_key().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
     /// Builds the session. Fails only if the default HTTP client cannot be built (no TLS backend).
     pub fn build(self) -> Result<Session, Error> {
         let http = match self.http {
@@ -221,6 +244,7 @@ impl SessionBuilder {
                 margin: self.margin,
                 allow_insecure_http: self.allow_insecure_http,
                 par: self.par,
+                dpop: self.dpop.map(DpopSigner::new),
             }),
         })
     }
@@ -242,7 +266,13 @@ impl Session {
             margin: Duration::from_secs(30),
             allow_insecure_http: false,
             par: false,
+            dpop: None,
         }
+    }
+
+    /// The DPoP key, when the session proves possession of one ([`SessionBuilder::dpop`]).
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.inner.dpop.as_ref().map(DpopSigner::key)
     }
 
     /// The client configuration, for anything the conveniences here do not cover (the core's full API).
@@ -288,8 +318,34 @@ impl Session {
         st.failed = None;
     }
 
+    /// Sends a request to the authorization server. With a DPoP key, a token request or pushed authorization
+    /// request gets a fresh proof (RFC 9449 §5, §10.1), and is sent once more when the server asks for its nonce.
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Error> {
-        execute(&self.inner.http, request).await
+        match self.inner.dpop.as_ref().filter(|_| self.proves(&request)) {
+            Some(dpop) => dpop.execute(&self.inner.http, request, None).await,
+            None => execute(&self.inner.http, request).await,
+        }
+    }
+
+    /// An authorization code request for `scope`; with a DPoP key, the code is bound to it (`dpop_jkt`, RFC 9449
+    /// §10), so only this key's holder can redeem it.
+    fn code_request(&self, scope: impl Into<Scope>) -> oauth2_core::client::AuthorizationUrlBuilder<'_> {
+        let request = self.inner.client.authorization_request(&mut OsRng).scope(scope);
+        match &self.inner.dpop {
+            Some(dpop) => request.param("dpop_jkt", dpop.key().thumbprint()),
+            None => request,
+        }
+    }
+
+    /// Whether `request` is one a DPoP proof goes with: to the token endpoint or the pushed authorization request
+    /// endpoint.
+    fn proves(&self, request: &http::Request<Vec<u8>>) -> bool {
+        let client = &self.inner.client;
+        let Ok(to) = Url::parse(&request.uri().to_string()) else { return false };
+        [client.token_endpoint(), client.pushed_authorization_request_endpoint()]
+            .into_iter()
+            .flatten()
+            .any(|endpoint| *endpoint == to)
     }
 
     // ---- grants ----
@@ -314,7 +370,7 @@ impl Session {
         if self.pushes_authorization_requests() {
             self.pushed_authorization_url(scope).await
         } else {
-            Ok(self.inner.client.authorization_request(&mut OsRng).scope(scope).build()?)
+            Ok(self.code_request(scope).build()?)
         }
     }
 
@@ -326,7 +382,7 @@ impl Session {
         if self.pushes_authorization_requests() {
             return Err(Error::PushRequired);
         }
-        Ok(self.inner.client.authorization_request(&mut OsRng).scope(scope).build()?)
+        Ok(self.code_request(scope).build()?)
     }
 
     /// Pushes an authorization code request with PKCE and `state` to the server (RFC 9126 §2), client-authenticated,
@@ -338,7 +394,7 @@ impl Session {
         scope: impl Into<Scope>,
     ) -> Result<(Url, PendingAuthorization), Error> {
         let client = &self.inner.client;
-        let (push, pending) = client.authorization_request(&mut OsRng).scope(scope).build_pushed()?;
+        let (push, pending) = self.code_request(scope).build_pushed()?;
         let response = self.send(push).await?;
         let pushed = client.parse_pushed_authorization_response(response, SystemTime::now())?;
         Ok((client.pushed_authorization_url(&pushed)?, pending))
@@ -523,19 +579,49 @@ impl Session {
         let (token, generation) = self.usable_token().await?;
         // A retry needs a copy of the request; streaming bodies cannot be copied, and then there is no retry.
         let retry = request.try_clone();
-        request.headers_mut().insert(AUTHORIZATION, token.authorization_header()?);
+        self.authorize(&mut request, &token)?;
         let response = self.inner.http.execute(request).await?;
         if response.status() != reqwest::StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
-        let rejected = BearerChallenge::from_headers(response.headers()).is_some_and(|c| c.is_invalid_token());
-        let Some(mut retry) = retry.filter(|_| rejected && self.can_renew(&token)) else {
+        let Some(mut retry) = retry else { return Ok(response) };
+        let url = retry.url().to_string();
+        // RFC 9449 §9: a resource that wants its nonce in the proof says so, once.
+        if let Some(dpop) = &self.inner.dpop
+            && dpop.observe(&url, response.status(), response.headers(), &[])
+        {
+            tracing::debug!("the resource asks for its DPoP nonce; sending the request once more");
+            self.authorize(&mut retry, &token)?;
+            return Ok(self.inner.http.execute(retry).await?);
+        }
+        let rejected = ["Bearer", oauth2_core::dpop::SCHEME]
+            .iter()
+            .any(|scheme| BearerChallenge::of_scheme(response.headers(), scheme).is_some_and(|c| c.is_invalid_token()));
+        if !(rejected && self.can_renew(&token)) {
             return Ok(response);
-        };
+        }
         tracing::debug!("access token rejected as invalid_token; refreshing once and retrying");
         let (fresh, _) = self.renew(generation).await?;
-        retry.headers_mut().insert(AUTHORIZATION, fresh.authorization_header()?);
+        self.authorize(&mut retry, &fresh)?;
         Ok(self.inner.http.execute(retry).await?)
+    }
+
+    /// Puts `token` on `request`: `Authorization: Bearer`, or for a DPoP-bound token `Authorization: DPoP` with a
+    /// fresh proof of the session's key for this request and token (RFC 9449 §7.1).
+    fn authorize(&self, request: &mut reqwest::Request, token: &Token) -> Result<(), Error> {
+        request.headers_mut().insert(AUTHORIZATION, token.authorization_header()?);
+        let bound =
+            matches!(&token.token_type, oauth2_core::client::TokenType::Other(t) if t.eq_ignore_ascii_case("dpop"));
+        match &self.inner.dpop {
+            Some(dpop) if bound => {
+                let proof =
+                    dpop.proof(request.method().as_str(), request.url().as_str(), Some(token.access_token.secret()))?;
+                request.headers_mut().insert(oauth2_core::dpop::DPOP, proof);
+            }
+            None if bound => return Err(Error::Dpop("the token is DPoP-bound and the session has no DPoP key".into())),
+            _ => {}
+        }
+        Ok(())
     }
 
     fn can_renew(&self, token: &Token) -> bool {

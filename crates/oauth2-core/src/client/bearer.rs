@@ -226,13 +226,18 @@ impl BearerChallenge {
 
     /// The first Bearer challenge in `headers`.
     pub fn from_headers(headers: &http::HeaderMap) -> Option<Self> {
+        Self::of_scheme(headers, "Bearer")
+    }
+
+    /// The challenge of another scheme with the same parameters, such as `DPoP` (RFC 9449 §7.1), from `headers`.
+    pub fn of_scheme(headers: &http::HeaderMap, scheme: &str) -> Option<Self> {
         headers
             .get_all(WWW_AUTHENTICATE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| parse_challenges(v).ok())
             .flatten()
-            .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+            .find(|c| c.scheme.eq_ignore_ascii_case(scheme))
             .map(|c| Self {
                 realm: c.param("realm").map(str::to_owned),
                 scope: c.param("scope").map(Scope::parse),

@@ -23,6 +23,8 @@ Examples:
   oauth2-cli device --issuer https://as.example --client-id tv --scope read
   oauth2-cli client-credentials --issuer https://as.example --client-id svc --client-secret s3cret
   oauth2-cli refresh --token-url https://as.example/token --client-id cli --refresh-token \"$RT\"
+  oauth2-cli authorize --issuer https://as.example --client-id cli --dpop-key key.jwk
+  oauth2-cli userinfo --issuer https://as.example --token \"$AT\" --dpop-key key.jwk
   oauth2-cli revoke --issuer https://as.example --client-id cli --token \"$AT\"";
 
 /// Where the authorization server is. `--issuer` reads its metadata (RFC 8414, then OpenID discovery); explicit
@@ -50,6 +52,14 @@ pub(crate) struct ServerArgs {
     /// Accept token responses that bend RFC 6749 (string expires_in, form-encoded bodies, ...).
     #[arg(long, global = true)]
     pub(crate) lenient: bool,
+    /// Bind the tokens to a fresh ES256 key with DPoP proofs (RFC 9449), the server's nonces included; `userinfo`
+    /// then presents the token under the DPoP scheme.
+    #[arg(long, global = true)]
+    pub(crate) dpop: bool,
+    /// As --dpop, with the key kept in FILE as a private JWK: read when FILE exists, else made and written (mode
+    /// 0600), so later runs (refresh, userinfo) prove the same key.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) dpop_key: Option<std::path::PathBuf>,
 }
 
 /// Who the client is.

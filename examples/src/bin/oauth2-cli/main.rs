@@ -4,14 +4,17 @@ mod args;
 mod callback;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
+use oauth2_core::dpop::DpopKey;
 use oauth2_core::introspection::TokenTypeHint;
+use oauth2_core::jose::Algorithm;
 use oauth2_core::metadata::AuthorizationServerMetadata;
 use oauth2_core::random::OsRng;
 use oauth2_core::{Client, ClientAuthMethod, Password, RefreshToken, Scope};
-use oauth2_reqwest::{Error, execute, fetch_metadata, http_client};
+use oauth2_reqwest::{DpopSigner, Error, execute, fetch_metadata, http_client};
 
 use args::{AuthMethod, Cli, Command, Hint};
 use callback::{Outcome, WaitError, wait_for_callback};
@@ -83,6 +86,25 @@ fn print_body(body: &[u8]) {
 struct Setup {
     http: reqwest::Client,
     metadata: Option<(AuthorizationServerMetadata, Vec<u8>)>,
+    /// What sends the token requests: with `--dpop` or `--dpop-key`, a DPoP proof goes with each.
+    sender: Sender,
+}
+
+/// Sends the requests that get tokens: with a DPoP key, each with a fresh proof (RFC 9449 §5), once more when the
+/// server asks for its nonce (§8).
+#[derive(Clone)]
+struct Sender {
+    http: reqwest::Client,
+    dpop: Option<Arc<DpopSigner>>,
+}
+
+impl Sender {
+    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Error> {
+        match &self.dpop {
+            Some(dpop) => dpop.execute(&self.http, request, None).await,
+            None => execute(&self.http, request).await,
+        }
+    }
 }
 
 async fn setup(cli: &Cli) -> Result<Setup, CliError> {
@@ -94,7 +116,34 @@ async fn setup(cli: &Cli) -> Result<Setup, CliError> {
         }
         None => None,
     };
-    Ok(Setup { http, metadata })
+    let dpop = dpop_key(cli)?.map(|key| Arc::new(DpopSigner::new(key)));
+    Ok(Setup { sender: Sender { http: http.clone(), dpop }, http, metadata })
+}
+
+/// The DPoP key of `--dpop` (fresh) or `--dpop-key FILE` (read, or made and written with mode 0600).
+fn dpop_key(cli: &Cli) -> Result<Option<DpopKey>, CliError> {
+    let invalid = |path: &std::path::Path, e: &dyn std::fmt::Display| {
+        failed("invalid_dpop_key", format!("{}: {e}", path.display()))
+    };
+    let fresh = || DpopKey::generate(Algorithm::Es256, &mut OsRng).map_err(|e| failed("dpop", e.to_string()));
+    let Some(path) = &cli.server.dpop_key else {
+        return if cli.server.dpop { fresh().map(Some) } else { Ok(None) };
+    };
+    match std::fs::read_to_string(path) {
+        Ok(json) => DpopKey::from_private_jwk(&json).map(Some).map_err(|e| invalid(path, &e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = fresh()?;
+            let jwk = key.to_private_jwk().map_err(|e| invalid(path, &e))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(|e| invalid(path, &e))?;
+            std::io::Write::write_all(&mut file, jwk.secret().as_bytes()).map_err(|e| invalid(path, &e))?;
+            Ok(Some(key))
+        }
+        Err(e) => Err(invalid(path, &e)),
+    }
 }
 
 fn build_client(cli: &Cli, setup: &Setup, redirect_uri: Option<&str>) -> Result<Client, CliError> {
@@ -169,8 +218,8 @@ fn request_error(e: oauth2_core::client::RequestError) -> CliError {
     }
 }
 
-async fn token_call(client: &Client, http: &reqwest::Client, request: http::Request<Vec<u8>>) -> Result<(), CliError> {
-    let response = execute(http, request).await?;
+async fn token_call(client: &Client, sender: &Sender, request: http::Request<Vec<u8>>) -> Result<(), CliError> {
+    let response = sender.send(request).await?;
     let body = response.body().clone();
     client.parse_token_response(response, SystemTime::now()).map_err(Error::from)?;
     print_body(&body);
@@ -230,19 +279,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::ClientCredentials => {
             let client = build_client(&cli, &setup, None)?;
             let request = client.client_credentials_request(scope(&cli)).map_err(request_error)?;
-            token_call(&client, &setup.http, request).await
+            token_call(&client, &setup.sender, request).await
         }
         Command::Password { username, password } => {
             let client = build_client(&cli, &setup, None)?;
             let request =
                 client.password_request(username, &Password::new(password), scope(&cli)).map_err(request_error)?;
-            token_call(&client, &setup.http, request).await
+            token_call(&client, &setup.sender, request).await
         }
         Command::Refresh { refresh_token } => {
             let client = build_client(&cli, &setup, None)?;
             let request =
                 client.refresh_request(&RefreshToken::new(refresh_token), scope(&cli)).map_err(request_error)?;
-            token_call(&client, &setup.http, request).await
+            token_call(&client, &setup.sender, request).await
         }
         Command::Revoke { token } => {
             let client = build_client(&cli, &setup, None)?;
@@ -301,7 +350,7 @@ async fn device(cli: &Cli, setup: &Setup, no_browser: bool) -> Result<(), CliErr
     loop {
         tokio::time::sleep(poll.next_poll_at().duration_since(SystemTime::now()).unwrap_or_default()).await;
         let request = client.device_token_request(&codes).map_err(request_error)?;
-        let step = match execute(&setup.http, request).await {
+        let step = match setup.sender.send(request).await {
             Ok(response) => {
                 let body = response.body().clone();
                 match poll.on_response(&client, response, SystemTime::now()) {
@@ -333,10 +382,15 @@ async fn userinfo(setup: &Setup, token: &str, allow_insecure_http: bool) -> Resu
         .map_err(|e| failed("insecure_endpoint", e.to_string()))?;
     let mut request =
         http::Request::get(endpoint.as_str()).body(Vec::new()).map_err(|e| failed("invalid_request", e.to_string()))?;
-    let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+    // RFC 9449 §7.1: with a DPoP key, the token goes under the DPoP scheme with a proof carrying its hash.
+    let scheme = if setup.sender.dpop.is_some() { "DPoP" } else { "Bearer" };
+    let value = http::HeaderValue::from_str(&format!("{scheme} {token}"))
         .map_err(|_| CliError::Usage("the token cannot be sent in a header".into()))?;
     request.headers_mut().insert(http::header::AUTHORIZATION, value);
-    let response = execute(&setup.http, request).await?;
+    let response = match &setup.sender.dpop {
+        Some(dpop) => dpop.execute(&setup.http, request, Some(token)).await?,
+        None => execute(&setup.http, request).await?,
+    };
     if response.status() != http::StatusCode::OK {
         let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap_or_default();
         // RFC 6750 §3: the error may be only in the challenge.
@@ -404,10 +458,15 @@ async fn authorize(cli: &Cli, setup: Setup, options: AuthorizeOptions) -> Result
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     let client = build_client(cli, &setup, Some(&redirect_uri))?;
     let request = client.authorization_request(&mut OsRng).scope(scope(cli));
+    // RFC 9449 §10: with a DPoP key, the code is bound to it.
+    let request = match &setup.sender.dpop {
+        Some(dpop) => request.param("dpop_jkt", dpop.key().thumbprint()),
+        None => request,
+    };
     let (url, pending) = if par || client.requires_pushed_authorization_requests() {
         // RFC 9126: the request goes to the server, client-authenticated; the browser carries its request_uri.
         let (push, pending) = request.build_pushed().map_err(request_error)?;
-        let response = execute(&setup.http, push).await?;
+        let response = setup.sender.send(push).await?;
         let pushed = client.parse_pushed_authorization_response(response, SystemTime::now()).map_err(Error::from)?;
         (client.pushed_authorization_url(&pushed).map_err(request_error)?, pending)
     } else {
@@ -420,14 +479,14 @@ async fn authorize(cli: &Cli, setup: Setup, options: AuthorizeOptions) -> Result
         eprintln!("(could not open a browser: {e}; open the URL yourself)");
     }
 
-    let http = setup.http.clone();
+    let sender = setup.sender.clone();
     let handler = move |query: String| -> callback::BoxFuture<Outcome<Result<Vec<u8>, CliError>>> {
         let client = client.clone();
         let pending = pending.clone();
-        let http = http.clone();
+        let sender = sender.clone();
         let redirect_uri = redirect_uri.clone();
         Box::pin(async move {
-            let result = exchange(&client, &http, &pending, &format!("{redirect_uri}?{query}")).await;
+            let result = exchange(&client, &sender, &pending, &format!("{redirect_uri}?{query}")).await;
             let (ok, message) = match &result {
                 Ok(_) => (true, "The token was received.".to_owned()),
                 Err(CliError::Failed { code, description }) => (false, format!("{code}: {description}")),
@@ -447,14 +506,14 @@ async fn authorize(cli: &Cli, setup: Setup, options: AuthorizeOptions) -> Result
 
 async fn exchange(
     client: &Client,
-    http: &reqwest::Client,
+    sender: &Sender,
     pending: &oauth2_core::PendingAuthorization,
     callback_url: &str,
 ) -> Result<Vec<u8>, CliError> {
     let request = client.finish_authorization(pending, callback_url).map_err(Error::from)?;
-    let response = execute(http, request).await?;
+    let response = sender.send(request).await?;
     let body = response.body().clone();
     let token = client.parse_token_response(response, SystemTime::now()).map_err(Error::from)?;
-    check_id_token(client, http, pending, &token).await?;
+    check_id_token(client, &sender.http, pending, &token).await?;
     Ok(body)
 }

@@ -237,7 +237,7 @@ fn rfc9449_8_a_server_that_gives_nonces_requires_them() {
     let r = token_with(&s, PASSWORD, web_auth().as_deref(), Some(&proof(&k, "POST", TOKEN_URL, None, None, now())));
     assert_eq!(dpop_error(&r), "use_dpop_nonce");
     let nonce = r.headers()["dpop-nonce"].to_str().unwrap().to_owned();
-    assert!(crate::dpop::asks_for_nonce(&r), "the client's side recognizes the answer");
+    assert!(crate::dpop::asks_for_nonce(r.status(), r.headers(), r.body()), "the client's side recognizes the answer");
     let stale = proof(&k, "POST", TOKEN_URL, None, Some("bm90LWEtbm9uY2U"), now());
     assert_eq!(dpop_error(&token_with(&s, PASSWORD, web_auth().as_deref(), Some(&stale))), "use_dpop_nonce");
     let ok =
