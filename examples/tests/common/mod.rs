@@ -87,6 +87,13 @@ grant_types = ["client_credentials"]
 scopes = ["read"]
 
 [[clients]]
+id = "demo-dpop"
+secret = "demo-dpop-secret"
+grant_types = ["client_credentials"]
+scopes = ["read"]
+dpop_bound_access_tokens = true
+
+[[clients]]
 id = "demo-tv"
 name = "Demo TV"
 grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
