@@ -298,6 +298,7 @@ macro_rules! table {
     };
 }
 mod device;
+mod dpop;
 mod jwt;
 mod par;
 
@@ -1094,6 +1095,7 @@ pub async fn run(framework: &str, base: &str) -> Report {
     let mut report = run_table(framework, &target, SCENARIOS).await;
     report.results.extend(run_table(framework, &target, device::SCENARIOS).await.results);
     report.results.extend(run_table(framework, &target, par::SCENARIOS).await.results);
+    report.results.extend(run_table(framework, &target, dpop::SCENARIOS).await.results);
     report
 }
 
