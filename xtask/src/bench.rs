@@ -4,7 +4,10 @@
 //! - W0: `GET /w0`, a handler returning constant JSON;
 //! - W1: `POST /token`, client credentials with Basic auth, a fresh opaque token per request;
 //! - W2: `GET /w2`, a Bearer-protected resource;
-//! - W1-jwt, W2-jwt, W2-jwt uncached: the same on a server issuing RFC 9068 JWTs, and an API checking them alone.
+//! - W1-jwt, W2-jwt, W2-jwt uncached: the same on a server issuing RFC 9068 JWTs, and an API checking them alone;
+//! - W1-dpop, W2-dpop: W1 and W2 with a DPoP proof (RFC 9449, ES256) on each request, which is good once: wrk takes
+//!   the next of the proofs `bench-proofs` signed just before each run (a fresh `jti` each, `iat` of the run), and
+//!   W2-dpop's token is bound to their key and presented under the DPoP scheme (the proofs carry its `ath`).
 //!
 //! Systems: our axum and actix-web adapters (`bench-server`, in-memory store), our axum adapter on SQLite and on
 //! PostgreSQL (durable settings), and oxide-auth on axum as a peer (`xtask/peers/oxide-auth`, built from crates.io,
@@ -42,6 +45,12 @@ const W1_SHAPE: (&str, &str) = ("W1-shape", "/w1-shape");
 const W1_JWT: (&str, &str) = ("W1-jwt", "/token");
 const W2_JWT: (&str, &str) = ("W2-jwt", "/w2-jwt");
 const W2_JWT_RAW: (&str, &str) = ("W2-jwt uncached", "/w2-jwt-raw");
+/// Issue 17's workloads: W1 and W2 with a DPoP proof per request (ES256).
+const W1_DPOP: (&str, &str) = ("W1-dpop", "/token");
+const W2_DPOP: (&str, &str) = ("W2-dpop", "/w2");
+/// Proofs signed per second of a run: above what one core can check (an ES256 verification is some 60 µs). A run
+/// that used them all would resend one, which the server refuses, and the run fails as non-2xx.
+const PROOFS_PER_SECOND: u64 = 20_000;
 
 struct Sample {
     rps: f64,
@@ -286,13 +295,15 @@ impl Server {
     }
 }
 
-/// A fresh access token for W2, from the server's token endpoint (plain HTTP/1.1 over std).
-fn access_token(base: &str) -> Result<String, String> {
+/// A fresh access token for W2, from the server's token endpoint (plain HTTP/1.1 over std); bound to a DPoP key
+/// when `proof` (of that key, for this request) is given.
+fn access_token(base: &str, proof: Option<&str>) -> Result<String, String> {
     let addr = base.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
     let body = "grant_type=client_credentials";
+    let dpop = proof.map(|p| format!("DPoP: {p}\r\n")).unwrap_or_default();
     let request = format!(
-        "POST /token HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {BASIC}\r\n\
+        "POST /token HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {BASIC}\r\n{dpop}\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -312,6 +323,43 @@ fn lua(workload: &str, token: &str) -> String {
         ),
         "W2" => format!("wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n"),
         _ => String::new(),
+    }
+}
+
+/// A DPoP workload's script: `base` (W1's request, or W2's with the token under the DPoP scheme), and each request
+/// with the next proof of `proofs` (read by each wrk thread at its start).
+fn dpop_lua(base: &str, proofs: &Path) -> String {
+    format!(
+        "{base}local proofs = {{}}\nlocal i = 0\n\
+         init = function(args)\n  for line in io.lines(\"{}\") do proofs[#proofs + 1] = line end\nend\n\
+         request = function()\n  i = i % #proofs + 1\n  wrk.headers[\"DPoP\"] = proofs[i]\n  return wrk.format()\nend\n",
+        proofs.display()
+    )
+}
+
+/// What a DPoP workload signs its proofs with, and for which request.
+struct DpopRun {
+    /// `bench-proofs`.
+    program: PathBuf,
+    key: PathBuf,
+    proofs: PathBuf,
+    method: &'static str,
+    url: String,
+    /// W2-dpop's token, for `ath`.
+    token: Option<String>,
+}
+
+impl DpopRun {
+    /// Signs `count` fresh proofs into the file the script reads.
+    fn sign(&self, count: u64, url: Option<&str>) -> Result<(), String> {
+        let mut command = Command::new(&self.program);
+        command.arg("--key").arg(&self.key).args(["--method", self.method, "--url", url.unwrap_or(&self.url)]);
+        command.arg("--count").arg(count.to_string()).arg("--out").arg(&self.proofs);
+        if let Some(token) = &self.token {
+            command.args(["--token", token]);
+        }
+        let status = command.status().map_err(|e| format!("bench-proofs: {e}"))?;
+        if status.success() { Ok(()) } else { Err("bench-proofs failed".into()) }
     }
 }
 
@@ -410,9 +458,28 @@ fn measure(system: &System, wrk: &Path, settings: &Settings, scripts: &Path) -> 
         let store = system.backing.store(&system.name.replace([' ', '(', ')'], ""), index)?;
         let extra: Vec<&str> = store.as_deref().map(|s| vec!["--store", s]).unwrap_or_default();
         let server = Server::start(system, &extra)?;
-        let token = if workload.starts_with("W2") { access_token(&server.base)? } else { String::new() };
-        let script =
-            scripts.join(format!("{}-{}.lua", system.name.replace([' ', '(', ')'], ""), workload.replace(' ', "-")));
+        let name = format!("{}-{}", system.name.replace([' ', '(', ')'], ""), workload.replace(' ', "-"));
+        let script = scripts.join(format!("{name}.lua"));
+        let dpop = workload.ends_with("-dpop").then(|| DpopRun {
+            program: system.program.with_file_name("bench-proofs"),
+            key: scripts.join(format!("{name}.jwk")),
+            proofs: scripts.join(format!("{name}.proofs")),
+            method: if workload.starts_with("W1") { "POST" } else { "GET" },
+            url: format!("{}{path}", server.base),
+            token: None,
+        });
+        let _ = dpop.as_ref().map(|d| std::fs::remove_file(&d.key));
+        let token = match (&dpop, workload.starts_with("W2")) {
+            (Some(d), true) => {
+                // The token is bound to the key of the proofs: one proof for the token request first.
+                d.sign(1, Some(&format!("{}/token", server.base)))?;
+                let proof = std::fs::read_to_string(&d.proofs).map_err(|e| e.to_string())?;
+                access_token(&server.base, Some(proof.trim()))?
+            }
+            (None, true) => access_token(&server.base, None)?,
+            _ => String::new(),
+        };
+        let dpop = dpop.map(|d| DpopRun { token: workload.starts_with("W2").then(|| token.clone()), ..d });
         // W1's shape and W1-jwt send exactly W1's request; the W2s, W2's.
         let kind = if workload.starts_with("W1") {
             "W1"
@@ -421,18 +488,29 @@ fn measure(system: &System, wrk: &Path, settings: &Settings, scripts: &Path) -> 
         } else {
             workload
         };
-        std::fs::write(&script, lua(kind, &token)).map_err(|e| e.to_string())?;
-        servers.push((workload, format!("{}{path}", server.base), script, server, Vec::new()));
+        let text = match &dpop {
+            Some(d) if kind == "W2" => {
+                dpop_lua(&format!("wrk.headers[\"Authorization\"] = \"DPoP {token}\"\n"), &d.proofs)
+            }
+            Some(d) => dpop_lua(&lua(kind, ""), &d.proofs),
+            None => lua(kind, &token),
+        };
+        std::fs::write(&script, text).map_err(|e| e.to_string())?;
+        servers.push((workload, format!("{}{path}", server.base), script, server, dpop, Vec::new()));
     }
     for round in 1..=settings.runs {
-        for (workload, url, script, server, samples) in &mut servers {
+        for (workload, url, script, server, dpop, samples) in &mut servers {
+            if let Some(d) = dpop {
+                eprintln!("==> {} {workload}: signing the run's proofs", system.name);
+                d.sign(PROOFS_PER_SECOND * u64::from(settings.seconds), None)?;
+            }
             eprintln!("==> {} {workload} run {round}/{} ({} s)", system.name, settings.runs, settings.seconds);
             samples.push(sample(server, &system.backing, wrk, url, script, u64::from(settings.seconds))?);
         }
     }
     Ok(servers
         .into_iter()
-        .map(|(workload, _, _, server, mut samples)| {
+        .map(|(workload, _, _, server, _, mut samples)| {
             samples.sort_by(|a, b| a.rps.total_cmp(&b.rps));
             let sample = samples.swap_remove(samples.len() / 2);
             Row { system: system.name.clone(), workload, sample, peak_rss_mib: server.memory_mib("VmHWM:") }
@@ -561,8 +639,9 @@ fn table(rows: &[Row]) -> String {
     table
 }
 
-/// The core's criterion micro-benchmarks (`crates/oauth2-core/benches/core.rs`), as a Markdown table.
-fn micro_benchmarks() -> Result<String, String> {
+/// The core's criterion micro-benchmarks (`crates/oauth2-core/benches/core.rs`), as a Markdown table, and each
+/// figure by name (ns per iteration).
+fn micro_benchmarks() -> Result<(String, Vec<(String, f64)>), String> {
     eprintln!("\n==> criterion micro-benchmarks of the core (cargo bench -p oauth2-core)");
     let out = cargo(&["bench", "--package", "oauth2-core", "--bench", "core", "--", "--output-format", "bencher"])
         .stderr(Stdio::inherit())
@@ -572,6 +651,7 @@ fn micro_benchmarks() -> Result<String, String> {
         return Err("cargo bench -p oauth2-core failed".into());
     }
     let mut table = String::from("| benchmark | time per iteration |\n|---|---|\n");
+    let mut figures_by_name = Vec::new();
     // Lines look like: `test server/bearer validation ... bench:   234 ns/iter (+/- 12)`.
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Some(rest) = line.strip_prefix("test ") else { continue };
@@ -579,8 +659,52 @@ fn micro_benchmarks() -> Result<String, String> {
         let ns: f64 = figures.split_whitespace().next().unwrap_or("").replace(',', "").parse().unwrap_or(f64::NAN);
         let time = if ns >= 1000.0 { format!("{:.2} µs", ns / 1000.0) } else { format!("{ns:.0} ns") };
         table.push_str(&format!("| {name} | {time} |\n"));
+        figures_by_name.push((name.trim().to_owned(), ns));
     }
-    Ok(table)
+    Ok((table, figures_by_name))
+}
+
+/// What a DPoP proof may cost beside one signature verification and one `jti` write (issue 17): parsing the proof
+/// and its claims, and hashing its key's thumbprint.
+const DPOP_OVERHEAD: f64 = 1.10;
+
+/// Issue 17's target, from the micro-benchmarks: the proof check with its `jti` write against one signature
+/// verification of the proof plus one `jti` write; and from the runs, the server CPU a proof adds per request.
+fn dpop_verdicts(rows: &[Row], micro: &[(String, f64)]) -> String {
+    let ns = |name: &str| micro.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    let mut out = String::new();
+    let write = ns("dpop/jti write (MemoryStore)");
+    for alg in ["ES256", "EdDSA"] {
+        let check = ns(&format!("dpop/{alg} proof check and jti write (MemoryStore)"));
+        let verify = ns(&format!("dpop/{alg} signature verification of a proof"));
+        if let (Some(check), Some(verify), Some(write)) = (check, verify, write) {
+            let ratio = check / (verify + write);
+            out.push_str(&format!(
+                "| DPoP {alg}: proof check + jti write ≤ {DPOP_OVERHEAD} × (one signature verification + one jti write) \
+                 | {ratio:.2} ({:.1} µs against {:.1} + {:.2} µs) | {} |\n",
+                check / 1000.0,
+                verify / 1000.0,
+                write / 1000.0,
+                if ratio <= DPOP_OVERHEAD { "yes" } else { "**no**" }
+            ));
+        }
+    }
+    let find = |system: &str, w: &str| rows.iter().find(|r| r.system == system && r.workload == w);
+    for system in ["axum", "axum (PostgreSQL)"] {
+        for (plain, with) in [("W1", "W1-dpop"), ("W2", "W2-dpop")] {
+            if let (Some(a), Some(b)) = (find(system, plain), find(system, with)) {
+                let added = b.sample.cpu_us - a.sample.cpu_us;
+                let db = b.sample.db_cpu_us - a.sample.db_cpu_us;
+                let db = if db.is_nan() { String::new() } else { format!(", database {db:+.1} µs") };
+                out.push_str(&format!(
+                    "| {system}: server CPU a proof adds to {plain} (ES256; report) | {added:+.1} µs per request{db} \
+                     ({:.0} against {:.0} req/s) | — |\n",
+                    b.sample.rps, a.sample.rps
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// `cargo xtask bench [--quick] [--only NAME,...]`: `--only` measures the systems whose names contain one of the
@@ -612,6 +736,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--bin",
             "bench-memory",
             "--bin",
+            "bench-proofs",
+            "--bin",
             "pg-cluster",
         ]),
     )?;
@@ -628,7 +754,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         name: framework.to_owned(),
         program: release.join("bench-server"),
         args: vec!["--framework".into(), framework.into()],
-        workloads: vec![WORKLOADS[0], WORKLOADS[1], WORKLOADS[2], W1_SHAPE],
+        workloads: vec![WORKLOADS[0], WORKLOADS[1], WORKLOADS[2], W1_SHAPE, W1_DPOP, W2_DPOP],
         backing: Backing::Memory,
     };
     // A word names the systems that contain it; `=name` names one system exactly.
@@ -638,19 +764,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             words.iter().any(|w| w.strip_prefix('=').map_or_else(|| name.contains(w.as_str()), |exact| name == exact))
         })
     };
-    let on_database = |name: &str, backing: Backing| System {
+    let on_database = |name: &str, backing: Backing, workloads: Vec<(&'static str, &'static str)>| System {
         name: name.to_owned(),
         program: release.join("bench-server"),
         args: vec!["--framework".into(), "axum".into(), "--db-max-connections".into(), POOL.to_string()],
-        workloads: WORKLOADS.to_vec(),
+        workloads,
         backing,
     };
     let sqlite_dir = scripts.join("sqlite");
     std::fs::create_dir_all(&sqlite_dir).map_err(|e| e.to_string())?;
-    let mut systems = vec![ours("axum"), ours("actix"), on_database("axum (SQLite)", Backing::Sqlite(sqlite_dir))];
+    let mut actix = ours("actix");
+    actix.workloads.retain(|w| !w.0.ends_with("-dpop"));
+    let sqlite = on_database("axum (SQLite)", Backing::Sqlite(sqlite_dir), WORKLOADS.to_vec());
+    let mut systems = vec![ours("axum"), actix, sqlite];
     if wanted("axum (PostgreSQL)") {
-        let postgres = Postgres::start(&release.join("pg-cluster"), WORKLOADS.len())?;
-        systems.push(on_database("axum (PostgreSQL)", Backing::Postgres(postgres)));
+        let workloads = [&WORKLOADS[..], &[W1_DPOP, W2_DPOP]].concat();
+        let postgres = Postgres::start(&release.join("pg-cluster"), workloads.len())?;
+        systems.push(on_database("axum (PostgreSQL)", Backing::Postgres(postgres), workloads));
     }
     for (alg, workloads) in [
         ("EdDSA", vec![WORKLOADS[0], W1_JWT, W2_JWT, W2_JWT_RAW]),
@@ -692,7 +822,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     });
     let table = table(&rows);
     if only.is_some() {
-        println!("{}{table}\n{}", disk.unwrap_or_default(), verdicts(&rows, None));
+        println!("{}{table}\n{}{}", disk.unwrap_or_default(), verdicts(&rows, None), dpop_verdicts(&rows, &[]));
         return Ok(());
     }
 
@@ -704,7 +834,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .find_map(|kv| kv.strip_prefix("bytes_per_token="))
         .and_then(|v| v.parse::<f64>().ok());
     let flat = memory_over_time(&systems[0], &wrk, &settings, &scripts)?;
-    let micro = micro_benchmarks()?;
+    let (micro, micro_figures) = micro_benchmarks()?;
     let command = if quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };
     let report = format!(
         "## Run\n\nMachine: {}. Command: `{command}` (wrk, 1 thread, 32 keep-alive connections, {} s per run, \
@@ -715,7 +845,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         settings.seconds,
         settings.runs,
         disk.unwrap_or_default(),
-        verdicts(&rows, bytes_per_token),
+        verdicts(&rows, bytes_per_token) + &dpop_verdicts(&rows, &micro_figures),
     );
     println!("{report}");
     let path = root().join("BENCHMARKS.md");

@@ -370,9 +370,70 @@ fn jwt_access_tokens(c: &mut Criterion) {
     g.finish();
 }
 
+/// DPoP (RFC 9449, issue 17): the proof check against what it must not exceed by much, one signature verification
+/// and one `jti` write; and the token request with a proof beside the plain one of `server_side`.
+fn dpop(c: &mut Criterion) {
+    use oauth2_core::dpop::{ALGORITHMS, DpopKey, Expected, check_proof};
+    use oauth2_core::jose::{Algorithm, verify_self_signed};
+    use oauth2_core::random::OsRng;
+    use oauth2_core::secret::SecretHash;
+    use oauth2_core::server::ReplayStore;
+    let url = "https://as.example/token";
+    let mut g = c.benchmark_group("dpop");
+    for alg in [Algorithm::Es256, Algorithm::EdDsa] {
+        let key = DpopKey::generate(alg, &mut OsRng).expect("a key");
+        let now = SystemTime::now();
+        let fresh = || key.proof("POST", url, None, None, now, &mut OsRng).expect("a proof");
+        let proof = fresh();
+        g.bench_function(format!("{alg} signature verification of a proof"), |b| {
+            b.iter(|| verify_self_signed(black_box(&proof), &ALGORITHMS).expect("verified"));
+        });
+        g.bench_function(format!("{alg} proof check (RFC 9449 §4.3), without the jti write"), |b| {
+            b.iter(|| check_proof(black_box(proof.as_bytes()), &Expected::new("POST", url, now)).expect("valid"));
+        });
+        let store = MemoryStore::new();
+        let until = now + Duration::from_secs(121);
+        g.bench_function(format!("{alg} proof check and jti write (MemoryStore)"), |b| {
+            b.iter_batched(
+                fresh,
+                |p| {
+                    let checked = check_proof(p.as_bytes(), &Expected::new("POST", url, now)).expect("valid");
+                    assert!(block_on(store.first_use(&checked.replay_id(), until, now)).expect("stored"));
+                },
+                BatchSize::SmallInput,
+            );
+        });
+        let s = server();
+        g.bench_function(format!("token: client_credentials + {alg} DPoP proof"), |b| {
+            b.iter_batched(
+                || {
+                    let mut r = token_request("grant_type=client_credentials".into());
+                    r.headers_mut().insert("dpop", fresh().parse().expect("a header value"));
+                    r
+                },
+                |r| ok(&block_on(s.token(r, now))),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    let store = MemoryStore::new();
+    let now = SystemTime::now();
+    let mut n = 0u64;
+    g.bench_function("jti write (MemoryStore)", |b| {
+        b.iter(|| {
+            // A millisecond later each time: the ids expire as a real window's do, and the store stays bounded.
+            n += 1;
+            let at = now + Duration::from_millis(n);
+            let id = SecretHash::of(&n.to_string());
+            assert!(block_on(store.first_use(&id, at + Duration::from_secs(121), at)).expect("stored"));
+        });
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = server_side, oidc, jwt_access_tokens, client_side, jose
+    targets = server_side, oidc, jwt_access_tokens, client_side, jose, dpop
 }
 criterion_main!(benches);
