@@ -836,6 +836,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let flat = memory_over_time(&systems[0], &wrk, &settings, &scripts)?;
     let (micro, micro_figures) = micro_benchmarks()?;
     let command = if quick { "cargo xtask bench --quick" } else { "cargo xtask bench" };
+    let targets = format!("{}{}", verdicts(&rows, bytes_per_token), dpop_verdicts(&rows, &micro_figures));
     let report = format!(
         "## Run\n\nMachine: {}. Command: `{command}` (wrk, 1 thread, 32 keep-alive connections, {} s per run, \
          median of {} interleaved runs; servers on core 0, wrk on core 1).\n\n{}{table}\n### Targets\n\n{}\n\
@@ -845,7 +846,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         settings.seconds,
         settings.runs,
         disk.unwrap_or_default(),
-        verdicts(&rows, bytes_per_token) + &dpop_verdicts(&rows, &micro_figures),
+        targets,
     );
     println!("{report}");
     let path = root().join("BENCHMARKS.md");
