@@ -1,7 +1,7 @@
 //! # oauth2-core: OAuth 2.0 without I/O
 //!
 //! Every protocol decision of OAuth 2.0 (RFC 6749) and its companions (RFC 6750, 7009, 7636, 7662, 8252, 8414,
-//! 9207, 9700) as functions over plain values: requests and responses are [`http::Request`] / [`http::Response`],
+//! 8628, 9068, 9126, 9207, 9449, 9700) as functions over plain values: requests and responses are [`http::Request`] / [`http::Response`],
 //! URLs are [`url::Url`], tokens are serde values. This crate opens no socket and needs no runtime: **time is an
 //! argument** (`now`) and **randomness is injected** (`rng`), so any HTTP stack can drive it and tests are
 //! deterministic. `oauth2-reqwest` drives it on reqwest; the same calls work with any other client.

@@ -1,4 +1,5 @@
-//! The resource server (RFC 6750): the check of a Bearer token, standing alone. An API that only validates tokens
+//! The resource server (RFC 6750, and RFC 9449 §7 for DPoP-bound tokens): the check of an access token, standing
+//! alone. An API that only validates tokens
 //! needs a [`ResourceServer`] and something that knows what tokens grant (an [`AccessTokenVerifier`]): the
 //! provider's store, an introspection client, a cache. It needs no authorization server.
 //!
@@ -8,7 +9,9 @@
 //! 2. the caller looks the token up;
 //! 3. [`ResourceServer::finish`] decides from what was found, the scope the resource needs and `now`.
 //!
-//! [`ResourceServer::check`] runs all three with a verifier.
+//! [`ResourceServer::check`] runs all three with a verifier. [`ResourceServer::check_presented`] does the same with
+//! the request's method, path and `DPoP` header too: with [`ResourceServer::dpop`], it takes DPoP-bound tokens under
+//! the `DPoP` scheme with a proof of their key (and `ath`); a bound token presented as Bearer is refused everywhere.
 //!
 //! Verifiers: the provider's store (opaque tokens of the same process or database), the
 //! [`AuthorizationServer`](../server/struct.AuthorizationServer.html) itself (its opaque and JWT tokens, revocations

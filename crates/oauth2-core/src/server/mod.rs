@@ -10,6 +10,7 @@
 //! | introspection (RFC 7662) | [`AuthorizationServer::introspect`] |
 //! | metadata (RFC 8414) | [`AuthorizationServer::metadata_response`] |
 //! | device authorization (RFC 8628 §3.1) | [`AuthorizationServer::device_authorization`]; the app's verification page: [`AuthorizationServer::device_request`] → login and consent → [`AuthorizationServer::approve_device`] or [`AuthorizationServer::deny_device`]; the device polls [`AuthorizationServer::token`] |
+//! | DPoP (RFC 9449 §4–5, §8, §10): proofs at the token and PAR endpoints, bound tokens | [`AuthorizationServer::token`] with a `DPoP` header; nonces with [`AuthorizationServer::with_dpop_nonces`]; resources through [`AuthorizationServer::resource_server`] |
 //! | pushed authorization requests (RFC 9126 §2) | [`AuthorizationServer::pushed_authorization_request`]; then [`AuthorizationServer::authorization_request`] with `client_id` and `request_uri` |
 //! | any of these but the authorization endpoint, by [`Endpoint`] | [`AuthorizationServer::serve`] |
 //!
