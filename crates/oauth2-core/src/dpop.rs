@@ -409,22 +409,6 @@ impl DpopNonces {
     }
 }
 
-/// Whether an answer asks for a proof with the server's nonce (§8: `use_dpop_nonce` in the JSON error of an
-/// authorization server, §9 in the `DPoP` challenge of a resource) and gives one: then the request is sent once
-/// more, with the nonce it gave.
-pub fn asks_for_nonce(status: http::StatusCode, headers: &http::HeaderMap, body: &[u8]) -> bool {
-    if !headers.contains_key(DPOP_NONCE) {
-        return false;
-    }
-    let in_body = status == http::StatusCode::BAD_REQUEST
-        && serde_json::from_slice::<Value>(body)
-            .is_ok_and(|v| v.get("error").and_then(Value::as_str) == Some("use_dpop_nonce"));
-    let in_challenge = status == http::StatusCode::UNAUTHORIZED
-        && crate::client::BearerChallenge::of_scheme(headers, SCHEME)
-            .is_some_and(|c| c.error.as_ref().is_some_and(|e| e.as_str() == "use_dpop_nonce"));
-    in_body || in_challenge
-}
-
 /// A server's nonces (§8), stateless: a nonce is a time slot and its HMAC under the server's secret, so every
 /// instance with the same secret makes and accepts the same ones, and nothing is stored. A nonce is good in its slot
 /// and the next one; answers carry the current one.

@@ -4,7 +4,8 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use oauth2_core::dpop::{DPOP, DpopKey, DpopNonces, asks_for_nonce};
+use oauth2_core::client::asks_for_dpop_nonce;
+use oauth2_core::dpop::{DPOP, DpopKey, DpopNonces};
 use oauth2_core::random::OsRng;
 
 use crate::{Error, execute};
@@ -48,7 +49,7 @@ impl DpopSigner {
     /// Remembers the nonce of an answer from `url`; `true` when the answer asks for the request again with it.
     pub fn observe(&self, url: &str, status: http::StatusCode, headers: &http::HeaderMap, body: &[u8]) -> bool {
         self.nonces.lock().unwrap_or_else(PoisonError::into_inner).observe(url, headers);
-        asks_for_nonce(status, headers, body)
+        asks_for_dpop_nonce(status, headers, body)
     }
 
     /// Sends `request` with a fresh proof ([`crate::execute`]), and once more with a new proof when the answer asks

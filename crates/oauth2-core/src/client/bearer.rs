@@ -253,6 +253,23 @@ impl BearerChallenge {
     }
 }
 
+/// Whether an answer asks for a DPoP proof with the server's nonce (§8: `use_dpop_nonce` in the JSON error of an
+/// authorization server, §9 in the `DPoP` challenge of a resource) and gives one: then the request is sent once
+/// more, with the nonce it gave.
+#[cfg(feature = "jose")]
+pub fn asks_for_dpop_nonce(status: http::StatusCode, headers: &http::HeaderMap, body: &[u8]) -> bool {
+    if !headers.contains_key(crate::dpop::DPOP_NONCE) {
+        return false;
+    }
+    let in_body = status == http::StatusCode::BAD_REQUEST
+        && serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|v| v.get("error").and_then(serde_json::Value::as_str) == Some("use_dpop_nonce"));
+    let in_challenge = status == http::StatusCode::UNAUTHORIZED
+        && BearerChallenge::of_scheme(headers, crate::dpop::SCHEME)
+            .is_some_and(|c| c.error.as_ref().is_some_and(|e| e.as_str() == "use_dpop_nonce"));
+    in_body || in_challenge
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +357,25 @@ mod tests {
             prop_assert_eq!(parsed.len(), 1);
             prop_assert_eq!(&parsed[0].params, &params);
         }
+    }
+
+    #[cfg(feature = "jose")]
+    #[test]
+    fn rfc9449_8_use_dpop_nonce_answers_are_recognized() {
+        let answer = |status: u16, body: &str, challenge: Option<&str>, nonce: bool| {
+            let mut headers = http::HeaderMap::new();
+            if let Some(c) = challenge {
+                headers.insert("www-authenticate", c.parse().unwrap());
+            }
+            if nonce {
+                headers.insert(crate::dpop::DPOP_NONCE, "n1".parse().unwrap());
+            }
+            asks_for_dpop_nonce(http::StatusCode::from_u16(status).unwrap(), &headers, body.as_bytes())
+        };
+        assert!(answer(400, r#"{"error":"use_dpop_nonce"}"#, None, true));
+        assert!(answer(401, "", Some("DPoP error=\"use_dpop_nonce\", algs=\"ES256\""), true));
+        assert!(!answer(400, r#"{"error":"use_dpop_nonce"}"#, None, false), "no nonce given");
+        assert!(!answer(400, r#"{"error":"invalid_dpop_proof"}"#, None, true));
+        assert!(!answer(401, "", Some("Bearer error=\"use_dpop_nonce\""), true), "a DPoP challenge");
     }
 }

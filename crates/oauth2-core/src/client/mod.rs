@@ -36,6 +36,8 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use url::Url;
 
 pub use authorization::{AuthorizationUrlBuilder, CallbackError, PendingAuthorization};
+#[cfg(feature = "jose")]
+pub use bearer::asks_for_dpop_nonce;
 pub use bearer::{BearerChallenge, InvalidChallenge, InvalidTokenValue, ParsedChallenge, parse_challenges};
 pub use device::{
     DEFAULT_INTERVAL, DeviceAuthorization, DeviceCode, DeviceFlowError, DevicePoll, DeviceStep, MAX_INTERVAL,

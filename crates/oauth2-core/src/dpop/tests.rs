@@ -239,25 +239,6 @@ fn rfc9449_8_the_client_remembers_each_servers_nonce() {
 }
 
 #[test]
-fn rfc9449_8_use_dpop_nonce_answers_are_recognized() {
-    let answer = |status: u16, body: &str, challenge: Option<&str>, nonce: bool| {
-        let mut headers = http::HeaderMap::new();
-        if let Some(c) = challenge {
-            headers.insert("www-authenticate", c.parse().unwrap());
-        }
-        if nonce {
-            headers.insert(DPOP_NONCE, "n1".parse().unwrap());
-        }
-        asks_for_nonce(http::StatusCode::from_u16(status).unwrap(), &headers, body.as_bytes())
-    };
-    assert!(answer(400, r#"{"error":"use_dpop_nonce"}"#, None, true));
-    assert!(answer(401, "", Some("DPoP error=\"use_dpop_nonce\", algs=\"ES256\""), true));
-    assert!(!answer(400, r#"{"error":"use_dpop_nonce"}"#, None, false), "no nonce given");
-    assert!(!answer(400, r#"{"error":"invalid_dpop_proof"}"#, None, true));
-    assert!(!answer(401, "", Some("Bearer error=\"use_dpop_nonce\""), true), "a DPoP challenge");
-}
-
-#[test]
 fn dpop_keys_round_trip_as_private_jwks() {
     for key in [ed_key(), DpopKey::generate(Algorithm::Es256, &mut crate::random::OsRng).unwrap()] {
         let jwk = key.to_private_jwk().unwrap();
