@@ -285,7 +285,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let checked = {
-                let presented = Presented::from_http(request.method(), request.uri(), request.headers());
+                // Inside `Router::nest` the URI has lost its prefix; proofs name the whole path (RFC 9449 §4.3).
+                let uri = match request.extensions().get::<axum::extract::OriginalUri>() {
+                    Some(original) => &original.0,
+                    None => request.uri(),
+                };
+                let presented = Presented::from_http(request.method(), uri, request.headers());
                 guard.check_presented(&presented, SystemTime::now()).await
             };
             match checked {

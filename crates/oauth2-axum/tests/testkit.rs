@@ -111,12 +111,55 @@ async fn extractor_without_the_layer_is_a_programming_error_not_a_client_error()
     assert_eq!(status_of_get(&format!("{base}/x")).await, 500);
 }
 
+/// RFC 9449 §4.3 item 9 behind `Router::nest`: the layer sees the path without its prefix, but the proof names the
+/// URL the client called, prefix and all.
+#[tokio::test]
+async fn rfc9449_4_3_a_nested_resource_checks_the_whole_path_of_a_proof() {
+    use oauth2_core::dpop::DpopKey;
+    use oauth2_core::random::OsRng;
+    use std::time::SystemTime;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let provider = Provider::new(oauth2_testkit::scenarios::fixture(&base));
+    let api = Router::new().route("/x", get(|Authenticated(_): Authenticated| async { "ok" }));
+    let app = Router::new().merge(provider.router()).nest("/api", api.route_layer(provider.require_scope("read")));
+    let key = DpopKey::generate(oauth2_core::jose::Algorithm::Es256, &mut OsRng).unwrap();
+    let now = SystemTime::now();
+    let (id, secret) = oauth2_testkit::scenarios::SVC;
+    let request = http::Request::post("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("dpop", key.proof("POST", &format!("{base}/token"), None, None, now, &mut OsRng).unwrap())
+        .body(format!("grant_type=client_credentials&scope=read&client_id={id}&client_secret={secret}").into_bytes())
+        .unwrap();
+    let answer = provider.server().token(request, now).await;
+    let body: serde_json::Value = serde_json::from_slice(answer.body()).unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let call = |htu: String| {
+        let proof = key.proof("GET", &htu, Some(&token), None, SystemTime::now(), &mut OsRng).unwrap();
+        let headers = [("authorization", format!("DPoP {token}")), ("dpop", proof)];
+        let url = format!("{base}/api/x");
+        async move { status_of(&url, &headers).await }
+    };
+    assert_eq!(call(format!("{base}/x")).await, 401, "a proof for the path without the prefix");
+    assert_eq!(call(format!("{base}/api/x")).await, 200, "a proof for the URL called");
+}
+
 /// The status of a plain HTTP/1.1 GET, with tokio only.
 async fn status_of_get(url: &str) -> u16 {
+    status_of(url, &[]).await
+}
+
+/// The status of a plain HTTP/1.1 GET with `headers`, with tokio only.
+async fn status_of(url: &str, headers: &[(&str, String)]) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let u = url::Url::parse(url).unwrap();
     let mut s = tokio::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).await.unwrap();
-    s.write_all(format!("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", u.path()).as_bytes()).await.unwrap();
+    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    s.write_all(format!("GET {} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n", u.path()).as_bytes())
+        .await
+        .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
