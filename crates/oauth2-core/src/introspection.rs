@@ -88,12 +88,32 @@ pub struct Confirmation {
     /// The RFC 7638 thumbprint of a DPoP key (RFC 9449 §6.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jkt: Option<String>,
+    /// Any other confirmation method (RFC 8705's `x5t#S256`, RFC 7800's `jwk`, ...): kept, so that a token bound
+    /// in a way this library cannot check is never taken for one it can.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Confirmation {
     /// The confirmation of a DPoP key by its thumbprint.
     pub fn jkt(jkt: impl Into<String>) -> Self {
-        Self { jkt: Some(jkt.into()) }
+        Self { jkt: Some(jkt.into()), other: serde_json::Map::new() }
+    }
+
+    /// The DPoP key thumbprint a presenter must prove when that is all this confirmation asks; `None` when it asks
+    /// anything else (RFC 7800 §3.1: the presenter must prove every method): no presenter can then be checked, and
+    /// a resource refuses the token.
+    ///
+    /// ```
+    /// use oauth2_core::introspection::Confirmation;
+    /// let dpop: Confirmation = serde_json::from_str(r#"{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}"#)?;
+    /// assert_eq!(dpop.checkable_jkt(), Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"));
+    /// let mtls: Confirmation = serde_json::from_str(r#"{"x5t#S256":"bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}"#)?;
+    /// assert_eq!(mtls.checkable_jkt(), None);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn checkable_jkt(&self) -> Option<&str> {
+        if self.other.is_empty() { self.jkt.as_deref() } else { None }
     }
 }
 

@@ -47,6 +47,7 @@
 //! | RFC 9449 §5, §5.1, §5.2, §6.1, §6.2, §10, §10.1 (DPoP-bound tokens: the token endpoint, metadata, `dpop_bound_access_tokens`, `cnf.jkt`, `dpop_jkt`) | `server/endpoint/token.rs`, `server/dpop.rs`, `server/endpoint/authorize.rs`, `server/endpoint/par.rs`, `server/rules/access_token.rs`, `server/endpoint/introspection.rs`, `server/endpoint/metadata.rs` |
 //! | RFC 9449 §7, §7.1, §7.2 (DPoP at resources: the scheme, `ath`, the key binding, challenges) | `resource/mod.rs`, `resource/dpop.rs`, `error.rs` |
 //! | RFC 9068 §2.1, §2.2, §2.2.1, §3 (JWT access tokens: header, claims, audience) | `server/rules/access_token.rs`, `server/access.rs` |
+//! | RFC 7800 §3.1 (`cnf`: a token bound by a method other than DPoP's `jkt` is refused, never taken as Bearer) | `introspection.rs`, `resource/jwt.rs`; oauth2-reqwest's `resource.rs` |
 //! | RFC 9068 §4 (validating JWT access tokens) | `resource/jwt.rs`; the issuer's own check in `server/access.rs` |
 //! | RFC 8259 §7 (JSON strings) | `reply.rs` |
 //! | RFC 8414 §2, §3.1, §3.2, §3.3 (metadata, discovery) | `metadata.rs`, `server/endpoint/metadata.rs`, `client/discovery.rs` |

@@ -192,7 +192,14 @@ impl RemoteVerifier {
         let Some(client_id) = info.client_id else { return Ok(None) };
         let foreign = info.iss.as_deref().is_some_and(|iss| iss != self.issuer);
         // RFC 9449 §6.2: a DPoP-bound token is one too, with its key (which the resource check then requires).
-        let jkt = info.cnf.and_then(|c| c.jkt).map(Arc::from);
+        // RFC 7800 §3.1: a token bound in a way that cannot be checked here is not taken at all.
+        let jkt = match &info.cnf {
+            None => None,
+            Some(cnf) => match cnf.checkable_jkt() {
+                Some(jkt) => Some(Arc::from(jkt)),
+                None => return Ok(None),
+            },
+        };
         let not_bearer = info
             .token_type
             .as_deref()

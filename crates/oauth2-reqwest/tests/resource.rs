@@ -114,3 +114,20 @@ async fn rfc7662_2_2_an_introspection_exp_beyond_any_clock_is_no_panic() {
     let grant = verify(&v, "far-future").await.expect("active");
     assert!(grant.expires_at <= SystemTime::now() + Duration::from_secs(61), "held no longer than the cache's age");
 }
+
+/// RFC 9449 §6.2 and RFC 7800 §3.1: an introspected `cnf.jkt` binds the grant to the DPoP key; a `cnf` with a
+/// method that cannot be checked here (a certificate's thumbprint) leaves no grant at all, not a Bearer one.
+#[tokio::test]
+async fn rfc7800_3_1_introspected_confirmations_bind_or_refuse() {
+    let stub = StubServer::start().await;
+    stub.state.add_access_token("bound");
+    *stub.state.introspection_aud.lock().unwrap() = Some(API.into());
+    let v = RemoteVerifier::builder(&stub.base, API).introspection(CLIENT_ID, CLIENT_SECRET).discover().await.unwrap();
+    let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    *stub.state.introspection_cnf.lock().unwrap() = Some(serde_json::json!({ "jkt": jkt }));
+    assert_eq!(verify(&v, "bound").await.expect("a DPoP-bound token").jkt.as_deref(), Some(jkt));
+    v.cache().forget(&oauth2_core::secret::SecretHash::of("bound"));
+    *stub.state.introspection_cnf.lock().unwrap() =
+        Some(serde_json::json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" }));
+    assert!(verify(&v, "bound").await.is_none(), "a certificate-bound token is not taken");
+}

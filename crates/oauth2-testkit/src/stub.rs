@@ -74,6 +74,8 @@ pub struct StubState {
     pub introspection_aud: Mutex<Option<String>>,
     /// The `exp` of active introspection answers, when set.
     pub introspection_exp: Mutex<Option<u64>>,
+    /// The `cnf` (and then `token_type: DPoP`) of active introspection answers, when set.
+    pub introspection_cnf: Mutex<Option<serde_json::Value>>,
     /// The `jwks_uri` the metadata names instead of the stub's own, when set.
     pub metadata_jwks_uri: Mutex<Option<String>>,
     /// Whether the metadata requires pushed authorization requests (RFC 9126 §5), and `/authorize` refuses others.
@@ -424,6 +426,9 @@ async fn introspect(State(st): State<Arc<StubState>>, headers: HeaderMap, body: 
         }
         if let Some(exp) = *lock(&st.introspection_exp) {
             body["exp"] = json!(exp);
+        }
+        if let Some(cnf) = lock(&st.introspection_cnf).clone() {
+            (body["cnf"], body["token_type"]) = (cnf, json!("DPoP"));
         }
         body
     } else {

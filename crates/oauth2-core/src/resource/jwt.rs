@@ -109,7 +109,13 @@ impl JwtCheck {
         // `exp` was checked finite and not negative.
         let expires_at = UNIX_EPOCH + Duration::from_secs_f64(claims.exp.min(1e12));
         let scope = Scope::parse(claims.scope.as_deref().unwrap_or(""));
-        let jkt = claims.cnf.and_then(|c| c.jkt).map(Arc::from);
+        // RFC 7800 §3.1: a token bound in a way that cannot be checked here is no Bearer token.
+        let jkt = match &claims.cnf {
+            None => None,
+            Some(cnf) => Some(Arc::from(
+                cnf.checkable_jkt().ok_or(JoseError::Malformed("the token's cnf is not a DPoP key's jkt"))?,
+            )),
+        };
         Ok(AccessGrant::new(subject, Arc::from(claims.client_id), Arc::new(scope), expires_at)
             .with_audience(audience)
             .with_jkt(jkt))

@@ -358,3 +358,28 @@ fn rfc9449_6_1_a_jwt_access_token_names_its_dpop_key_in_cnf() {
     let own = block_on(s.resource_server().check_presented(&s, &presented, &crate::Scope::parse("read"), now()));
     assert_eq!(own.unwrap_err().code(), &crate::ErrorCode::InvalidToken);
 }
+
+/// RFC 7800 §3.1: the presenter of a token with a `cnf` must prove what it confirms. A method this library cannot
+/// check (RFC 8705's certificate thumbprint here) makes the token unusable, never a Bearer token.
+#[test]
+fn rfc7800_3_1_a_token_bound_by_another_confirmation_method_is_refused() {
+    use crate::resource::JwtCheck;
+    let key = SigningKey::ed25519_from_seed("k1", &[7; 32]).unwrap();
+    let keys = JwkSet { keys: vec![key.public_jwk()] };
+    let check = JwtCheck::new(ISSUER, API, &[Algorithm::EdDsa]);
+    let exp = now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 300;
+    let token = |cnf: Value| {
+        let claims = serde_json::json!({
+            "iss": ISSUER, "sub": "alice", "client_id": "web", "jti": "j1", "exp": exp, "iat": exp - 300,
+            "aud": API, "scope": "read", "cnf": cnf,
+        });
+        key.sign(Some("at+jwt"), &claims).unwrap()
+    };
+    let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    let dpop = check.verify(&token(serde_json::json!({ "jkt": jkt })), &keys, now()).unwrap();
+    assert_eq!(dpop.jkt.as_deref(), Some(jkt));
+    let mtls = serde_json::json!({ "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" });
+    assert!(check.verify(&token(mtls), &keys, now()).is_err(), "a certificate-bound token");
+    let both = serde_json::json!({ "jkt": jkt, "x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2" });
+    assert!(check.verify(&token(both), &keys, now()).is_err(), "both methods: the certificate cannot be proved");
+}
