@@ -1113,6 +1113,17 @@ macro_rules! sql_store {
             async fn verify(&self, token: &BearerToken<'_>, now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
                 self.grant_of(&token.hash(), now).await
             }
+
+            /// DPoP proofs at resources that check tokens against the database are remembered in it, so a proof
+            /// works once across every instance (RFC 9449 §11.1).
+            async fn first_proof_use(
+                &self,
+                id: &oauth2_core::secret::SecretHash,
+                until: SystemTime,
+                now: SystemTime,
+            ) -> Result<Option<bool>, StoreError> {
+                ReplayStore::first_use(self, id, until, now).await.map(Some)
+            }
         }
     };
 }

@@ -437,4 +437,16 @@ async fn rfc9449_11_1_a_dpop_proof_is_used_once_across_two_instances_on_postgres
     assert_eq!(replay.status(), 400);
     let body: serde_json::Value = serde_json::from_slice(replay.body()).unwrap();
     assert_eq!(body["error"], "invalid_dpop_proof", "the other instance saw it: {body}");
+    // Two resource instances that check tokens against the database itself share what they remember too.
+    let token: serde_json::Value = serde_json::from_slice(first.body()).unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let call = key.proof("GET", "https://api.example/photos", Some(token), None, at, &mut OsRng).unwrap();
+    let authorization = format!("DPoP {token}");
+    let instance = || oauth2_core::resource::ResourceServer::new("api").dpop("https://api.example");
+    let presented =
+        oauth2_core::resource::Presented::new("GET", "/photos", [authorization.as_bytes()], [call.as_bytes()]);
+    let scope = oauth2_core::Scope::parse("read");
+    assert!(instance().check_presented(one.store(), &presented, &scope, at).await.is_ok());
+    let replay = instance().check_presented(two.store(), &presented, &scope, at).await.unwrap_err();
+    assert_eq!(replay.code().as_str(), "invalid_dpop_proof", "the proof was spent in the database");
 }

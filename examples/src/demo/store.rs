@@ -265,4 +265,13 @@ impl AccessTokenVerifier for DemoStore {
     async fn verify(&self, token: &BearerToken<'_>, now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
         delegate!(self, s => s.verify(token, now).await)
     }
+
+    async fn first_proof_use(
+        &self,
+        id: &oauth2_core::secret::SecretHash,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> Result<Option<bool>, StoreError> {
+        delegate!(self, s => s.first_proof_use(id, until, now).await)
+    }
 }

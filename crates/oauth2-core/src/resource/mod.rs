@@ -298,7 +298,7 @@ impl PartialEq for ResourceServer {
         #[cfg(feature = "jose")]
         let same_dpop = match (&self.dpop, &other.dpop) {
             (None, None) => true,
-            (Some(a), Some(b)) => a.origin == b.origin && a.window == b.window,
+            (Some(a), Some(b)) => a.base == b.base && a.window == b.window,
             _ => false,
         };
         #[cfg(not(feature = "jose"))]
@@ -326,9 +326,11 @@ impl ResourceServer {
         }
     }
 
-    /// Takes DPoP-bound tokens too (RFC 9449 §7), under the `DPoP` scheme with a proof of their key, at `origin`
-    /// (`https://api.example`: the scheme, host and port clients reach this resource at, which proofs name; the
-    /// path is the request's). Bound tokens are refused as Bearer tokens, with or without this.
+    /// Takes DPoP-bound tokens too (RFC 9449 §7), under the `DPoP` scheme with a proof of their key, at `base`:
+    /// the URL clients reach the paths of requests under, which proofs name (`htu`) with the request's path
+    /// appended. Usually the origin (`https://api.example`: scheme, host and port), as the adapters give the
+    /// request's whole path; a prefix of the path that the app's router strips goes in `base`. Bound tokens are
+    /// refused as Bearer tokens, with or without this.
     ///
     /// ```
     /// use oauth2_core::resource::ResourceServer;
@@ -338,8 +340,8 @@ impl ResourceServer {
     /// assert_eq!(challenges, ["Bearer realm=\"api\"", "DPoP realm=\"api\", algs=\"ES256 EdDSA RS256\""]);
     /// ```
     #[cfg(feature = "jose")]
-    pub fn dpop(mut self, origin: &str) -> Self {
-        self.dpop = Some(Arc::new(dpop::DpopResource::new(origin)));
+    pub fn dpop(mut self, base: &str) -> Self {
+        self.dpop = Some(Arc::new(dpop::DpopResource::new(base)));
         self
     }
 
@@ -347,7 +349,7 @@ impl ResourceServer {
     #[cfg(feature = "jose")]
     pub fn dpop_window(mut self, window: std::time::Duration) -> Self {
         if let Some(dpop) = &self.dpop {
-            let mut settings = dpop::DpopResource::new(&dpop.origin);
+            let mut settings = dpop::DpopResource::new(&dpop.base);
             settings.window = window.clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(300));
             self.dpop = Some(Arc::new(settings));
         }
@@ -444,16 +446,12 @@ impl ResourceServer {
         required: &Scope,
         now: SystemTime,
     ) -> Result<AccessGrant, OAuthError> {
-        self.finish_as(Scheme::Bearer, found, required, now)
+        let grant = self.live(Scheme::Bearer, found, now)?;
+        self.scoped(Scheme::Bearer, grant, required)
     }
 
-    fn finish_as(
-        &self,
-        scheme: Scheme,
-        found: Option<AccessGrant>,
-        required: &Scope,
-        now: SystemTime,
-    ) -> Result<AccessGrant, OAuthError> {
+    /// The grant of a live token presented under `scheme`, which must be the scheme of its binding.
+    fn live(&self, scheme: Scheme, found: Option<AccessGrant>, now: SystemTime) -> Result<AccessGrant, OAuthError> {
         let grant = match found {
             Some(g) if g.expires_at > now => g,
             _ => {
@@ -473,6 +471,11 @@ impl ResourceServer {
             }
             _ => {}
         }
+        Ok(grant)
+    }
+
+    /// `grant`, if it has the `required` scope.
+    fn scoped(&self, scheme: Scheme, grant: AccessGrant, required: &Scope) -> Result<AccessGrant, OAuthError> {
         if !required.is_subset_of(&grant.scope) {
             return Err(self.refuse_as(
                 scheme,
@@ -499,8 +502,9 @@ impl ResourceServer {
 
     /// The whole check of what a request presents (RFC 6750 §2.1, RFC 9449 §7): a Bearer token, or, when this
     /// resource [takes DPoP](Self::dpop), a DPoP-bound token with its proof. The proof is checked first (§4.3, with
-    /// `ath`; a bad one is `invalid_dpop_proof`, 401), then the token is looked up and [finished](Self::finish), then
-    /// the proof's key must be the token's (`invalid_token`), and last the proof is remembered: a replay is refused.
+    /// `ath`; a bad one is `invalid_dpop_proof`, 401), then the token is looked up, then the proof's key must be the
+    /// token's (`invalid_token`), then the proof is remembered (a replay is refused), and last the scope is checked:
+    /// a token shown without its key says nothing of what it grants.
     pub async fn check_presented<V: AccessTokenVerifier + ?Sized>(
         &self,
         verifier: &V,
@@ -549,7 +553,8 @@ impl ResourceServer {
         let proof =
             check_proof(value, &expected.access_token(token.secret())).map_err(|e| bad_proof(&e.to_string()))?;
         let found = verifier.verify(&token, now).await?;
-        let grant = self.finish_as(Scheme::Dpop, found, required, now)?;
+        let grant = self.live(Scheme::Dpop, found, now)?;
+        // The key before the scope: without the key, a token tells nothing of what it grants (§7.2).
         if grant.jkt.as_deref() != Some(proof.jkt.as_str()) {
             let e = "the DPoP proof is not signed by the key the access token is bound to";
             return Err(self.refuse_as(Scheme::Dpop, Some(ErrorCode::InvalidToken), e, None));
@@ -557,12 +562,12 @@ impl ResourceServer {
         let (id, until) = (proof.replay_id(), proof.remember_until(settings.window));
         let first = match verifier.first_proof_use(&id, until, now).await? {
             Some(first) => first,
-            None => settings.seen.first_use(&id, until, now),
+            None => settings.seen.first_use(&id, until, now)?,
         };
         if !first {
             return Err(bad_proof("the DPoP proof was used before"));
         }
-        Ok(grant)
+        self.scoped(Scheme::Dpop, grant, required)
     }
 
     /// [`check`](Self::check) with the request's headers.

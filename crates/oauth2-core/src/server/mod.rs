@@ -237,8 +237,9 @@ impl<S: Store> AuthorizationServer<S> {
         &self.store
     }
 
-    /// The check of this server's resources, with its realm, taking Bearer tokens and DPoP-bound ones at the
-    /// issuer's origin, with the server's proof window: pass the server itself as the verifier.
+    /// The check of this server's resources, with its realm, taking Bearer tokens and DPoP-bound ones under the
+    /// issuer's URL (paths given to it are under the issuer, as the server's endpoints are: proofs name
+    /// `issuer + path`), with the server's proof window: pass the server itself as the verifier.
     pub fn resource_server(&self) -> ResourceServer {
         let check = ResourceServer::new(self.config.realm.clone());
         #[cfg(feature = "jose")]

@@ -808,6 +808,16 @@ impl AccessTokenVerifier for MemoryStore {
     async fn verify(&self, token: &BearerToken<'_>, _now: SystemTime) -> Result<Option<AccessGrant>, StoreError> {
         self.access_grant(&token.hash()).await
     }
+
+    /// DPoP proofs at resources that check tokens against this store are remembered in it (RFC 9449 §11.1).
+    async fn first_proof_use(
+        &self,
+        id: &SecretHash,
+        until: SystemTime,
+        now: SystemTime,
+    ) -> Result<Option<bool>, StoreError> {
+        self.first_use(id, until, now).await.map(Some)
+    }
 }
 
 impl MemoryStore {
