@@ -48,17 +48,7 @@ impl SeenProofs {
     /// Whether `id` is new (then it is remembered until `until`); an error when [`MAX_SEEN`] live proofs are kept.
     pub(crate) fn first_use(&self, id: &SecretHash, until: SystemTime, now: SystemTime) -> Result<bool, StoreError> {
         let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.get(id).is_some_and(|kept| *kept > now) {
-            return Ok(false);
-        }
-        if seen.len() >= MAX_SEEN {
-            seen.retain(|_, kept| *kept > now);
-            if seen.len() >= MAX_SEEN {
-                return Err(StoreError::new("too many DPoP proofs are remembered"));
-            }
-        }
-        seen.insert(*id, until);
-        Ok(true)
+        super::first_proof_use_in(&mut seen, MAX_SEEN, id, until, now)
     }
 }
 

@@ -217,6 +217,29 @@ impl<'h> Presented<'h> {
     }
 }
 
+/// Whether the proof `id` is new in `seen` (then it is kept until `until`), which holds at most `cap` proofs: when
+/// every one is live, a new one is an error (503) rather than a live one forgotten, which could then be replayed.
+/// The one bookkeeping of the process-local map and of `MemoryStore`'s shards.
+pub(crate) fn first_proof_use_in(
+    seen: &mut std::collections::HashMap<SecretHash, SystemTime>,
+    cap: usize,
+    id: &SecretHash,
+    until: SystemTime,
+    now: SystemTime,
+) -> Result<bool, StoreError> {
+    if seen.get(id).is_some_and(|kept| *kept > now) {
+        return Ok(false);
+    }
+    if seen.len() >= cap {
+        seen.retain(|_, kept| *kept > now);
+        if seen.len() >= cap {
+            return Err(StoreError::new("too many DPoP proofs are remembered"));
+        }
+    }
+    seen.insert(*id, until);
+    Ok(true)
+}
+
 /// Knows what access tokens grant: a store, an introspection client, a cache in front of either.
 pub trait AccessTokenVerifier: Send + Sync {
     /// What `token` grants if it is known and not revoked; `None` if not. Expiry and scope are

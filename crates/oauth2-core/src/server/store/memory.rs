@@ -571,17 +571,7 @@ impl ReplayStore for MemoryStore {
     async fn first_use(&self, id: &SecretHash, until: SystemTime, now: SystemTime) -> Result<bool, StoreError> {
         let shard = usize::from(id.as_bytes()[0]) % PROOF_SHARDS;
         let mut seen = self.proofs[shard].lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.get(id).is_some_and(|kept| *kept > now) {
-            return Ok(false);
-        }
-        if seen.len() >= MAX_PROOFS / PROOF_SHARDS {
-            seen.retain(|_, kept| *kept > now);
-            if seen.len() >= MAX_PROOFS / PROOF_SHARDS {
-                return Err(StoreError::new("too many DPoP proofs are remembered"));
-            }
-        }
-        seen.insert(*id, until);
-        Ok(true)
+        crate::resource::first_proof_use_in(&mut seen, MAX_PROOFS / PROOF_SHARDS, id, until, now)
     }
 }
 
