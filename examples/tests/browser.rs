@@ -138,7 +138,10 @@ async fn chromium_logs_in_through_client_web_and_signs_a_device_in() {
         let allow = browser.wait().for_element(Locator::Css("button[name=decision][value=allow]")).await?;
         let consent = browser.source().await?;
         allow.click().await?;
-        let done = browser.wait().for_element(Locator::Css("main p")).await?.text().await?;
+        // The consent page has a `main p` too: waiting for that alone could find the page being left and read a
+        // stale element. Wait for a page that is not the consent page.
+        let done =
+            browser.wait().for_element(Locator::XPath("//main[not(h1='Allow access?')]/p")).await?.text().await?;
         std::fs::write(screenshots.join("device-done.png"), browser.screenshot().await?).ok();
         Ok::<_, fantoccini::error::CmdError>((code, typed, consent, done))
     }
