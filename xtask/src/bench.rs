@@ -350,10 +350,12 @@ struct DpopRun {
 }
 
 impl DpopRun {
-    /// Signs `count` fresh proofs into the file the script reads.
-    fn sign(&self, count: u64, url: Option<&str>) -> Result<(), String> {
+    /// Signs `count` fresh proofs into the file the script reads: for the workload's request, or for `other`
+    /// (method and URL) instead.
+    fn sign(&self, count: u64, other: Option<(&str, &str)>) -> Result<(), String> {
+        let (method, url) = other.unwrap_or((self.method, &self.url));
         let mut command = Command::new(&self.program);
-        command.arg("--key").arg(&self.key).args(["--method", self.method, "--url", url.unwrap_or(&self.url)]);
+        command.arg("--key").arg(&self.key).args(["--method", method, "--url", url]);
         command.arg("--count").arg(count.to_string()).arg("--out").arg(&self.proofs);
         if let Some(token) = &self.token {
             command.args(["--token", token]);
@@ -472,7 +474,7 @@ fn measure(system: &System, wrk: &Path, settings: &Settings, scripts: &Path) -> 
         let token = match (&dpop, workload.starts_with("W2")) {
             (Some(d), true) => {
                 // The token is bound to the key of the proofs: one proof for the token request first.
-                d.sign(1, Some(&format!("{}/token", server.base)))?;
+                d.sign(1, Some(("POST", &format!("{}/token", server.base))))?;
                 let proof = std::fs::read_to_string(&d.proofs).map_err(|e| e.to_string())?;
                 access_token(&server.base, Some(proof.trim()))?
             }
