@@ -394,6 +394,7 @@ async fn rfc8414_discovery_configures_the_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_during_a_refresh_wins_over_the_refreshed_token() {
     let stub = StubServer::start().await;
+    stub.state.hold_refresh.store(true, Ordering::SeqCst);
     let saved = Arc::new(AtomicUsize::new(0));
     let count = saved.clone();
     let session = Session::builder(client(&stub))
@@ -408,11 +409,13 @@ async fn logout_during_a_refresh_wins_over_the_refreshed_token() {
         let url = stub.url("/api/me");
         tokio::spawn(async move { session.get(url).send().await })
     };
-    // The stub counts a refresh request on arrival, then holds it for 50 ms: log out inside that window.
+    // The stub counts a refresh request on arrival, then holds it until released: log out while it is held (a
+    // fixed 50 ms window could pass before this task ran on a loaded machine).
     while stub.state.refresh_calls.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     session.clear_token();
+    stub.state.release_refresh.notify_one();
     assert!(matches!(in_flight.await.unwrap(), Err(Error::NoToken)));
     assert_eq!(stub.state.refresh_calls.load(Ordering::SeqCst), 1);
     assert!(session.token().is_none(), "the refreshed token must not log the user back in");

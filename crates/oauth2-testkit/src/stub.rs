@@ -51,6 +51,11 @@ pub struct StubState {
     pub grant_calls: Mutex<HashMap<String, usize>>,
     /// Refresh requests received (counted before any check).
     pub refresh_calls: AtomicUsize,
+    /// When set, a refresh request, once counted, waits for `release_refresh` instead of the usual 50 ms: a test
+    /// can act inside a refresh without racing a timer.
+    pub hold_refresh: std::sync::atomic::AtomicBool,
+    /// Lets one held refresh go on (a permit is kept if none is waiting yet).
+    pub release_refresh: tokio::sync::Notify,
     /// Requests the resource answered with 200.
     pub api_ok: AtomicUsize,
     codes: Mutex<HashMap<String, Code>>,
@@ -330,8 +335,12 @@ async fn token(State(st): State<Arc<StubState>>, headers: HeaderMap, body: Bytes
     *lock(&st.grant_calls).entry(grant.clone()).or_default() += 1;
     if grant == "refresh_token" {
         st.refresh_calls.fetch_add(1, Ordering::SeqCst);
-        // Widen the window in which concurrent refreshes would overlap, so a missing single-flight shows.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        if st.hold_refresh.load(Ordering::SeqCst) {
+            st.release_refresh.notified().await;
+        } else {
+            // Widen the window in which concurrent refreshes would overlap, so a missing single-flight shows.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     let Some(client_id) = authenticate(&headers, &params) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
