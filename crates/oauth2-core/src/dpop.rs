@@ -229,16 +229,47 @@ fn carries_private_key(token: &str) -> bool {
 }
 
 /// Whether a proof's `htu` names `url` (RFC 9449 §4.3 step 9): both without query and fragment, compared after
-/// RFC 3986 §6.2.2 and §6.2.3 normalization (scheme and host case, the default port, dot segments, an empty path).
+/// RFC 3986 §6.2.2 and §6.2.3 normalization (scheme and host case, percent-encoding, dot segments, the default
+/// port, an empty path).
 pub fn htu_matches(htu: &str, url: &str) -> bool {
     let (Ok(a), Ok(b)) = (url::Url::parse(htu), url::Url::parse(url)) else { return false };
     a.scheme() == b.scheme()
         && matches!(a.scheme(), "https" | "http")
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
-        && a.path() == b.path()
+        && normalized_percent_encoding(a.path()) == normalized_percent_encoding(b.path())
         && a.username().is_empty()
         && a.password().is_none()
+}
+
+/// `path` after RFC 3986 §6.2.2.1–2: an encoded unreserved character is decoded (`%7E` is `~`), and every other
+/// escape is written in upper case (`%2f` is `%2F`). A reserved character stays encoded: `%2F` is not `/`.
+fn normalized_percent_encoding(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.contains('%') {
+        return path.into();
+    }
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if let (b'%', Some(hi), Some(lo)) =
+            (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
+        {
+            let decoded = char::from((hi * 16 + lo) as u8);
+            if decoded.is_ascii_alphanumeric() || matches!(decoded, '-' | '.' | '_' | '~') {
+                out.push(decoded);
+            } else {
+                out.push_str(&format!("%{:02X}", hi * 16 + lo));
+            }
+            i += 3;
+        } else {
+            // The path of a parsed URL is ASCII, so byte by byte is character by character.
+            out.push(char::from(bytes[i]));
+            i += 1;
+        }
+    }
+    out.into()
 }
 
 /// `url` as a proof's `htu`: without query and fragment (§4.2).

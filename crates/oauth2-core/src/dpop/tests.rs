@@ -165,6 +165,30 @@ fn rfc9449_4_3_htu_is_compared_without_query_and_after_normalization() {
 }
 
 #[test]
+fn rfc9449_4_3_htu_is_compared_after_percent_encoding_normalization() {
+    // RFC 3986 §6.2.2.2: an encoded unreserved character is that character; §6.2.2.1: hex digits in either case.
+    for (htu, url) in [
+        ("https://as.example/%74oken", TOKEN_URL),
+        ("https://as.example/%7Euser/token", "https://as.example/~user/token"),
+        ("https://as.example/~user/token", "https://as.example/%7euser/token"),
+        ("https://as.example/a%2fb", "https://as.example/a%2Fb"),
+        ("https://as.example/caf%c3%a9", "https://as.example/caf%C3%A9"),
+        ("https://as.example/caf%C3%A9", "https://as.example/café"),
+    ] {
+        assert!(htu_matches(htu, url), "{htu} names {url}");
+    }
+    // A reserved character stays encoded: `%2F` is not a path separator, and a lone `%` matches only itself.
+    for (htu, url) in [
+        ("https://as.example/a%2Fb", "https://as.example/a/b"),
+        ("https://as.example/%2574oken", TOKEN_URL),
+        ("https://as.example/a%3Fb", "https://as.example/a?b"),
+        ("https://as.example/%zz", "https://as.example/%25zz"),
+    ] {
+        assert!(!htu_matches(htu, url), "{htu} does not name {url}");
+    }
+}
+
+#[test]
 fn rfc9449_4_3_iat_must_be_within_the_window() {
     let key = ed_key();
     for offset in [-60i64, 0, 60] {
