@@ -35,6 +35,8 @@ async fn provider(bin: &str, extra: &[&str]) -> (common::Running, TempFile, u16)
 struct Run {
     code: i32,
     stdout: String,
+    /// What it wrote on stderr (for `authorize`, from the line after the URL).
+    stderr: String,
     last: String,
 }
 
@@ -51,6 +53,7 @@ async fn cli(args: &[&str]) -> Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         last: stderr.lines().last().unwrap_or("").to_owned(),
+        stderr: stderr.into_owned(),
     }
 }
 
@@ -80,17 +83,19 @@ async fn cli_authorize(base: &str, extra: &[&str]) -> (String, Run) {
     let page = reqwest::get(&callback).await.unwrap();
     assert_eq!(page.status(), 200, "the CLI's callback page");
     let mut stdout = String::new();
-    let mut last = String::new();
+    let (mut last, mut rest) = (String::new(), String::new());
     let status = tokio::time::timeout(Duration::from_secs(20), async {
         child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
         while let Some(line) = stderr.next_line().await.unwrap() {
+            rest.push_str(&line);
+            rest.push('\n');
             last = line;
         }
         child.wait().await.unwrap()
     })
     .await
     .expect("the CLI ends after the callback");
-    (url, Run { code: status.code().unwrap_or(-1), stdout, last })
+    (url, Run { code: status.code().unwrap_or(-1), stdout, stderr: rest, last })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,6 +132,21 @@ async fn rfc9449_oauth2_cli_dpop_against_both_providers_with_nonces() {
         let info = cli(&["userinfo", "--issuer", &base, "--token", at, "--dpop-key", key_file.as_str()]).await;
         assert_eq!(info.code, 0, "[{name}] {}", info.last);
         assert_eq!(info.json()["sub"], "alice", "[{name}]");
+        assert!(!info.stderr.contains("warning"), "[{name}] {}", info.stderr);
+        // A key file others can read is reused as it is, with a warning.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key_file.0, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let shared = cli(&["userinfo", "--issuer", &base, "--token", at, "--dpop-key", key_file.as_str()]).await;
+            assert_eq!(shared.code, 0, "[{name}] {}", shared.last);
+            assert!(
+                shared.stderr.contains("warning: ") && shared.stderr.contains("mode 644"),
+                "[{name}] {}",
+                shared.stderr
+            );
+            std::fs::set_permissions(&key_file.0, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         let bearer = cli(&["userinfo", "--issuer", &base, "--token", at]).await;
         assert_eq!(bearer.code, 1, "[{name}]");
         assert!(bearer.last.starts_with("error: invalid_token: "), "[{name}] {}", bearer.last);

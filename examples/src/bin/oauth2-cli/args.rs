@@ -57,7 +57,7 @@ pub(crate) struct ServerArgs {
     #[arg(long, global = true)]
     pub(crate) dpop: bool,
     /// As --dpop, with the key kept in FILE as a private JWK: read when FILE exists, else made and written (mode
-    /// 0600), so later runs (refresh, userinfo) prove the same key.
+    /// 0600), so later runs (refresh, userinfo) prove the same key. A FILE others may read is used with a warning.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) dpop_key: Option<std::path::PathBuf>,
 }

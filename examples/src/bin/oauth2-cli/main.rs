@@ -130,7 +130,10 @@ fn dpop_key(cli: &Cli) -> Result<Option<DpopKey>, CliError> {
         return if cli.server.dpop { fresh().map(Some) } else { Ok(None) };
     };
     match std::fs::read_to_string(path) {
-        Ok(json) => DpopKey::from_private_jwk(&json).map(Some).map_err(|e| invalid(path, &e)),
+        Ok(json) => {
+            warn_if_others_can_use(path);
+            DpopKey::from_private_jwk(&json).map(Some).map_err(|e| invalid(path, &e))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = fresh()?;
             let jwk = key.to_private_jwk().map_err(|e| invalid(path, &e))?;
@@ -144,6 +147,25 @@ fn dpop_key(cli: &Cli) -> Result<Option<DpopKey>, CliError> {
         }
         Err(e) => Err(invalid(path, &e)),
     }
+}
+
+/// A key file that others may read or write is no longer the user's alone: said on stderr. The key is used all the
+/// same, since an existing file is reused as it is (design.md §4); the user decides whether to `chmod 600` it or
+/// make a new key.
+fn warn_if_others_can_use(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: {} holds a private key and others may read or write it (mode {mode:o}); chmod 600 it",
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn build_client(cli: &Cli, setup: &Setup, redirect_uri: Option<&str>) -> Result<Client, CliError> {
