@@ -231,31 +231,55 @@ fn carries_private_key(token: &str) -> bool {
 /// Whether a proof's `htu` names `url` (RFC 9449 §4.3 step 9): both without query and fragment, compared after
 /// RFC 3986 §6.2.2 and §6.2.3 normalization (scheme and host case, percent-encoding, dot segments, the default
 /// port, an empty path).
+///
+/// `url` is the request's URL as the server received it. When its path has a dot segment (`..`, `.`, or either
+/// written with `%2e`), nothing matches: parsing would remove the segment, but the server routes the path as
+/// written, so a proof for `/admin` would be taken at `/public/../admin`, which the server may route elsewhere.
 pub fn htu_matches(htu: &str, url: &str) -> bool {
+    if has_dot_segment(url) {
+        return false;
+    }
     let (Ok(a), Ok(b)) = (url::Url::parse(htu), url::Url::parse(url)) else { return false };
+    let same_path = match (normalized_percent_encoding(a.path()), normalized_percent_encoding(b.path())) {
+        (Some(a), Some(b)) => a == b,
+        // A `%` that starts no escape: compared as written, since decoding around it could make an escape up.
+        _ => a.path() == b.path(),
+    };
     a.scheme() == b.scheme()
         && matches!(a.scheme(), "https" | "http")
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
-        && normalized_percent_encoding(a.path()) == normalized_percent_encoding(b.path())
+        && same_path
         && a.username().is_empty()
         && a.password().is_none()
 }
 
+/// Whether the path of `url`, as written, has a `.` or `..` segment (also as `%2e`, in either case; `\` counts as
+/// `/`, as URL parsing takes it).
+fn has_dot_segment(url: &str) -> bool {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find(['/', '\\']).map_or("", |i| &after_scheme[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    path.split(['/', '\\']).any(|segment| {
+        let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+        segment == "." || segment == ".."
+    })
+}
+
 /// `path` after RFC 3986 §6.2.2.1–2: an encoded unreserved character is decoded (`%7E` is `~`), and every other
-/// escape is written in upper case (`%2f` is `%2F`). A reserved character stays encoded: `%2F` is not `/`.
-fn normalized_percent_encoding(path: &str) -> std::borrow::Cow<'_, str> {
+/// escape is written in upper case (`%2f` is `%2F`). A reserved character stays encoded: `%2F` is not `/`. `None`
+/// when a `%` starts no escape (`%zz`, `%%32F`): decoding the rest could then turn two paths into one.
+fn normalized_percent_encoding(path: &str) -> Option<std::borrow::Cow<'_, str>> {
     if !path.contains('%') {
-        return path.into();
+        return Some(path.into());
     }
     let hex = |b: u8| char::from(b).to_digit(16);
     let bytes = path.as_bytes();
     let mut out = String::with_capacity(path.len());
     let mut i = 0;
     while i < bytes.len() {
-        if let (b'%', Some(hi), Some(lo)) =
-            (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b)))
-        {
+        if bytes[i] == b'%' {
+            let (hi, lo) = (bytes.get(i + 1).and_then(|b| hex(*b))?, bytes.get(i + 2).and_then(|b| hex(*b))?);
             let decoded = char::from((hi * 16 + lo) as u8);
             if decoded.is_ascii_alphanumeric() || matches!(decoded, '-' | '.' | '_' | '~') {
                 out.push(decoded);
@@ -264,12 +288,12 @@ fn normalized_percent_encoding(path: &str) -> std::borrow::Cow<'_, str> {
             }
             i += 3;
         } else {
-            // The path of a parsed URL is ASCII, so byte by byte is character by character.
+            // The path of a parsed http(s) URL is ASCII, so byte by byte is character by character.
             out.push(char::from(bytes[i]));
             i += 1;
         }
     }
-    out.into()
+    Some(out.into())
 }
 
 /// `url` as a proof's `htu`: without query and fragment (§4.2).

@@ -177,15 +177,41 @@ fn rfc9449_4_3_htu_is_compared_after_percent_encoding_normalization() {
     ] {
         assert!(htu_matches(htu, url), "{htu} names {url}");
     }
-    // A reserved character stays encoded: `%2F` is not a path separator, and a lone `%` matches only itself.
+    assert!(htu_matches("https://as.example/a%3Fb", "https://as.example/a%3fb"));
+    // A reserved character stays encoded: `%2F` is not a path separator; `%25` is a `%`, not the start of an escape.
+    // A `%` that starts no escape is compared as written: decoding around it would make `%%32F` the `%2F` of
+    // another path, which a framework routes as another resource.
     for (htu, url) in [
         ("https://as.example/a%2Fb", "https://as.example/a/b"),
         ("https://as.example/%2574oken", TOKEN_URL),
-        ("https://as.example/a%3Fb", "https://as.example/a?b"),
+        ("https://as.example/a%3Fb", "https://as.example/a%253Fb"),
+        ("https://as.example/a%2Fb", "https://as.example/a%%32Fb"),
+        ("https://as.example/%%34A", "https://as.example/%4%41"),
         ("https://as.example/%zz", "https://as.example/%25zz"),
     ] {
         assert!(!htu_matches(htu, url), "{htu} does not name {url}");
+        assert!(!htu_matches(url, htu), "{url} does not name {htu}");
     }
+}
+
+#[test]
+fn rfc9449_4_3_a_request_path_with_dot_segments_matches_no_proof() {
+    // Parsing removes dot segments, but the server routed the path as it came: a proof for /admin is no proof for
+    // /public/../admin, which may be another handler's.
+    for url in [
+        "https://rs.example/public/../admin",
+        "https://rs.example/public/%2e%2E/admin",
+        "https://rs.example/public/.%2e/admin",
+        "https://rs.example/public/./../admin",
+        "https://rs.example/public\\..\\admin",
+        "https://rs.example/./admin",
+    ] {
+        assert!(!htu_matches("https://rs.example/admin", url), "{url}");
+        assert!(!htu_matches(url, url), "{url}");
+    }
+    // In the proof's htu, a dot segment is normalized away (RFC 3986 §6.2.2.3), and dots within a segment are none.
+    assert!(htu_matches("https://rs.example/public/../admin", "https://rs.example/admin"));
+    assert!(htu_matches("https://rs.example/v1.2/..a/.b", "https://rs.example/v1.2/..a/.b"));
 }
 
 #[test]
