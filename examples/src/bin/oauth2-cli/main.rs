@@ -129,9 +129,12 @@ fn dpop_key(cli: &Cli) -> Result<Option<DpopKey>, CliError> {
     let Some(path) = &cli.server.dpop_key else {
         return if cli.server.dpop { fresh().map(Some) } else { Ok(None) };
     };
-    match std::fs::read_to_string(path) {
-        Ok(json) => {
-            warn_if_others_can_use(path);
+    match std::fs::File::open(path) {
+        Ok(mut file) => {
+            // The mode of the file read, not of whatever the path names a moment later.
+            warn_if_others_can_use(path, &file);
+            let mut json = String::new();
+            std::io::Read::read_to_string(&mut file, &mut json).map_err(|e| invalid(path, &e))?;
             DpopKey::from_private_jwk(&json).map(Some).map_err(|e| invalid(path, &e))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -152,20 +155,22 @@ fn dpop_key(cli: &Cli) -> Result<Option<DpopKey>, CliError> {
 /// A key file that others may read or write is no longer the user's alone: said on stderr. The key is used all the
 /// same, since an existing file is reused as it is (design.md §4); the user decides whether to `chmod 600` it or
 /// make a new key.
-fn warn_if_others_can_use(path: &std::path::Path) {
+fn warn_if_others_can_use(path: &std::path::Path, file: &std::fs::File) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
-        if mode & 0o077 != 0 {
-            eprintln!(
-                "warning: {} holds a private key and others may read or write it (mode {mode:o}); chmod 600 it",
-                path.display()
-            );
+        match file.metadata() {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => eprintln!(
+                "warning: {} holds a private key and others may read or write it (mode {:o}); chmod 600 it",
+                path.display(),
+                m.permissions().mode() & 0o777
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: {}: cannot tell who may read it: {e}", path.display()),
         }
     }
     #[cfg(not(unix))]
-    let _ = path;
+    let _ = (path, file);
 }
 
 fn build_client(cli: &Cli, setup: &Setup, redirect_uri: Option<&str>) -> Result<Client, CliError> {
