@@ -228,42 +228,40 @@ fn carries_private_key(token: &str) -> bool {
     }
 }
 
-/// Whether a proof's `htu` names `url` (RFC 9449 §4.3 step 9): both without query and fragment, compared after
-/// RFC 3986 §6.2.2 and §6.2.3 normalization (scheme and host case, percent-encoding, dot segments, the default
-/// port, an empty path).
+/// Whether a proof's `htu` names `url` (RFC 9449 §4.3 step 9): both without query and fragment, the `htu`
+/// compared after RFC 3986 §6.2.2 and §6.2.3 normalization (scheme and host case, percent-encoding, dot segments,
+/// the default port, an empty path).
 ///
-/// `url` is the request's URL as the server received it. When its path has a dot segment (`..`, `.`, or either
-/// written with `%2e`), nothing matches: parsing would remove the segment, but the server routes the path as
-/// written, so a proof for `/admin` would be taken at `/public/../admin`, which the server may route elsewhere.
+/// `url` is the request's URL as the server received and routed it, so its path is taken as written, and it must
+/// be in normal form already: a path with a dot segment (`/public/../admin`), an escape of an unreserved character
+/// (`/%61dmin`), a `\` or a character URL parsing would encode matches no proof. Normalizing it would let a proof
+/// for `/admin` be taken where the router saw another path, and perhaps another handler.
 pub fn htu_matches(htu: &str, url: &str) -> bool {
-    if has_dot_segment(url) {
-        return false;
-    }
     let (Ok(a), Ok(b)) = (url::Url::parse(htu), url::Url::parse(url)) else { return false };
-    let same_path = match (normalized_percent_encoding(a.path()), normalized_percent_encoding(b.path())) {
-        (Some(a), Some(b)) => a == b,
-        // A `%` that starts no escape: compared as written, since decoding around it could make an escape up.
-        _ => a.path() == b.path(),
-    };
-    a.scheme() == b.scheme()
+    let routed = path_as_written(url);
+    let in_normal_form = normalized_percent_encoding(b.path()).is_some_and(|n| n == routed && n == b.path());
+    // A `%` that starts no escape in the htu: compared as written, since decoding around it could make one up.
+    let same_path = normalized_percent_encoding(a.path()).map_or(a.path() == routed, |n| n == routed);
+    in_normal_form
+        && same_path
+        && a.scheme() == b.scheme()
         && matches!(a.scheme(), "https" | "http")
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
-        && same_path
         && a.username().is_empty()
         && a.password().is_none()
+        && b.username().is_empty()
+        && b.password().is_none()
 }
 
-/// Whether the path of `url`, as written, has a `.` or `..` segment (also as `%2e`, in either case; `\` counts as
-/// `/`, as URL parsing takes it).
-fn has_dot_segment(url: &str) -> bool {
+/// The path of `url` as written: from the first `/` after the authority to the query or fragment; `/` when empty.
+fn path_as_written(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = after_scheme.find(['/', '\\']).map_or("", |i| &after_scheme[i..]);
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    path.split(['/', '\\']).any(|segment| {
-        let segment = segment.to_ascii_lowercase().replace("%2e", ".");
-        segment == "." || segment == ".."
-    })
+    let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
+    match path.split(['?', '#']).next().unwrap_or("") {
+        "" => "/",
+        path => path,
+    }
 }
 
 /// `path` after RFC 3986 §6.2.2.1–2: an encoded unreserved character is decoded (`%7E` is `~`), and every other
