@@ -239,9 +239,10 @@ fn carries_private_key(token: &str) -> bool {
 pub fn htu_matches(htu: &str, url: &str) -> bool {
     let (Ok(a), Ok(b)) = (url::Url::parse(htu), url::Url::parse(url)) else { return false };
     let routed = path_as_written(url);
-    let in_normal_form = normalized_percent_encoding(b.path()).is_some_and(|n| n == routed && n == b.path());
-    // A `%` that starts no escape in the htu: compared as written, since decoding around it could make one up.
-    let same_path = normalized_percent_encoding(a.path()).map_or(a.path() == routed, |n| n == routed);
+    // The path the router saw is its own normal form: neither parsing nor normalizing changes it.
+    let in_normal_form = b.path() == routed && normalized_percent_encoding(routed).is_some_and(|n| n == routed);
+    // An htu with a `%` that starts no escape names no such path, since a path in normal form has none.
+    let same_path = normalized_percent_encoding(a.path()).is_some_and(|n| n == routed);
     in_normal_form
         && same_path
         && a.scheme() == b.scheme()
