@@ -31,18 +31,22 @@ async fn provider(bin: &str, extra: &[&str]) -> (common::Running, TempFile, u16)
     (start(bin, &args).await, config, web_port)
 }
 
-/// What one CLI run came to: its exit code, stdout, and the last line of stderr.
+/// What one CLI run came to: its exit code, stdout and stderr.
 struct Run {
     code: i32,
     stdout: String,
     /// What it wrote on stderr (for `authorize`, from the line after the URL).
     stderr: String,
-    last: String,
 }
 
 impl Run {
+    /// The last line of stderr: where the CLI says `error: <code>: <description>`.
+    fn last(&self) -> &str {
+        self.stderr.lines().last().unwrap_or("")
+    }
+
     fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {} / {}", self.stdout, self.last))
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {} / {}", self.stdout, self.last()))
     }
 }
 
@@ -52,7 +56,6 @@ async fn cli(args: &[&str]) -> Run {
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        last: stderr.lines().last().unwrap_or("").to_owned(),
         stderr: stderr.into_owned(),
     }
 }
@@ -83,19 +86,18 @@ async fn cli_authorize(base: &str, extra: &[&str]) -> (String, Run) {
     let page = reqwest::get(&callback).await.unwrap();
     assert_eq!(page.status(), 200, "the CLI's callback page");
     let mut stdout = String::new();
-    let (mut last, mut rest) = (String::new(), String::new());
+    let mut rest = String::new();
     let status = tokio::time::timeout(Duration::from_secs(20), async {
         child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
         while let Some(line) = stderr.next_line().await.unwrap() {
             rest.push_str(&line);
             rest.push('\n');
-            last = line;
         }
         child.wait().await.unwrap()
     })
     .await
     .expect("the CLI ends after the callback");
-    (url, Run { code: status.code().unwrap_or(-1), stdout, stderr: rest, last })
+    (url, Run { code: status.code().unwrap_or(-1), stdout, stderr: rest })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +114,7 @@ async fn rfc9449_oauth2_cli_dpop_against_both_providers_with_nonces() {
         let key_file = TempFile::with_contents("dpop.jwk", "");
         std::fs::remove_file(&key_file.0).unwrap();
         let (url, run) = cli_authorize(&base, &["--dpop-key", key_file.as_str()]).await;
-        assert_eq!(run.code, 0, "[{name}] {}", run.last);
+        assert_eq!(run.code, 0, "[{name}] {}", run.last());
         let token = run.json();
         assert_eq!(token["token_type"], "DPoP", "[{name}] {token}");
         #[cfg(unix)]
@@ -130,7 +132,7 @@ async fn rfc9449_oauth2_cli_dpop_against_both_providers_with_nonces() {
 
         // UserInfo with the same key: DPoP scheme, proof with ath. As a Bearer token, or with another key: refused.
         let info = cli(&["userinfo", "--issuer", &base, "--token", at, "--dpop-key", key_file.as_str()]).await;
-        assert_eq!(info.code, 0, "[{name}] {}", info.last);
+        assert_eq!(info.code, 0, "[{name}] {}", info.last());
         assert_eq!(info.json()["sub"], "alice", "[{name}]");
         assert!(!info.stderr.contains("warning"), "[{name}] {}", info.stderr);
         // A key file others can read is reused as it is, with a warning.
@@ -139,7 +141,7 @@ async fn rfc9449_oauth2_cli_dpop_against_both_providers_with_nonces() {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&key_file.0, std::fs::Permissions::from_mode(0o644)).unwrap();
             let shared = cli(&["userinfo", "--issuer", &base, "--token", at, "--dpop-key", key_file.as_str()]).await;
-            assert_eq!(shared.code, 0, "[{name}] {}", shared.last);
+            assert_eq!(shared.code, 0, "[{name}] {}", shared.last());
             assert!(
                 shared.stderr.contains("warning: ") && shared.stderr.contains("mode 644"),
                 "[{name}] {}",
@@ -149,23 +151,23 @@ async fn rfc9449_oauth2_cli_dpop_against_both_providers_with_nonces() {
         }
         let bearer = cli(&["userinfo", "--issuer", &base, "--token", at]).await;
         assert_eq!(bearer.code, 1, "[{name}]");
-        assert!(bearer.last.starts_with("error: invalid_token: "), "[{name}] {}", bearer.last);
+        assert!(bearer.last().starts_with("error: invalid_token: "), "[{name}] {}", bearer.last());
         assert_eq!(userinfo(&base, at).await.status(), 401, "[{name}] a bound token is no Bearer token");
         let other = cli(&["userinfo", "--issuer", &base, "--token", at, "--dpop"]).await;
-        assert!(other.last.starts_with("error: invalid_token: "), "[{name}] another key: {}", other.last);
+        assert!(other.last().starts_with("error: invalid_token: "), "[{name}] another key: {}", other.last());
 
         // The public client's refresh token is bound: refused without the key, served with it.
         let args = ["refresh", "--issuer", &base, "--client-id", "demo-cli", "--refresh-token", rt];
         let without = cli(&args).await;
-        assert!(without.last.starts_with("error: invalid_dpop_proof: "), "[{name}] {}", without.last);
+        assert!(without.last().starts_with("error: invalid_dpop_proof: "), "[{name}] {}", without.last());
         let with = cli(&[&args[..], &["--dpop-key", key_file.as_str()]].concat()).await;
-        assert_eq!(with.code, 0, "[{name}] {}", with.last);
+        assert_eq!(with.code, 0, "[{name}] {}", with.last());
         assert_eq!(with.json()["token_type"], "DPoP", "[{name}]");
 
         // --dpop: a fresh key; introspection reports the binding.
         let svc = ["--issuer", &base, "--client-id", "demo-service", "--client-secret", "demo-service-secret"];
         let cc = cli(&[&["client-credentials", "--dpop"][..], &svc].concat()).await;
-        assert_eq!(cc.code, 0, "[{name}] {}", cc.last);
+        assert_eq!(cc.code, 0, "[{name}] {}", cc.last());
         let cc_token = cc.json()["access_token"].as_str().unwrap().to_owned();
         let seen = cli(&[&["introspect", "--token", &cc_token][..], &svc].concat()).await.json();
         assert_eq!(seen["token_type"], "DPoP", "[{name}] {seen}");
@@ -174,9 +176,9 @@ async fn rfc9449_oauth2_cli_dpop_against_both_providers_with_nonces() {
         // A client registered with dpop_bound_access_tokens must send a proof.
         let dpop_client = ["--issuer", &base, "--client-id", "demo-dpop", "--client-secret", "demo-dpop-secret"];
         let refused = cli(&[&["client-credentials"][..], &dpop_client].concat()).await;
-        assert!(refused.last.starts_with("error: invalid_dpop_proof: "), "[{name}] {}", refused.last);
+        assert!(refused.last().starts_with("error: invalid_dpop_proof: "), "[{name}] {}", refused.last());
         let served = cli(&[&["client-credentials", "--dpop"][..], &dpop_client].concat()).await;
-        assert_eq!(served.code, 0, "[{name}] {}", served.last);
+        assert_eq!(served.code, 0, "[{name}] {}", served.last());
     }
 }
 
